@@ -1,0 +1,46 @@
+"""Errors raised by the service layer; the API turns each into application/problem+json.
+
+VerihookError
+ +-- InvalidInput      422  a field is wrong (names the field)
+ +-- NotFound          404  no such resource, or not visible to the caller
+ +-- Forbidden         403  the caller may not do this
+ +-- Conflict          409  the resource exists already
+ +-- Unauthorized      401  no or unknown API key
+"""
+
+from __future__ import annotations
+
+
+class VerihookError(Exception):
+    status = 500
+    title = "Internal error"
+
+    def __init__(self, detail: str, *, field: str | None = None) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.field = field
+
+
+class InvalidInput(VerihookError):
+    status = 422
+    title = "Invalid input"
+
+
+class NotFound(VerihookError):
+    status = 404
+    title = "Not found"
+
+
+class Forbidden(VerihookError):
+    status = 403
+    title = "Forbidden"
+
+
+class Conflict(VerihookError):
+    status = 409
+    title = "Conflict"
+
+
+class Unauthorized(VerihookError):
+    status = 401
+    title = "Unauthorized"

@@ -1,0 +1,183 @@
+"""Domain types shared by the store, the service, the dispatcher and the API. No I/O here.
+
+Times are float seconds since the epoch (UTC) throughout; the API formats them as RFC 3339.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, Generic, TypeVar
+
+T = TypeVar("T")
+
+
+class DeliveryStatus(StrEnum):
+    PENDING = "pending"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+
+
+class AttemptError(StrEnum):
+    """Why an attempt got no usable HTTP answer (None when the receiver answered)."""
+
+    TIMEOUT = "timeout"
+    CONNECT = "connect"
+    DNS = "dns"
+    TLS = "tls"
+    REFUSED_BY_POLICY = "target refused by policy"
+    AUTH = "auth"
+    ENDPOINT_DISABLED = "endpoint disabled"
+    OTHER = "other"
+
+
+@dataclass(slots=True)
+class Tenant:
+    id: str
+    name: str
+    parent_id: str | None
+    profile: str
+    require_https: bool
+    created_at: float
+
+
+@dataclass(slots=True)
+class SigningSecret:
+    secret: str
+    expires_at: float | None = None  # None: the current secret; else an old one valid until then
+
+
+@dataclass(slots=True)
+class Endpoint:
+    id: str
+    tenant_id: str
+    url: str
+    description: str
+    enabled: bool
+    event_types: list[str] | None  # None: every type
+    profile: str | None  # None: the tenant's profile
+    auth: dict[str, Any]
+    timeout_s: float | None  # None: the profile's default
+    retry: dict[str, Any] | None
+    success: str | None
+    headers: dict[str, str]
+    signing_enabled: bool
+    signing_secrets: list[SigningSecret]
+    created_at: float
+    updated_at: float
+    disabled_reason: str | None = None
+    deleted_at: float | None = None
+
+    def wants(self, event_type: str) -> bool:
+        return self.enabled and self.deleted_at is None and (
+            self.event_types is None or event_type in self.event_types
+        )
+
+    def live_secrets(self, now: float) -> list[str]:
+        return [s.secret for s in self.signing_secrets if s.expires_at is None or s.expires_at > now]
+
+
+@dataclass(slots=True)
+class Subject:
+    id: str
+    tenant_id: str
+    kind: str
+    external_id: str | None
+    profile: str | None
+    webhook_url: str | None
+    status: str | None
+    data: dict[str, Any] | None
+    sequence: int  # the last sequence number given to one of its events
+    created_at: float
+    updated_at: float
+
+
+@dataclass(slots=True)
+class StatusChange:
+    status: str
+    at: float
+    event_id: str | None
+
+
+@dataclass(slots=True)
+class Event:
+    id: str
+    tenant_id: str
+    type: str
+    data: dict[str, Any]
+    subject_id: str | None
+    sequence: int | None
+    idempotency_key: str | None
+    created_at: float
+
+
+@dataclass(slots=True)
+class Attempt:
+    delivery_id: str
+    number: int
+    at: float
+    status_code: int | None
+    latency_ms: float
+    error: str | None
+    error_detail: str | None = None
+    request_headers: dict[str, str] = field(default_factory=dict)
+    response_headers: dict[str, str] = field(default_factory=dict)
+    response_body: str | None = None
+
+
+@dataclass(slots=True)
+class Delivery:
+    id: str
+    event_id: str
+    tenant_id: str
+    endpoint_id: str | None  # None: the subject's own webhook_url
+    url: str
+    status: DeliveryStatus
+    attempt_count: int
+    cycle_attempts: int  # attempts since the last (re)delivery cycle began; the retry policy counts these
+    next_attempt_at: float | None
+    created_at: float
+    updated_at: float
+    last_status_code: int | None = None
+    last_error: str | None = None
+    attempts: list[Attempt] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class DueDelivery:
+    """A claimed delivery with what the dispatcher needs to send it, in one row."""
+
+    id: str
+    event_id: str
+    tenant_id: str
+    endpoint_id: str | None
+    url: str
+    attempt_count: int
+    cycle_attempts: int
+    created_at: float
+    event_type: str
+    event_data_json: bytes
+    event_created_at: float
+    subject_id: str | None
+    sequence: int | None
+    subject_profile: str | None
+    endpoint_version: float | None  # the endpoint's updated_at, to notice a stale cached config
+
+
+@dataclass(slots=True)
+class DeliveryResult:
+    """What one attempt changed: written in batches by the store."""
+
+    delivery_id: str
+    event_id: str
+    attempt: Attempt
+    status: DeliveryStatus
+    next_attempt_at: float | None
+    disable_endpoint_id: str | None = None
+    disable_reason: str | None = None
+
+
+@dataclass(slots=True)
+class Page(Generic[T]):
+    items: list[T]
+    next_cursor: str | None
