@@ -5,6 +5,7 @@ Times are float seconds since the epoch (UTC) throughout; the API formats them a
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Generic, TypeVar
@@ -181,3 +182,12 @@ class DeliveryResult:
 class Page(Generic[T]):
     items: list[T]
     next_cursor: str | None
+
+
+def rollup(statuses: Iterable[str]) -> DeliveryStatus | None:
+    """The delivery status of an event (or subject) from its deliveries': failed, else pending, else succeeded."""
+    found = {DeliveryStatus(s) for s in statuses}
+    for status in (DeliveryStatus.FAILED, DeliveryStatus.PENDING, DeliveryStatus.SUCCEEDED):
+        if status in found:
+            return status
+    return None

@@ -1,0 +1,54 @@
+"""The profile registry: which profile owns which event type, and each profile by name."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from verihook.errors import InvalidInput
+from verihook.profiles.base import EVENT_TYPE_NAME, DeliveryDefaults, EventType, Profile, RenderInput
+from verihook.profiles.standard import standard_profile
+
+__all__ = ["DeliveryDefaults", "EventType", "Profile", "ProfileRegistry", "RenderInput", "default_registry"]
+
+DEFAULT_PROFILE = "standard"
+
+
+class ProfileRegistry:
+    def __init__(self, profiles: Iterable[Profile]) -> None:
+        self._profiles = {profile.name: profile for profile in profiles}
+        self._owner: dict[str, Profile] = {}
+        for profile in self._profiles.values():
+            for name in profile.event_types:
+                if name in self._owner:
+                    raise ValueError(f"event type {name} is claimed by two profiles")
+                self._owner[name] = profile
+
+    @property
+    def names(self) -> list[str]:
+        return sorted(self._profiles)
+
+    def get(self, name: str | None) -> Profile:
+        return self._profiles[name or DEFAULT_PROFILE]
+
+    def check_name(self, name: str, field: str = "profile") -> str:
+        if name not in self._profiles:
+            raise InvalidInput(f"unknown profile {name!r}; known: {', '.join(self.names)}", field=field)
+        return name
+
+    def owner_of(self, event_type: str) -> Profile | None:
+        """The seed profile that owns `event_type`, or None for a free (standard) type."""
+        return self._owner.get(event_type)
+
+    def catalog(self) -> list[EventType]:
+        return [t for p in self._profiles.values() for t in p.event_types.values()]
+
+    def check_event_type_name(self, name: object, field: str = "type") -> str:
+        if not isinstance(name, str) or not (name in self._owner or EVENT_TYPE_NAME.match(name)):
+            raise InvalidInput(
+                f"unknown event type {name!r}: use a type from GET /v1/event-types or a dotted lower-case "
+                "name such as 'process.completed'", field=field)
+        return name
+
+
+def default_registry() -> ProfileRegistry:
+    return ProfileRegistry([standard_profile()])

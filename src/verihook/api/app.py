@@ -1,0 +1,37 @@
+"""The FastAPI application: routers, problem+json errors, the body size limit, and the dispatcher's life."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
+from fastapi import FastAPI
+
+from verihook import __version__
+from verihook.api import problems
+from verihook.api.routes import catalog, endpoints, events, health, subjects, tenants
+from verihook.runtime import Runtime
+
+
+def create_app(runtime: Runtime, *, run_dispatcher: bool = True) -> FastAPI:
+    @contextlib.asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        task = asyncio.create_task(runtime.dispatcher.run(), name="verihook-dispatcher") if run_dispatcher else None
+        try:
+            yield
+        finally:
+            await runtime.dispatcher.stop()
+            if task is not None:
+                await task
+
+    app = FastAPI(title="Verihook", version=__version__, lifespan=lifespan)
+    app.state.runtime = runtime
+    app.state.service = runtime.service
+    app.state.runs_dispatcher = run_dispatcher
+    problems.install(app)
+    for module in (tenants, endpoints, events, subjects, catalog, health):
+        app.include_router(module.router)
+    app.add_middleware(problems.JsonBodies)
+    app.add_middleware(problems.BodyLimit, max_bytes=runtime.settings.max_body_bytes)
+    return app

@@ -1,0 +1,118 @@
+"""Every error answers application/problem+json (RFC 9457) with a `detail` a person can act on."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException
+from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from verihook.errors import VerihookError
+
+PROBLEM_TYPE = "application/problem+json"
+
+
+def problem(status: int, title: str, detail: str, **extra: Any) -> Response:
+    body = {"type": "about:blank", "title": title, "status": status, "detail": detail, **extra}
+    return Response(orjson.dumps(body), status_code=status, media_type=PROBLEM_TYPE)
+
+
+def _field_path(location: tuple[Any, ...]) -> str:
+    parts = [str(p) for p in location if p not in ("body", "query", "path", "header")]
+    path = ""
+    for part in parts:
+        path += f"[{part}]" if part.isdigit() else (f".{part}" if path else part)
+    return path
+
+
+def _describe(error: dict[str, Any]) -> tuple[str, str]:
+    field = _field_path(tuple(error.get("loc", ())))
+    kind = error.get("type", "")
+    if kind == "json_invalid":
+        return "body", f"the body is not valid JSON: {error.get('ctx', {}).get('error', error.get('msg'))}"
+    if kind == "extra_forbidden":
+        return field, f"unknown field {field!r}"
+    if kind == "missing":
+        return field, f"{field} is required"
+    return field, f"{field}: {error.get('msg', 'invalid')}" if field else error.get("msg", "invalid input")
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(VerihookError)
+    async def verihook_error(_: Request, error: VerihookError) -> Response:
+        extra = {"field": error.field} if error.field else {}
+        return problem(error.status, error.title, error.detail, **extra)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(_: Request, error: RequestValidationError) -> Response:
+        described = [_describe(e) for e in error.errors()]
+        field, detail = described[0]
+        errors = [{"field": f, "detail": d} for f, d in described]
+        return problem(422, "Invalid input", detail, field=field, errors=errors)
+
+    @app.exception_handler(HTTPException)
+    async def http_error(_: Request, error: HTTPException) -> Response:
+        detail = error.detail if isinstance(error.detail, str) else "request failed"
+        if error.status_code == 404 and detail == "Not Found":
+            detail = "no such route"
+        if error.status_code == 405:
+            detail = "this method is not allowed on this route"
+        return problem(error.status_code, "Error", detail)
+
+
+class JsonBodies:
+    """Every request body of the API is JSON: a missing or other Content-Type is read as application/json,
+    so a client that forgets the header gets its JSON parsed (or a clear 'not valid JSON')."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] in ("POST", "PATCH", "PUT"):
+            headers = [(k, v) for k, v in scope["headers"] if k != b"content-type"]
+            scope = {**scope, "headers": [*headers, (b"content-type", b"application/json")]}
+        await self.app(scope, receive, send)
+
+
+class BodyLimit:
+    """Refuses request bodies over `max_bytes` with 413, whether Content-Length says so or the stream shows it."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        for name, value in scope.get("headers", []):
+            if name == b"content-length" and value.isdigit() and int(value) > self.max_bytes:
+                await self._refuse(scope, receive, send)
+                return
+        seen = 0
+
+        async def counting_receive() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.max_bytes:
+                    raise _TooLarge
+            return message
+
+        try:
+            await self.app(scope, counting_receive, send)
+        except _TooLarge:
+            await self._refuse(scope, receive, send)
+
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
+        response = problem(413, "Payload too large", f"the request body is over the limit of {self.max_bytes} bytes")
+        await response(scope, receive, send)
+
+
+class _TooLarge(Exception):
+    pass

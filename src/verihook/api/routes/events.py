@@ -1,0 +1,66 @@
+"""Events: publish one or a batch, list with filters, read with deliveries and attempts, redeliver."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Query
+
+from verihook.api.deps import CallerDep, ServiceDep
+from verihook.api.schemas import EventBatch, EventCreate, delivery_out, event_out, page_out
+from verihook.model import DeliveryStatus
+from verihook.service import EventInput
+from verihook.store.base import EventFilter, Published
+from verihook.times import parse_time
+
+router = APIRouter(prefix="/v1/events", tags=["events"])
+
+
+def _input(body: EventCreate) -> EventInput:
+    return EventInput(type=body.type, data=body.data, subject_id=body.subject_id, tenant_id=body.tenant_id,
+                      idempotency_key=body.idempotency_key)
+
+
+def published_out(published: Published) -> dict[str, Any]:
+    body = event_out(published.event, deliveries=published.deliveries)
+    body["duplicate"] = published.duplicate
+    return body
+
+
+@router.post("", status_code=202, operation_id="v1.event.create")
+async def publish(body: EventCreate, caller: CallerDep, service: ServiceDep) -> dict[str, Any]:
+    [published] = await service.events.publish(caller, [_input(body)])
+    return published_out(published)
+
+
+@router.post("/batch", status_code=202, operation_id="v1.event.create_batch")
+async def publish_batch(body: EventBatch, caller: CallerDep, service: ServiceDep) -> dict[str, Any]:
+    published = await service.events.publish(caller, [_input(item) for item in body.events])
+    return {"data": [published_out(p) for p in published]}
+
+
+@router.get("", operation_id="v1.event.list")
+async def list_events(
+    caller: CallerDep, service: ServiceDep, type: str | None = None, subject_id: str | None = None,
+    endpoint_id: str | None = None, delivery_status: DeliveryStatus | None = None, since: str | None = None,
+    until: str | None = None, limit: int = Query(50, ge=1, le=500), cursor: str | None = None,
+) -> dict[str, Any]:
+    where = EventFilter(type=type, subject_id=subject_id, endpoint_id=endpoint_id, delivery_status=delivery_status,
+                        since=parse_time(since, "since") if since else None,
+                        until=parse_time(until, "until") if until else None)
+    page = await service.events.list(caller, where, limit, cursor)
+    statuses = await service.events.statuses([e.id for e in page.items])
+    return page_out([event_out(e, delivery_status=statuses.get(e.id)) for e in page.items], page.next_cursor)
+
+
+@router.get("/{event_id}", operation_id="v1.event.get")
+async def get_event(event_id: str, caller: CallerDep, service: ServiceDep) -> dict[str, Any]:
+    detail = await service.events.get(caller, event_id)
+    return event_out(detail.event, deliveries=detail.deliveries)
+
+
+@router.post("/{event_id}/redeliver", status_code=202, operation_id="v1.event.redeliver")
+async def redeliver(event_id: str, caller: CallerDep, service: ServiceDep) -> dict[str, Any]:
+    count = await service.events.redeliver(caller, event_id)
+    detail = await service.events.get(caller, event_id)
+    return {"requeued": count, "deliveries": [delivery_out(d) for d in detail.deliveries]}

@@ -1,0 +1,35 @@
+"""Tenants: a reseller (any tenant) creates and reads its children; the admin every tenant."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Query
+
+from verihook.api.deps import CallerDep, ServiceDep
+from verihook.api.schemas import TenantCreate, page_out, tenant_out
+
+router = APIRouter(prefix="/v1/tenants", tags=["tenants"])
+
+
+@router.post("", status_code=201, operation_id="v1.tenant.create")
+async def create_tenant(body: TenantCreate, caller: CallerDep, service: ServiceDep) -> dict[str, Any]:
+    made = await service.tenants.create(caller, body.name, body.parent_id, body.profile, body.require_https)
+    return tenant_out(made.tenant, api_key=made.api_key, signing_secret=made.signing_secret)
+
+
+@router.get("", operation_id="v1.tenant.list")
+async def list_tenants(caller: CallerDep, service: ServiceDep, limit: int = Query(50, ge=1, le=500),
+                       cursor: str | None = None) -> dict[str, Any]:
+    page = await service.tenants.list(caller, limit, cursor)
+    return page_out([tenant_out(t) for t in page.items], page.next_cursor)
+
+
+@router.get("/{tenant_id}", operation_id="v1.tenant.get")
+async def get_tenant(tenant_id: str, caller: CallerDep, service: ServiceDep) -> dict[str, Any]:
+    return tenant_out(await service.tenants.get(caller, tenant_id))
+
+
+@router.get("/{tenant_id}/secrets", operation_id="v1.tenant.secrets")
+async def tenant_secrets(tenant_id: str, caller: CallerDep, service: ServiceDep) -> dict[str, Any]:
+    return {"signing_secret": await service.tenants.signing_secret(caller, tenant_id)}

@@ -1,0 +1,177 @@
+"""The `verihook` command: serve, migrate, tenant create, listen, send."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+import uvloop
+
+from verihook.config import Settings
+from verihook.errors import VerihookError
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    settings = Settings.from_env()
+    if getattr(args, "database_url", None):
+        settings = settings.with_(database_url=args.database_url)
+    return settings
+
+
+def _run(main: Callable[[], Awaitable[int]]) -> int:
+    try:
+        return uvloop.run(main())
+    except VerihookError as error:
+        print(f"verihook: {error.detail}", file=sys.stderr)
+        return 2
+
+
+def serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from verihook.api.app import create_app
+    from verihook.runtime import build_runtime
+
+    async def main() -> int:
+        runtime = await build_runtime(_settings(args))
+        made = await runtime.ensure_admin_key()
+        if made is not None:
+            print(f"verihook: admin API key (shown once, keep it): {made}", flush=True)
+        app = create_app(runtime, run_dispatcher=args.role != "api")
+        if args.role == "worker":
+            print("verihook: worker running; Ctrl-C stops it", flush=True)
+        config = uvicorn.Config(app, host=args.host, port=args.port, loop="none", http="httptools",
+                                log_level="warning", access_log=False, lifespan="on")
+        server = uvicorn.Server(config)
+        print(f"verihook: listening on http://{args.host}:{args.port}/ "
+              f"(database {runtime.settings.database_url})", flush=True)
+        try:
+            await server.serve()
+        finally:
+            await runtime.close()
+        return 0
+
+    return _run(main)
+
+
+def migrate(args: argparse.Namespace) -> int:
+    from verihook.runtime import open_store
+
+    async def main() -> int:
+        store = open_store(_settings(args))
+        applied = await store.migrate()
+        await store.close()
+        print(json.dumps({"applied": applied}))
+        return 0
+
+    return _run(main)
+
+
+def tenant_create(args: argparse.Namespace) -> int:
+    from verihook.runtime import build_runtime
+    from verihook.service import ADMIN
+
+    async def main() -> int:
+        runtime = await build_runtime(_settings(args))
+        try:
+            made = await runtime.service.tenants.create(ADMIN, args.name, args.parent, args.profile,
+                                                        args.require_https)
+        finally:
+            await runtime.close()
+        print(json.dumps({"id": made.tenant.id, "name": made.tenant.name, "parent_id": made.tenant.parent_id,
+                          "profile": made.tenant.profile, "api_key": made.api_key,
+                          "signing_secret": made.signing_secret}))
+        return 0
+
+    return _run(main)
+
+
+def send(args: argparse.Namespace) -> int:
+    from verihook.runtime import build_runtime
+    from verihook.service import ADMIN, EventInput
+
+    try:
+        data: Any = json.loads(args.data)
+    except json.JSONDecodeError as error:
+        print(f"verihook: --data is not valid JSON: {error}", file=sys.stderr)
+        return 2
+
+    async def main() -> int:
+        runtime = await build_runtime(_settings(args))
+        try:
+            [published] = await runtime.service.events.publish(ADMIN, [EventInput(
+                type=args.type, data=data, subject_id=args.subject, tenant_id=args.tenant,
+                idempotency_key=args.idempotency_key)])
+        finally:
+            await runtime.close()
+        print(json.dumps({"id": published.event.id, "sequence": published.event.sequence,
+                          "deliveries": [d.id for d in published.deliveries], "duplicate": published.duplicate}))
+        return 0
+
+    return _run(main)
+
+
+def listen(args: argparse.Namespace) -> int:
+    from verihook.receiver import listen_main
+
+    listen_main(args.host, args.port, args.secret, args.status)
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(prog="verihook", description="Webhook delivery for identity-verification "
+                                   "platforms.")
+    commands = root.add_subparsers(dest="command", required=True)
+
+    def with_database(sub: argparse.ArgumentParser) -> argparse.ArgumentParser:
+        sub.add_argument("--database-url", help="sqlite:///path (default: $VERIHOOK_DATABASE_URL or "
+                         "sqlite:///verihook.db)")
+        return sub
+
+    for name, role, text in (("serve", "all", "API, dashboard and dispatcher in one process"),
+                             ("api", "api", "the HTTP API only (no dispatcher)"),
+                             ("worker", "worker", "the dispatcher, with /healthz, /readyz and /metrics")):
+        sub = with_database(commands.add_parser(name, help=text))
+        sub.add_argument("--host", default="127.0.0.1")
+        sub.add_argument("--port", type=int, default=8000 if role != "worker" else 8001)
+        sub.set_defaults(handler=serve, role=role)
+
+    with_database(commands.add_parser("migrate", help="bring the schema up to date")).set_defaults(handler=migrate)
+
+    tenant = commands.add_parser("tenant", help="manage tenants").add_subparsers(dest="tenant_command",
+                                                                                  required=True)
+    create = with_database(tenant.add_parser("create", help="create a tenant and print its API key as JSON"))
+    create.add_argument("name")
+    create.add_argument("--parent", help="the parent tenant's id (a reseller's child)")
+    create.add_argument("--profile", help="default profile for the tenant's endpoints and subjects")
+    create.add_argument("--require-https", action="store_true")
+    create.set_defaults(handler=tenant_create)
+
+    listener = commands.add_parser("listen", help="a local receiver that prints each webhook and checks it")
+    listener.add_argument("--host", default="127.0.0.1")
+    listener.add_argument("--port", type=int, default=9000)
+    listener.add_argument("--secret", help="whsec_... to check signatures with")
+    listener.add_argument("--status", type=int, default=200, help="the status code to answer")
+    listener.set_defaults(handler=listen)
+
+    sender = with_database(commands.add_parser("send", help="publish an event from the shell"))
+    sender.add_argument("type")
+    sender.add_argument("--data", required=True, help="the event's data, a JSON object")
+    sender.add_argument("--subject")
+    sender.add_argument("--tenant", help="the tenant (not needed with --subject)")
+    sender.add_argument("--idempotency-key")
+    sender.set_defaults(handler=send)
+    return root
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    handler: Callable[[argparse.Namespace], int] = args.handler
+    return handler(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,63 @@
+"""Settings, read from the environment by `Settings.from_env()`; nothing is built at import."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+DEFAULT_DATABASE_URL = "sqlite:///verihook.db"
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    database_url: str = DEFAULT_DATABASE_URL
+    admin_key: str | None = None
+    secret_key: str | None = None
+    allow_private_targets: bool = False
+    ca_file: str | None = None
+    max_body_bytes: int = 1024 * 1024
+    dispatcher: DispatcherSettings = field(default_factory=lambda: DispatcherSettings())
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> Settings:
+        env = dict(os.environ if env is None else env)
+        return cls(
+            database_url=env.get("VERIHOOK_DATABASE_URL") or DEFAULT_DATABASE_URL,
+            admin_key=env.get("VERIHOOK_ADMIN_KEY") or None,
+            secret_key=env.get("VERIHOOK_SECRET_KEY") or None,
+            allow_private_targets=env.get("VERIHOOK_ALLOW_PRIVATE_TARGETS", "") in ("1", "true", "yes"),
+            ca_file=env.get("VERIHOOK_CA_FILE") or None,
+            dispatcher=DispatcherSettings.from_env(env),
+        )
+
+    def with_(self, **changes: object) -> Settings:
+        return replace(self, **changes)  # type: ignore[arg-type]
+
+    @property
+    def sqlite_path(self) -> Path | None:
+        if self.database_url.startswith("sqlite:///"):
+            return Path(self.database_url.removeprefix("sqlite:///"))
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class DispatcherSettings:
+    max_in_flight: int = 512  # deliveries being sent at once by one process
+    per_endpoint_in_flight: int = 64  # deliveries being sent at once to one destination
+    claim_batch: int = 512
+    poll_interval_s: float = 1.0  # fallback when no wake-up arrives
+    flush_interval_s: float = 0.02  # how long an outcome may wait to be written with others
+    flush_batch: int = 1000
+
+    @classmethod
+    def from_env(cls, env: dict[str, str]) -> DispatcherSettings:
+        def number(name: str, default: float) -> float:
+            value = env.get(name)
+            return float(value) if value else default
+
+        return cls(
+            max_in_flight=int(number("VERIHOOK_MAX_IN_FLIGHT", 512)),
+            per_endpoint_in_flight=int(number("VERIHOOK_PER_ENDPOINT_IN_FLIGHT", 64)),
+            poll_interval_s=number("VERIHOOK_POLL_INTERVAL_S", 1.0),
+        )

@@ -1,0 +1,43 @@
+"""Encryption of stored secrets (signing secrets, auth tokens, client secrets) with a key from settings."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+import secrets
+from pathlib import Path
+
+from cryptography.fernet import Fernet, InvalidToken
+
+SEALED_PREFIX = "sealed:"
+
+
+class SecretBox:
+    """Seals strings with Fernet (AES-128-CBC + HMAC-SHA256) under a key derived from the configured secret."""
+
+    def __init__(self, secret_key: str) -> None:
+        derived = hashlib.sha256(secret_key.encode()).digest()
+        self._fernet = Fernet(base64.urlsafe_b64encode(derived))
+
+    def seal(self, plaintext: str) -> str:
+        return SEALED_PREFIX + self._fernet.encrypt(plaintext.encode()).decode()
+
+    def open(self, sealed: str) -> str:
+        if not sealed.startswith(SEALED_PREFIX):
+            raise ValueError("value is not sealed")
+        try:
+            return self._fernet.decrypt(sealed.removeprefix(SEALED_PREFIX).encode()).decode()
+        except InvalidToken as error:
+            raise ValueError("sealed value does not open with this VERIHOOK_SECRET_KEY") from error
+
+
+def load_or_create_key_file(path: Path) -> tuple[str, bool]:
+    """The key kept in `path` (mode 0600), made on first use. Returns (key, created)."""
+    if path.exists():
+        return path.read_text().strip(), False
+    key = secrets.token_urlsafe(32)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(key + "\n")
+    return key, True

@@ -1,0 +1,131 @@
+"""One attempt: render the body, sign, authenticate, POST, and judge the answer against the target's rules."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from verihook.delivery.auth import Authenticator, AuthFailed
+from verihook.delivery.signing import signing_headers
+from verihook.delivery.targets import Target
+from verihook.delivery.transport import OutboundRequest, Outcome, Transport
+from verihook.model import AttemptError
+from verihook.policy import is_success, next_retry_delay, parse_retry_after
+from verihook.profiles import RenderInput
+from verihook.times import rfc3339
+
+SEQUENCE_HEADER = "verihook-sequence"
+SUBJECT_HEADER = "verihook-subject"
+EXCERPT_CHARS = 4096  # how much of a response body an attempt record keeps
+
+
+@dataclass(slots=True)
+class Message:
+    """An event as one delivery sends it; every attempt of the delivery sends the same message."""
+
+    event_id: str
+    event_type: str
+    data_json: bytes
+    event_created_at: float
+    delivery_created_at: float
+    subject_id: str | None
+    sequence: int | None
+
+
+@dataclass(slots=True)
+class Sent:
+    outcome: Outcome
+    request_headers: dict[str, str]  # as sent, with credentials redacted
+    succeeded: bool
+
+
+@dataclass(slots=True)
+class Verdict:
+    succeeded: bool
+    retry_in_s: float | None  # None: no further attempt
+    disable_endpoint: str | None  # a reason, when the answer tells us to stop sending to this endpoint
+
+
+class Sender:
+    def __init__(
+        self, transport: Transport, authenticator: Authenticator, clock: Callable[[], float] = time.time
+    ) -> None:
+        self.transport = transport
+        self.authenticator = authenticator
+        self.clock = clock
+
+    async def send(self, target: Target, url: str, message: Message) -> Sent:
+        rules = target.rules
+        body = rules.profile.render_body(
+            RenderInput(
+                event_id=message.event_id,
+                event_type=message.event_type,
+                data_json=message.data_json,
+                created_at_rfc3339=rfc3339(message.event_created_at),
+                subject_id=message.subject_id,
+                sequence=message.sequence,
+            )
+        )
+        now = self.clock()
+        headers = [("content-type", "application/json"), *target.headers]
+        if message.sequence is not None:
+            headers += [(SEQUENCE_HEADER, str(message.sequence)), (SUBJECT_HEADER, message.subject_id or "")]
+        secrets = target.live_secrets(now) if target.signing else []
+        if secrets:
+            signed_at = int(message.delivery_created_at if rules.profile.defaults.sign_once else now)
+            headers += signing_headers(secrets, message.event_id, signed_at, body)
+        try:
+            auth_headers = await self.authenticator.headers(target.auth)
+        except AuthFailed as error:
+            failure = Outcome(None, {}, b"", 0.0, AttemptError.AUTH, error.detail)
+            return Sent(failure, _redacted(headers), False)
+        outcome = await self._post(url, headers + auth_headers, body, rules.timeout_s)
+        if outcome.status_code == 401 and target.auth.get("type") == "oauth2":
+            self.authenticator.invalidate(target.auth)
+            try:
+                auth_headers = await self.authenticator.headers(target.auth)
+            except AuthFailed as error:
+                return Sent(
+                    Outcome(None, {}, b"", 0.0, AttemptError.AUTH, error.detail), _redacted(headers), False
+                )
+            outcome = await self._post(url, headers + auth_headers, body, rules.timeout_s)
+        succeeded = outcome.status_code is not None and is_success(
+            rules.success, outcome.status_code, outcome.headers.get("content-type")
+        )
+        return Sent(outcome, _redacted(headers + auth_headers), succeeded)
+
+    async def _post(self, url: str, headers: list[tuple[str, str]], body: bytes, timeout_s: float) -> Outcome:
+        return await self.transport.send(
+            OutboundRequest(url=url, headers=headers, body=body, timeout_s=timeout_s)
+        )
+
+
+def judge(sent: Sent, target: Target, cycle_attempts: int, now: float) -> Verdict:
+    """What follows an attempt: done, retry after a delay, or failed for good (maybe disabling the endpoint)."""
+    if sent.succeeded:
+        return Verdict(True, None, None)
+    status = sent.outcome.status_code
+    if status == 410 and target.endpoint_id is not None:
+        return Verdict(False, None, "the receiver answered 410 Gone")
+    retry_after = (
+        parse_retry_after(sent.outcome.headers.get("retry-after"), now) if status in (429, 503) else None
+    )
+    delay = next_retry_delay(target.rules.retry, cycle_attempts + 1, retry_after)
+    return Verdict(False, delay, None)
+
+
+def excerpt(body: bytes) -> str | None:
+    if not body:
+        return None
+    return body[: EXCERPT_CHARS * 4].decode("utf-8", errors="replace")[:EXCERPT_CHARS]
+
+
+def _redacted(headers: list[tuple[str, str]]) -> dict[str, str]:
+    shown = {}
+    for name, value in headers:
+        if name.lower() == "authorization":
+            scheme = value.split(" ", 1)[0]
+            value = f"{scheme} ***"
+        shown[name.lower()] = value
+    return shown

@@ -1,0 +1,100 @@
+"""Where and how a delivery is sent, resolved from the endpoint (or subject) and kept in memory.
+
+A claimed delivery carries its endpoint's `updated_at`; a cached target with another version is loaded again,
+so a change to an endpoint takes effect on its next attempt without a round trip per delivery.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from verihook.model import DueDelivery, Endpoint, SigningSecret
+from verihook.profiles import ProfileRegistry
+from verihook.rules import Rules, endpoint_rules, subject_rules
+from verihook.store.base import Store
+
+
+@dataclass(slots=True)
+class Target:
+    endpoint_id: str | None
+    url: str | None  # None: the delivery's own URL (a subject's webhook_url)
+    rules: Rules
+    headers: list[tuple[str, str]]
+    auth: dict[str, Any]
+    signing_secrets: list[SigningSecret]
+    signing: bool
+    refusal: str | None = None  # set when the endpoint no longer takes deliveries
+
+    def live_secrets(self, now: float) -> list[str]:
+        return [s.secret for s in self.signing_secrets if s.expires_at is None or s.expires_at > now]
+
+
+class Targets:
+    def __init__(self, store: Store, registry: ProfileRegistry) -> None:
+        self._store = store
+        self._registry = registry
+        self._endpoints: dict[str, tuple[float | None, Target]] = {}
+        self._tenant_profiles: dict[str, str] = {}
+        self._tenant_secrets: dict[str, str] = {}
+
+    async def for_delivery(self, due: DueDelivery) -> Target:
+        if due.endpoint_id is None:
+            return await self._subject_target(due)
+        cached = self._endpoints.get(due.endpoint_id)
+        if cached is not None and cached[0] == due.endpoint_version:
+            return cached[1]
+        endpoint = await self._store.get_endpoint(due.endpoint_id)
+        target = await self._endpoint_target(endpoint, due)
+        self._endpoints[due.endpoint_id] = (endpoint.updated_at if endpoint else None, target)
+        return target
+
+    async def for_endpoint(self, endpoint: Endpoint) -> Target:
+        return await self._endpoint_target(endpoint, None)
+
+    def forget(self, endpoint_id: str) -> None:
+        self._endpoints.pop(endpoint_id, None)
+
+    async def _tenant_profile(self, tenant_id: str) -> str:
+        if tenant_id not in self._tenant_profiles:
+            tenant = await self._store.get_tenant(tenant_id)
+            self._tenant_profiles[tenant_id] = tenant.profile if tenant else "standard"
+        return self._tenant_profiles[tenant_id]
+
+    async def _endpoint_target(self, endpoint: Endpoint | None, due: DueDelivery | None) -> Target:
+        if endpoint is None:
+            rules = subject_rules(None, "standard", self._registry)
+            return Target(None, None, rules, [], {"type": "none"}, [], False, refusal="endpoint deleted")
+        rules = endpoint_rules(endpoint, await self._tenant_profile(endpoint.tenant_id), self._registry)
+        refusal = None
+        if endpoint.deleted_at is not None:
+            refusal = "endpoint deleted"
+        elif not endpoint.enabled:
+            refusal = (
+                f"endpoint disabled{': ' + endpoint.disabled_reason if endpoint.disabled_reason else ''}"
+            )
+        return Target(
+            endpoint.id,
+            endpoint.url,
+            rules,
+            list(endpoint.headers.items()),
+            endpoint.auth,
+            endpoint.signing_secrets,
+            endpoint.signing_enabled,
+            refusal,
+        )
+
+    async def _subject_target(self, due: DueDelivery) -> Target:
+        tenant_profile = await self._tenant_profile(due.tenant_id)
+        if due.tenant_id not in self._tenant_secrets:
+            self._tenant_secrets[due.tenant_id] = await self._store.tenant_signing_secret(due.tenant_id)
+        rules = subject_rules(due.subject_profile, tenant_profile, self._registry)
+        return Target(
+            None,
+            None,
+            rules,
+            [],
+            {"type": "none"},
+            [SigningSecret(self._tenant_secrets[due.tenant_id])],
+            True,
+        )

@@ -1,0 +1,92 @@
+"""What a profile is: a wire format and its delivery defaults. Profiles do no I/O."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import jsonschema
+import orjson
+
+from verihook.errors import InvalidInput
+from verihook.policy import RetryPolicy
+
+EVENT_TYPE_NAME = re.compile(r"^[a-z0-9_]+(\.[a-z0-9_]+)+$")
+
+
+@dataclass(frozen=True, slots=True)
+class EventType:
+    name: str
+    profile: str
+    schema: dict[str, Any]
+    description: str = ""
+
+    def check_schema(self) -> None:
+        try:
+            jsonschema.Draft202012Validator.check_schema(self.schema)
+        except jsonschema.exceptions.SchemaError as error:
+            raise ValueError(error.message) from error
+
+    def check(self, data: Any) -> None:
+        validator = jsonschema.Draft202012Validator(self.schema)
+        error = jsonschema.exceptions.best_match(validator.iter_errors(data))
+        if error is not None:
+            where = "data" + "".join(f".{part}" for part in error.absolute_path)
+            raise InvalidInput(f"{where}: {error.message} (event type {self.name})", field=where)
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryDefaults:
+    timeout_s: float
+    retry: RetryPolicy
+    success: str
+    auth_type: str = "none"  # the auth a new endpoint of this profile gets when it names none
+    require_https: bool = False
+    sign_once: bool = False  # True: every attempt of a delivery carries the same signature headers
+
+
+@dataclass(frozen=True, slots=True)
+class RenderInput:
+    """An event as a destination sees it."""
+
+    event_id: str
+    event_type: str
+    data_json: bytes
+    created_at_rfc3339: str
+    subject_id: str | None
+    sequence: int | None
+
+
+@dataclass(slots=True)
+class Profile:
+    name: str
+    defaults: DeliveryDefaults
+    event_types: dict[str, EventType] = field(default_factory=dict)
+    description: str = ""
+
+    def prepare(self, event_type: str, data: Any) -> dict[str, Any]:
+        """Check `data` for `event_type` and complete what the wire format fixes; returns the stored data."""
+        if not isinstance(data, dict):
+            raise InvalidInput("data must be a JSON object", field="data")
+        known = self.event_types.get(event_type)
+        if known is not None:
+            known.check(data)
+        return data
+
+    def render_body(self, event: RenderInput) -> bytes:
+        """The request body; by default the event's data exactly as published."""
+        return event.data_json
+
+    def status_event(self, *, subject_id: str, kind: str, external_id: str | None, tenant_id: str,
+                     status: str, previous_status: str | None, data: dict[str, Any] | None,
+                     ) -> tuple[str, dict[str, Any]] | None:
+        """The event a subject's status change publishes, or None when this status publishes nothing."""
+        return None
+
+    def check_subject_status(self, kind: str, status: str) -> None:
+        """Raise InvalidInput when `status` is not a status of this profile's `kind` subjects."""
+
+
+def dumps(value: Any) -> bytes:
+    return orjson.dumps(value)

@@ -1,0 +1,85 @@
+"""Builds a running Verihook from settings: store, profiles, transport, dispatcher and service."""
+
+from __future__ import annotations
+
+import secrets
+import sys
+from dataclasses import dataclass
+
+from verihook.config import Settings
+from verihook.crypto import SecretBox, load_or_create_key_file
+from verihook.delivery.auth import Authenticator
+from verihook.delivery.dispatcher import Dispatcher
+from verihook.delivery.sender import Sender
+from verihook.delivery.targets import Targets
+from verihook.delivery.transport import Transport, create_transport
+from verihook.metrics import Metrics
+from verihook.profiles import ProfileRegistry, default_registry
+from verihook.service import Service
+from verihook.service.access import ADMIN_KEY_HASH, hash_api_key
+from verihook.service.context import Context
+from verihook.store.base import Store
+from verihook.store.sqlite import SqliteStore
+
+ADMIN_KEY_PREFIX = "vh_admin_"
+
+
+@dataclass(slots=True)
+class Runtime:
+    settings: Settings
+    store: Store
+    transport: Transport
+    dispatcher: Dispatcher
+    service: Service
+    metrics: Metrics
+
+    async def ensure_admin_key(self) -> str | None:
+        """Make an admin key when none is configured or stored; returns it (to print once) if it made one."""
+        ctx = self.service.ctx
+        if ctx.admin_key_hash is not None:
+            return None
+        admin_key = ADMIN_KEY_PREFIX + secrets.token_urlsafe(32)
+        ctx.admin_key_hash = hash_api_key(admin_key)
+        await self.store.put_meta(ADMIN_KEY_HASH, ctx.admin_key_hash)
+        return admin_key
+
+    async def close(self) -> None:
+        await self.dispatcher.stop()
+        await self.transport.aclose()
+        await self.store.close()
+
+
+def secret_box(settings: Settings) -> SecretBox:
+    if settings.secret_key:
+        return SecretBox(settings.secret_key)
+    path = settings.sqlite_path
+    if path is None:
+        raise SystemExit("VERIHOOK_SECRET_KEY must be set when the database is not an SQLite file")
+    key_file = path.with_name(path.name + ".key")
+    key, created = load_or_create_key_file(key_file)
+    if created:
+        print(f"verihook: made a secret key in {key_file} (set VERIHOOK_SECRET_KEY to use your own)",
+              file=sys.stderr)
+    return SecretBox(key)
+
+
+def open_store(settings: Settings) -> Store:
+    path = settings.sqlite_path
+    if path is None:
+        raise SystemExit(f"unsupported database URL {settings.database_url!r}; use sqlite:///path")
+    return SqliteStore(path, secret_box(settings))
+
+
+async def build_runtime(settings: Settings, registry: ProfileRegistry | None = None) -> Runtime:
+    registry = registry or default_registry()
+    store = open_store(settings)
+    await store.migrate()
+    transport = create_transport(allow_private_targets=settings.allow_private_targets, ca_file=settings.ca_file)
+    targets = Targets(store, registry)
+    sender = Sender(transport, Authenticator(transport))
+    metrics = Metrics()
+    dispatcher = Dispatcher(store, sender, targets, settings.dispatcher, metrics)
+    admin_key_hash = hash_api_key(settings.admin_key) if settings.admin_key else await store.get_meta(ADMIN_KEY_HASH)
+    ctx = Context(store=store, registry=registry, settings=settings, admin_key_hash=admin_key_hash,
+                  wake_dispatcher=dispatcher.wake)
+    return Runtime(settings, store, transport, dispatcher, Service(ctx, sender, targets), metrics)

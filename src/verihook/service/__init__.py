@@ -1,0 +1,61 @@
+"""Use cases shared by the API, the dashboard and the CLI."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import orjson
+
+from verihook.delivery.sender import Message, Sender, excerpt
+from verihook.delivery.targets import Targets
+from verihook.ids import new_id
+from verihook.service.access import ADMIN, Caller, authenticate
+from verihook.service.context import Context
+from verihook.service.endpoints import Endpoints, EndpointView
+from verihook.service.events import EventDetail, EventInput, Events
+from verihook.service.subjects import SubjectDetail, SubjectInput, Subjects
+from verihook.service.tenants import NewTenant, Tenants
+
+__all__ = ["ADMIN", "Caller", "Context", "EndpointTest", "EndpointView", "EventDetail", "EventInput", "NewTenant",
+           "Service", "SubjectDetail", "SubjectInput"]
+
+TEST_EVENT_TYPE = "verihook.test"
+
+
+@dataclass(slots=True)
+class EndpointTest:
+    ok: bool
+    status_code: int | None
+    latency_ms: float
+    error: str | None
+    error_detail: str | None
+    response_body: str | None
+
+
+class Service:
+    def __init__(self, ctx: Context, sender: Sender, targets: Targets) -> None:
+        self.ctx = ctx
+        self.tenants = Tenants(ctx)
+        self.endpoints = Endpoints(ctx)
+        self.events = Events(ctx)
+        self.subjects = Subjects(ctx, self.events)
+        self._sender = sender
+        self._targets = targets
+
+    async def authenticate(self, api_key: str | None) -> Caller:
+        return await authenticate(self.ctx.store, self.ctx.admin_key_hash, api_key)
+
+    async def test_endpoint(self, caller: Caller, endpoint_id: str) -> EndpointTest:
+        """Send a test event to the endpoint now, with its own rules and auth; nothing is stored."""
+        endpoint, _ = await self.endpoints.load(caller, endpoint_id)
+        target = await self._targets.for_endpoint(endpoint)
+        now = self.ctx.clock()
+        data = {"endpoint_id": endpoint.id, "message": "This is a test notification from Verihook."}
+        sent = await self._sender.send(target, endpoint.url, Message(
+            event_id=new_id("evt"), event_type=TEST_EVENT_TYPE, data_json=orjson.dumps(data),
+            event_created_at=now, delivery_created_at=now, subject_id=None, sequence=None))
+        outcome = sent.outcome
+        return EndpointTest(ok=sent.succeeded, status_code=outcome.status_code,
+                            latency_ms=round(outcome.latency_ms, 3),
+                            error=None if outcome.error is None else outcome.error.value,
+                            error_detail=outcome.error_detail, response_body=excerpt(outcome.body))

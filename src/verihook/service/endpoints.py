@@ -1,0 +1,189 @@
+"""Endpoints: create, read, change, delete, secrets and their rotation, recovery of failed deliveries."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from verihook.delivery.auth import generate_token
+from verihook.delivery.guard import check_url
+from verihook.delivery.signing import SECRET_PREFIX, generate_secret
+from verihook.errors import InvalidInput, NotFound
+from verihook.ids import new_id
+from verihook.model import Endpoint, Page, SigningSecret, Tenant
+from verihook.policy import SUCCESS_RULES, RetryPolicy
+from verihook.profiles import Profile
+from verihook.rules import Rules, endpoint_rules
+from verihook.service.access import Caller
+from verihook.service.context import Context
+
+ROTATION_GRACE_S = 24 * 3600.0
+HEADER_NAME = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,256}$")
+RESERVED_HEADERS = frozenset({"webhook-id", "webhook-timestamp", "webhook-signature", "content-type",
+                              "content-length", "host", "transfer-encoding", "connection", "authorization"})
+FIELDS = frozenset({"url", "description", "event_types", "enabled", "profile", "auth", "timeout_s", "retry",
+                    "success", "headers", "signing", "tenant_id"})
+
+
+@dataclass(slots=True)
+class EndpointView:
+    endpoint: Endpoint
+    rules: Rules
+
+
+class Endpoints:
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+
+    async def create(self, caller: Caller, fields: Mapping[str, Any]) -> EndpointView:
+        tenant = await self.ctx.visible_tenant(caller, caller.owning_tenant(fields.get("tenant_id")))
+        now = self.ctx.clock()
+        endpoint = Endpoint(
+            id=new_id("ep"), tenant_id=tenant.id, url="", description="", enabled=True, event_types=None,
+            profile=None, auth={"type": "none"}, timeout_s=None, retry=None, success=None, headers={},
+            signing_enabled=True, signing_secrets=[SigningSecret(generate_secret())], created_at=now,
+            updated_at=now)
+        self._apply(endpoint, tenant, fields, creating=True)
+        await self.ctx.store.insert_endpoint(endpoint)
+        return self._view(endpoint, tenant)
+
+    async def get(self, caller: Caller, endpoint_id: str) -> EndpointView:
+        endpoint, tenant = await self._load(caller, endpoint_id)
+        return self._view(endpoint, tenant)
+
+    async def list(self, caller: Caller, limit: int, cursor: str | None) -> Page[EndpointView]:
+        page = await self.ctx.store.list_endpoints(caller.tenant_ids, limit, cursor)
+        tenants: dict[str, Tenant] = {}
+        views = []
+        for endpoint in page.items:
+            if endpoint.tenant_id not in tenants:
+                tenants[endpoint.tenant_id] = await self.ctx.visible_tenant(caller, endpoint.tenant_id)
+            views.append(self._view(endpoint, tenants[endpoint.tenant_id]))
+        return Page(views, page.next_cursor)
+
+    async def update(self, caller: Caller, endpoint_id: str, fields: Mapping[str, Any]) -> EndpointView:
+        if "tenant_id" in fields:
+            raise InvalidInput("an endpoint cannot move to another tenant", field="tenant_id")
+        endpoint, tenant = await self._load(caller, endpoint_id)
+        self._apply(endpoint, tenant, fields, creating=False)
+        if fields.get("enabled") is True:
+            endpoint.disabled_reason = None
+        endpoint.updated_at = self.ctx.clock()
+        await self.ctx.store.update_endpoint(endpoint)
+        return self._view(endpoint, tenant)
+
+    async def delete(self, caller: Caller, endpoint_id: str) -> None:
+        endpoint, _ = await self._load(caller, endpoint_id)
+        endpoint.deleted_at = endpoint.updated_at = self.ctx.clock()
+        endpoint.enabled = False
+        await self.ctx.store.update_endpoint(endpoint)
+
+    async def rotate_secret(self, caller: Caller, endpoint_id: str, secret: str | None = None,
+                            grace_s: float = ROTATION_GRACE_S) -> EndpointView:
+        endpoint, tenant = await self._load(caller, endpoint_id)
+        now = self.ctx.clock()
+        if secret is not None and not secret.startswith(SECRET_PREFIX):
+            raise InvalidInput(f"a signing secret starts with {SECRET_PREFIX}", field="secret")
+        kept = [s for s in endpoint.signing_secrets if s.expires_at is not None and s.expires_at > now]
+        kept += [SigningSecret(s.secret, now + grace_s) for s in endpoint.signing_secrets if s.expires_at is None]
+        endpoint.signing_secrets = [SigningSecret(secret or generate_secret()), *kept]
+        endpoint.updated_at = now
+        await self.ctx.store.update_endpoint(endpoint)
+        return self._view(endpoint, tenant)
+
+    async def recover(self, caller: Caller, endpoint_id: str, since: float, until: float | None) -> int:
+        endpoint, _ = await self._load(caller, endpoint_id)
+        now = self.ctx.clock()
+        if until is not None and until <= since:
+            raise InvalidInput("until must be after since", field="until")
+        count = await self.ctx.store.recover_endpoint(endpoint.id, since, until or now + 1, now)
+        if count:
+            self.ctx.wake_dispatcher()
+        return count
+
+    async def load(self, caller: Caller, endpoint_id: str) -> tuple[Endpoint, Tenant]:
+        return await self._load(caller, endpoint_id)
+
+    async def _load(self, caller: Caller, endpoint_id: str) -> tuple[Endpoint, Tenant]:
+        endpoint = await self.ctx.store.get_endpoint(endpoint_id)
+        if endpoint is None or endpoint.deleted_at is not None or not caller.can_see(endpoint.tenant_id):
+            raise NotFound(f"endpoint {endpoint_id} not found")
+        return endpoint, await self.ctx.visible_tenant(caller, endpoint.tenant_id)
+
+    def _view(self, endpoint: Endpoint, tenant: Tenant) -> EndpointView:
+        return EndpointView(endpoint, endpoint_rules(endpoint, tenant.profile, self.ctx.registry))
+
+    def _apply(self, endpoint: Endpoint, tenant: Tenant, fields: Mapping[str, Any], *, creating: bool) -> None:
+        """Check every given field and write it into `endpoint`; raises InvalidInput naming the field."""
+        unknown = set(fields) - FIELDS
+        if unknown:
+            raise InvalidInput(f"unknown field {sorted(unknown)[0]!r}", field=sorted(unknown)[0])
+        registry = self.ctx.registry
+        if "profile" in fields:
+            endpoint.profile = registry.check_name(fields["profile"]) if fields["profile"] else None
+        profile = registry.get(endpoint.profile or tenant.profile)
+        if creating and "url" not in fields:
+            raise InvalidInput("url is required", field="url")
+        if "url" in fields or "profile" in fields:
+            url = fields.get("url", endpoint.url)
+            check_url(url, allow_private_targets=self.ctx.settings.allow_private_targets,
+                      require_https=tenant.require_https or profile.defaults.require_https)
+            endpoint.url = url
+        if "description" in fields:
+            endpoint.description = fields["description"] or ""
+        if "enabled" in fields:
+            endpoint.enabled = bool(fields["enabled"])
+        if "event_types" in fields:
+            endpoint.event_types = self._event_types(fields["event_types"], profile)
+        if "timeout_s" in fields:
+            endpoint.timeout_s = fields["timeout_s"]
+        if "retry" in fields:
+            endpoint.retry = None if fields["retry"] is None else RetryPolicy.from_dict(fields["retry"]).to_dict()
+        if "success" in fields:
+            if fields["success"] is not None and fields["success"] not in SUCCESS_RULES:
+                raise InvalidInput(f"success must be one of {', '.join(SUCCESS_RULES)}", field="success")
+            endpoint.success = fields["success"]
+        if "headers" in fields:
+            endpoint.headers = _check_headers(fields["headers"] or {})
+        if "signing" in fields:
+            endpoint.signing_enabled = bool((fields["signing"] or {}).get("enabled", True))
+        if "auth" in fields or creating:
+            endpoint.auth = _complete_auth(fields.get("auth"), profile.defaults.auth_type, endpoint.auth)
+
+    def _event_types(self, names: list[str] | None, profile: Profile) -> list[str] | None:
+        if names is None:
+            return None
+        for index, name in enumerate(names):
+            field = f"event_types[{index}]"
+            self.ctx.registry.check_event_type_name(name, field=field)
+            if profile.event_types and name not in profile.event_types:
+                raise InvalidInput(f"event type {name!r} is not one of profile {profile.name}'s: "
+                                   f"{', '.join(profile.event_types)}", field=field)
+        return list(dict.fromkeys(names))
+
+
+def _check_headers(headers: Mapping[str, str]) -> dict[str, str]:
+    for name, value in headers.items():
+        if not HEADER_NAME.match(name):
+            raise InvalidInput(f"header name {name!r} is not a valid HTTP header name", field=f"headers.{name}")
+        if name.lower() in RESERVED_HEADERS:
+            raise InvalidInput(f"header {name!r} is set by Verihook and cannot be overridden",
+                               field=f"headers.{name}")
+        if not isinstance(value, str) or any(ch in value for ch in "\r\n\0"):
+            raise InvalidInput(f"header {name!r} must be a single-line string", field=f"headers.{name}")
+    return dict(headers)
+
+
+def _complete_auth(auth: Mapping[str, Any] | None, default_type: str, current: Mapping[str, Any]
+                   ) -> dict[str, Any]:
+    """The auth to store: a generated Basic token where the type is basic and none was given."""
+    if auth is None:
+        if current.get("type", "none") != "none":
+            return dict(current)
+        auth = {"type": default_type}
+    completed = {k: v for k, v in auth.items() if v is not None}
+    if completed.get("type") == "basic" and "token" not in completed and "username" not in completed:
+        completed["token"] = generate_token()
+    return completed

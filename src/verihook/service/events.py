@@ -1,0 +1,145 @@
+"""Events: publish (with fan-out in the store's transaction), query, redeliver; and the event-type catalog."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from verihook.errors import InvalidInput, NotFound
+from verihook.ids import new_id
+from verihook.model import Delivery, DeliveryStatus, Endpoint, Event, Page, Subject
+from verihook.profiles import EventType
+from verihook.rules import endpoint_rules, subject_rules
+from verihook.service.access import Caller
+from verihook.service.context import Context
+from verihook.store.base import Destination, EventDraft, EventFilter, Published, SubjectUpdate
+
+MAX_BATCH = 1000
+
+
+@dataclass(slots=True)
+class EventInput:
+    type: str
+    data: Any
+    subject_id: str | None = None
+    tenant_id: str | None = None
+    idempotency_key: str | None = None
+
+
+@dataclass(slots=True)
+class EventDetail:
+    event: Event
+    deliveries: list[Delivery]
+
+
+class Events:
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+        self._registered: dict[str, EventType] | None = None
+
+    async def publish(self, caller: Caller, inputs: Sequence[EventInput]) -> list[Published]:
+        if not inputs:
+            raise InvalidInput("events must hold at least one event", field="events")
+        if len(inputs) > MAX_BATCH:
+            raise InvalidInput(f"at most {MAX_BATCH} events per batch", field="events")
+        drafts = []
+        for index, item in enumerate(inputs):
+            prefix = f"events[{index}]." if len(inputs) > 1 else ""
+            try:
+                drafts.append(await self._draft(caller, item))
+            except InvalidInput as error:
+                raise InvalidInput(f"{prefix}{error.detail}", field=f"{prefix}{error.field or ''}") from error
+            except NotFound as error:
+                raise NotFound(f"{prefix}{error.detail}", field=error.field) from error
+        published = await self.ctx.store.publish(drafts, self.route)
+        if any(p.deliveries and not p.duplicate for p in published):
+            self.ctx.wake_dispatcher()
+        return published
+
+    async def draft(self, caller: Caller, item: EventInput, subject_update: SubjectUpdate | None = None
+                    ) -> EventDraft:
+        return await self._draft(caller, item, subject_update)
+
+    async def _draft(self, caller: Caller, item: EventInput, subject_update: SubjectUpdate | None = None
+                     ) -> EventDraft:
+        registry = self.ctx.registry
+        event_type = registry.check_event_type_name(item.type)
+        tenant_id = item.tenant_id
+        if item.subject_id is not None:
+            subject = await self.ctx.store.get_subject(item.subject_id)
+            if subject is None or not caller.can_see(subject.tenant_id):
+                raise NotFound(f"subject {item.subject_id} not found", field="subject_id")
+            if tenant_id is not None and tenant_id != subject.tenant_id:
+                raise InvalidInput("subject_id belongs to another tenant than tenant_id", field="subject_id")
+            tenant_id = subject.tenant_id
+        tenant = await self.ctx.visible_tenant(caller, caller.owning_tenant(tenant_id))
+        owner = registry.owner_of(event_type) or registry.get("standard")
+        data = owner.prepare(event_type, item.data)
+        registered = (await self._catalog()).get(event_type)
+        if registered is not None:
+            registered.check(data)
+        if item.idempotency_key is not None and not 1 <= len(item.idempotency_key) <= 256:
+            raise InvalidInput("idempotency_key must be 1 to 256 characters", field="idempotency_key")
+        return EventDraft(id=new_id("evt"), tenant_id=tenant.id, type=event_type, data_json=orjson.dumps(data),
+                          subject_id=item.subject_id, idempotency_key=item.idempotency_key,
+                          created_at=self.ctx.clock(), subject_update=subject_update, tenant_profile=tenant.profile)
+
+    def route(self, draft: EventDraft, subject: Subject | None, endpoints: Sequence[Endpoint]) -> list[Destination]:
+        """Where an event goes: the subject's own URL, and every enabled endpoint whose filter matches."""
+        registry = self.ctx.registry
+        destinations = []
+        tenant_profile = draft.tenant_profile
+        if subject is not None and subject.webhook_url:
+            rules = subject_rules(subject.profile, tenant_profile, registry)
+            destinations.append(Destination(None, subject.webhook_url, rules.lease_s))
+        for endpoint in endpoints:
+            if endpoint.wants(draft.type):
+                rules = endpoint_rules(endpoint, tenant_profile, registry)
+                destinations.append(Destination(endpoint.id, endpoint.url, rules.lease_s))
+        return destinations
+
+    async def get(self, caller: Caller, event_id: str) -> EventDetail:
+        event = await self.ctx.store.get_event(event_id)
+        if event is None or not caller.can_see(event.tenant_id):
+            raise NotFound(f"event {event_id} not found")
+        return EventDetail(event, await self.ctx.store.deliveries_of(event.id))
+
+    async def list(self, caller: Caller, where: EventFilter, limit: int, cursor: str | None) -> Page[Event]:
+        where.tenant_ids = caller.tenant_ids
+        return await self.ctx.store.list_events(where, limit, cursor)
+
+    async def statuses(self, event_ids: Sequence[str]) -> dict[str, DeliveryStatus | None]:
+        return await self.ctx.store.event_delivery_statuses(event_ids)
+
+    async def redeliver(self, caller: Caller, event_id: str) -> int:
+        detail = await self.get(caller, event_id)
+        count = await self.ctx.store.redeliver_event(detail.event.id, self.ctx.clock())
+        if count:
+            self.ctx.wake_dispatcher()
+        return count
+
+    async def register_type(self, name: str, schema: dict[str, Any], description: str) -> EventType:
+        self.ctx.registry.check_event_type_name(name, field="name")
+        if self.ctx.registry.owner_of(name) is not None:
+            raise InvalidInput(f"event type {name} belongs to a profile and cannot be redefined", field="name")
+        event_type = EventType(name=name, profile="standard", schema=schema, description=description)
+        try:
+            event_type.check_schema()
+        except ValueError as error:
+            raise InvalidInput(f"schema is not a valid JSON Schema: {error}", field="schema") from error
+        await self.ctx.store.upsert_event_type(name, description, orjson.dumps(schema), self.ctx.clock())
+        self._registered = None
+        return event_type
+
+    async def catalog(self) -> list[EventType]:
+        return [*self.ctx.registry.catalog(), *(await self._catalog()).values()]
+
+    async def _catalog(self) -> dict[str, EventType]:
+        if self._registered is None:
+            self._registered = {
+                name: EventType(name=name, profile="standard", schema=orjson.loads(schema), description=description)
+                for name, description, schema in await self.ctx.store.list_event_types()}
+        return self._registered

@@ -1,0 +1,115 @@
+"""Subjects: what events are about. A status change records history and publishes the profile's status event."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from verihook.delivery.guard import check_url
+from verihook.errors import Conflict, InvalidInput, NotFound
+from verihook.ids import new_id
+from verihook.model import Page, StatusChange, Subject
+from verihook.service.access import Caller
+from verihook.service.context import Context
+from verihook.service.events import EventInput, Events
+from verihook.store.base import Published, SubjectFilter, SubjectUpdate
+
+SUBJECT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
+
+
+@dataclass(slots=True)
+class SubjectInput:
+    kind: str
+    id: str | None = None
+    external_id: str | None = None
+    tenant_id: str | None = None
+    profile: str | None = None
+    webhook_url: str | None = None
+    status: str | None = None
+    data: dict[str, Any] | None = None
+
+
+@dataclass(slots=True)
+class SubjectDetail:
+    subject: Subject
+    history: list[StatusChange]
+    deliveries: dict[str, int]
+
+
+@dataclass(slots=True)
+class StatusChanged:
+    detail: SubjectDetail
+    published: Published | None  # None: this status publishes no event in the subject's profile
+
+
+class Subjects:
+    def __init__(self, ctx: Context, events: Events) -> None:
+        self.ctx = ctx
+        self.events = events
+
+    async def create(self, caller: Caller, item: SubjectInput) -> SubjectDetail:
+        tenant = await self.ctx.visible_tenant(caller, caller.owning_tenant(item.tenant_id))
+        registry = self.ctx.registry
+        profile = registry.get(registry.check_name(item.profile) if item.profile else tenant.profile)
+        if item.id is not None and not SUBJECT_ID.match(item.id):
+            raise InvalidInput("id must be 1 to 128 letters, digits or . _ : - (starting with a letter or digit)",
+                               field="id")
+        if not item.kind.strip():
+            raise InvalidInput("kind must not be empty", field="kind")
+        if item.webhook_url is not None:
+            check_url(item.webhook_url, allow_private_targets=self.ctx.settings.allow_private_targets,
+                      require_https=tenant.require_https or profile.defaults.require_https)
+        if item.status is not None:
+            profile.check_subject_status(item.kind, item.status)
+        subject_id = item.id or new_id("sub")
+        if await self.ctx.store.get_subject(subject_id) is not None:
+            raise Conflict(f"subject {subject_id} exists already", field="id")
+        now = self.ctx.clock()
+        subject = Subject(id=subject_id, tenant_id=tenant.id, kind=item.kind, external_id=item.external_id,
+                          profile=item.profile, webhook_url=item.webhook_url, status=item.status, data=item.data,
+                          sequence=0, created_at=now, updated_at=now)
+        await self.ctx.store.insert_subject(subject)
+        return await self._detail(subject)
+
+    async def get(self, caller: Caller, subject_id: str) -> SubjectDetail:
+        return await self._detail(await self._load(caller, subject_id))
+
+    async def change_status(self, caller: Caller, subject_id: str, status: str, data: dict[str, Any] | None
+                            ) -> StatusChanged:
+        subject = await self._load(caller, subject_id)
+        tenant = await self.ctx.visible_tenant(caller, subject.tenant_id)
+        profile = self.ctx.registry.get(subject.profile or tenant.profile)
+        profile.check_subject_status(subject.kind, status)
+        event = profile.status_event(
+            subject_id=subject.id, kind=subject.kind, external_id=subject.external_id, tenant_id=tenant.id,
+            status=status, previous_status=subject.status, data=data if data is not None else subject.data)
+        update = SubjectUpdate(status, None if data is None else orjson.dumps(data))
+        if event is None:
+            await self.ctx.store.set_subject_status(subject.id, update, self.ctx.clock())
+            return StatusChanged(await self.get(caller, subject_id), None)
+        event_type, event_data = event
+        draft = await self.events.draft(
+            caller, EventInput(type=event_type, data=event_data, subject_id=subject.id), subject_update=update)
+        [published] = await self.ctx.store.publish([draft], self.events.route)
+        if published.deliveries:
+            self.ctx.wake_dispatcher()
+        return StatusChanged(await self.get(caller, subject_id), published)
+
+    async def list(self, caller: Caller, kind: str | None, delivery_status: Any, limit: int, cursor: str | None
+                   ) -> Page[Subject]:
+        where = SubjectFilter(tenant_ids=caller.tenant_ids, kind=kind, delivery_status=delivery_status)
+        return await self.ctx.store.list_subjects(where, limit, cursor)
+
+    async def _load(self, caller: Caller, subject_id: str) -> Subject:
+        subject = await self.ctx.store.get_subject(subject_id)
+        if subject is None or not caller.can_see(subject.tenant_id):
+            raise NotFound(f"subject {subject_id} not found")
+        return subject
+
+    async def _detail(self, subject: Subject) -> SubjectDetail:
+        store = self.ctx.store
+        return SubjectDetail(subject, await store.subject_history(subject.id),
+                             await store.subject_delivery_summary(subject.id))

@@ -1,0 +1,133 @@
+"""The store interface: domain-named async methods; the SQLite and PostgreSQL stores implement it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from verihook.model import (
+    Delivery,
+    DeliveryResult,
+    DeliveryStatus,
+    DueDelivery,
+    Endpoint,
+    Event,
+    Page,
+    StatusChange,
+    Subject,
+    Tenant,
+)
+
+
+@dataclass(slots=True)
+class SubjectUpdate:
+    status: str
+    data_json: bytes | None  # None: keep the subject's data
+
+
+@dataclass(slots=True)
+class EventDraft:
+    id: str
+    tenant_id: str
+    type: str
+    data_json: bytes
+    subject_id: str | None
+    idempotency_key: str | None
+    created_at: float
+    subject_update: SubjectUpdate | None = None
+    tenant_profile: str = "standard"  # decides the delivery defaults of endpoints that name no profile
+
+
+@dataclass(slots=True)
+class Destination:
+    endpoint_id: str | None
+    url: str
+    lease_s: float  # a claim of this delivery expires after this long
+
+
+@dataclass(slots=True)
+class Published:
+    event: Event
+    deliveries: list[Delivery]
+    duplicate: bool  # True: the idempotency key named an earlier event, which is returned instead
+
+
+Router = Callable[[EventDraft, "Subject | None", Sequence[Endpoint]], list[Destination]]
+
+
+@dataclass(slots=True)
+class EventFilter:
+    tenant_ids: Sequence[str] | None = None  # None: every tenant (the admin)
+    type: str | None = None
+    subject_id: str | None = None
+    endpoint_id: str | None = None
+    delivery_status: DeliveryStatus | None = None
+    since: float | None = None
+    until: float | None = None
+
+
+@dataclass(slots=True)
+class SubjectFilter:
+    tenant_ids: Sequence[str] | None = None
+    kind: str | None = None
+    delivery_status: DeliveryStatus | None = None
+
+
+@dataclass(slots=True)
+class QueueStats:
+    pending: int
+    oldest_pending_created_at: float | None
+
+
+class Store(Protocol):
+    async def migrate(self) -> list[str]: ...
+    async def close(self) -> None: ...
+    async def ping(self) -> None: ...
+
+    async def get_meta(self, key: str) -> str | None: ...
+    async def put_meta(self, key: str, value: str) -> None: ...
+
+    # tenants
+    async def insert_tenant(self, tenant: Tenant, api_key_hash: str, signing_secret: str) -> None: ...
+    async def get_tenant(self, tenant_id: str) -> Tenant | None: ...
+    async def tenant_by_key_hash(self, api_key_hash: str) -> Tenant | None: ...
+    async def tenant_signing_secret(self, tenant_id: str) -> str: ...
+    async def descendant_ids(self, tenant_id: str) -> list[str]: ...
+    async def list_tenants(self, tenant_ids: Sequence[str] | None, limit: int, cursor: str | None
+                           ) -> Page[Tenant]: ...
+
+    # endpoints
+    async def insert_endpoint(self, endpoint: Endpoint) -> None: ...
+    async def update_endpoint(self, endpoint: Endpoint) -> None: ...
+    async def get_endpoint(self, endpoint_id: str) -> Endpoint | None: ...
+    async def list_endpoints(self, tenant_ids: Sequence[str] | None, limit: int, cursor: str | None
+                             ) -> Page[Endpoint]: ...
+
+    # subjects
+    async def insert_subject(self, subject: Subject) -> None: ...
+    async def get_subject(self, subject_id: str) -> Subject | None: ...
+    async def set_subject_status(self, subject_id: str, update: SubjectUpdate, now: float) -> None: ...
+    async def subject_history(self, subject_id: str) -> list[StatusChange]: ...
+    async def list_subjects(self, where: SubjectFilter, limit: int, cursor: str | None) -> Page[Subject]: ...
+    async def subject_delivery_summary(self, subject_id: str) -> dict[str, int]: ...
+
+    # events
+    async def publish(self, drafts: Sequence[EventDraft], router: Router) -> list[Published]: ...
+    async def get_event(self, event_id: str) -> Event | None: ...
+    async def list_events(self, where: EventFilter, limit: int, cursor: str | None) -> Page[Event]: ...
+    async def deliveries_of(self, event_id: str, with_attempts: bool = True) -> list[Delivery]: ...
+    async def event_delivery_statuses(self, event_ids: Sequence[str]) -> dict[str, DeliveryStatus | None]: ...
+    async def redeliver_event(self, event_id: str, now: float) -> int: ...
+    async def recover_endpoint(self, endpoint_id: str, since: float, until: float, now: float) -> int: ...
+
+    # event type catalog (registered schemas for free types)
+    async def upsert_event_type(self, name: str, description: str, schema_json: bytes, now: float) -> None: ...
+    async def list_event_types(self) -> list[tuple[str, str, bytes]]: ...
+
+    # the dispatcher's hot path
+    async def claim_due(self, now: float, limit: int) -> list[DueDelivery]: ...
+    async def extend_leases(self, delivery_ids: Sequence[str], now: float) -> None: ...
+    async def record_results(self, results: Sequence[DeliveryResult], now: float) -> None: ...
+    async def next_due_at(self) -> float | None: ...
+    async def queue_stats(self) -> QueueStats: ...

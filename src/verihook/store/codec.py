@@ -1,0 +1,84 @@
+"""Turning domain objects into column values and back; shared by the SQL stores. Seals secrets at rest."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Mapping
+from typing import Any
+
+import orjson
+
+from verihook.crypto import SecretBox
+from verihook.errors import InvalidInput
+from verihook.model import Endpoint, SigningSecret
+
+SECRET_AUTH_FIELDS = ("token", "password", "client_secret")
+
+
+def encode_cursor(created_at: float, item_id: str) -> str:
+    return base64.urlsafe_b64encode(f"{created_at!r}|{item_id}".encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[float, str]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        created_at, item_id = raw.split("|", 1)
+        return float(created_at), item_id
+    except (ValueError, UnicodeDecodeError) as error:
+        raise InvalidInput("cursor is not one this API gave out", field="cursor") from error
+
+
+def json_or_none(value: Any) -> str | None:
+    return None if value is None else orjson.dumps(value).decode()
+
+
+def loads_or_none(value: str | bytes | None) -> Any:
+    return None if value is None else orjson.loads(value)
+
+
+class EndpointCodec:
+    """Endpoint <-> the column values every SQL store uses, with secret fields sealed."""
+
+    def __init__(self, box: SecretBox) -> None:
+        self.box = box
+
+    def seal_auth(self, auth: Mapping[str, Any]) -> str:
+        sealed = {k: (self.box.seal(v) if k in SECRET_AUTH_FIELDS and isinstance(v, str) else v)
+                  for k, v in auth.items()}
+        return orjson.dumps(sealed).decode()
+
+    def open_auth(self, text: str) -> dict[str, Any]:
+        return {k: (self.box.open(v) if k in SECRET_AUTH_FIELDS and isinstance(v, str) else v)
+                for k, v in orjson.loads(text).items()}
+
+    def seal_secrets(self, secrets: list[SigningSecret]) -> str:
+        return orjson.dumps([{"secret": self.box.seal(s.secret), "expires_at": s.expires_at}
+                             for s in secrets]).decode()
+
+    def open_secrets(self, text: str) -> list[SigningSecret]:
+        return [SigningSecret(self.box.open(s["secret"]), s["expires_at"]) for s in orjson.loads(text)]
+
+    def to_row(self, ep: Endpoint) -> tuple[Any, ...]:
+        """Values in the order of COLUMNS."""
+        return (
+            ep.id, ep.tenant_id, ep.url, ep.description, int(ep.enabled), json_or_none(ep.event_types),
+            ep.profile, self.seal_auth(ep.auth), ep.timeout_s, json_or_none(ep.retry), ep.success,
+            orjson.dumps(ep.headers).decode(), int(ep.signing_enabled), self.seal_secrets(ep.signing_secrets),
+            ep.disabled_reason, ep.created_at, ep.updated_at, ep.deleted_at,
+        )
+
+    def from_row(self, row: Mapping[str, Any]) -> Endpoint:
+        return Endpoint(
+            id=row["id"], tenant_id=row["tenant_id"], url=row["url"], description=row["description"],
+            enabled=bool(row["enabled"]), event_types=loads_or_none(row["event_types"]),
+            profile=row["profile"], auth=self.open_auth(row["auth"]), timeout_s=row["timeout_s"],
+            retry=loads_or_none(row["retry"]), success=row["success"], headers=orjson.loads(row["headers"]),
+            signing_enabled=bool(row["signing_enabled"]),
+            signing_secrets=self.open_secrets(row["signing_secrets"]),
+            created_at=row["created_at"], updated_at=row["updated_at"],
+            disabled_reason=row["disabled_reason"], deleted_at=row["deleted_at"],
+        )
+
+    COLUMNS = ("id", "tenant_id", "url", "description", "enabled", "event_types", "profile", "auth",
+               "timeout_s", "retry", "success", "headers", "signing_enabled", "signing_secrets",
+               "disabled_reason", "created_at", "updated_at", "deleted_at")

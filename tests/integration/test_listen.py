@@ -1,0 +1,100 @@
+from __future__ import annotations
+
+import asyncio
+import io
+import socket
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import aiohttp
+import pytest
+
+from verihook.delivery.signing import generate_secret, signing_headers
+from verihook.receiver import InvalidSignature, run_listener, verify
+
+BODY = b'{"type":"process.completed","data":{"ProcessId":"p-1","Status":2}}'
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@asynccontextmanager
+async def _listener(secret: str | None, status: int = 200) -> AsyncIterator[tuple[str, io.StringIO]]:
+    out = io.StringIO()
+    port = _free_port()
+    ready = asyncio.Event()
+    task = asyncio.create_task(run_listener("127.0.0.1", port, secret, out, status=status, ready=ready))
+    await asyncio.wait_for(ready.wait(), 5)
+    try:
+        yield f"http://127.0.0.1:{port}", out
+    finally:
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+
+def _signed(secret: str, body: bytes = BODY) -> dict[str, str]:
+    headers = dict(signing_headers([secret], "msg_listen_1", int(time.time()), body))
+    headers["Content-Type"] = "application/json"
+    return headers
+
+
+async def test_valid_and_invalid_signatures() -> None:
+    secret = generate_secret()
+    async with _listener(secret) as (url, out), aiohttp.ClientSession() as http:
+        async with http.post(f"{url}/hooks/credas?portal=a%20b&x=1", data=BODY, headers=_signed(secret)) as r:
+            assert r.status == 200
+            assert await r.json() == {"ok": True}
+        first = out.getvalue()
+        assert first.startswith("POST /hooks/credas?portal=a%20b&x=1  ")
+        assert "webhook-id: msg_listen_1" in first.lower()
+        assert '  "ProcessId": "p-1",' in first  # pretty-printed JSON
+        assert "signature: valid" in first
+
+        bad = _signed(generate_secret())
+        async with http.post(f"{url}/hooks", data=BODY, headers=bad) as r:
+            assert r.status == 401
+            answer = await r.json()
+            assert answer["ok"] is False
+            assert "no matching v1 signature" in answer["error"]
+        second = out.getvalue()[len(first) :]
+        assert second.startswith("POST /hooks  ")
+        assert "signature: INVALID (no matching v1 signature)" in second
+
+        async with http.put(f"{url}/other", data=b"plain text") as r:
+            assert r.status == 401
+        third = out.getvalue()[len(first) + len(second) :]
+        assert third.startswith("PUT /other  ")
+        assert "plain text" in third
+        missing = "missing header(s): webhook-id, webhook-timestamp, webhook-signature"
+        assert f"signature: INVALID ({missing})" in third
+
+
+@pytest.mark.parametrize("status", [200, 204, 500])
+async def test_without_secret_answers_the_given_status(status: int) -> None:
+    async with _listener(None, status=status) as (url, out), aiohttp.ClientSession() as http:
+        async with http.get(f"{url}/anything") as r:
+            assert r.status == status
+            if status != 204:
+                assert await r.json() == {"ok": True}
+        printed = out.getvalue()
+        assert printed.startswith("GET /anything  ")
+        assert "(empty body)" in printed
+        assert "signature:" not in printed
+
+
+async def test_a_malformed_secret_fails_before_serving() -> None:
+    with pytest.raises(ValueError):
+        await run_listener("127.0.0.1", _free_port(), "whsec_a", io.StringIO())
+
+
+def test_receiver_verify_is_the_toolkit_entry_point() -> None:
+    secret = generate_secret()
+    headers = _signed(secret)
+    verify(secret, headers, BODY)
+    with pytest.raises(InvalidSignature):
+        verify(secret, headers, BODY + b" ")
