@@ -44,6 +44,7 @@ MAX_PINNED_CLIENTS = 512  # pyreqwest clients pinned to one (host, port, ip) kep
 TRANSPORT_ENV = "VERIHOOK_TRANSPORT"  # "pyreqwest" (default) or "aiohttp"
 DEFAULT_USER_AGENT = "Verihook/0.1"
 
+_TIMEOUTS_KEPT = 64  # distinct timeout values whose client-side objects are kept
 _SPENT_S = 0.001  # time spent before the request below which the timeout is not shortened
 _DNS_MARKERS = ("dns error", "failed to lookup address", "name or service not known")
 _TLS_MARKERS = ("certificate", "tls", "handshake", "corrupt message", "alert")
@@ -169,7 +170,9 @@ class PyreqwestTransport:
         try:
             timeout = self._timeouts.get(timeout_s)
             if timeout is None:
-                timeout = self._timeouts[timeout_s] = timedelta(seconds=timeout_s)
+                timeout = timedelta(seconds=timeout_s)
+                if len(self._timeouts) < _TIMEOUTS_KEPT:
+                    self._timeouts[timeout_s] = timeout
             client = self._client
             if self._resolver is not None:
                 target, allowed = await _guard(self._resolver, request.url, timeout_s)
@@ -302,7 +305,9 @@ class AiohttpTransport:
         try:
             timeout = self._timeouts.get(timeout_s)
             if timeout is None:
-                timeout = self._timeouts[timeout_s] = aiohttp.ClientTimeout(total=timeout_s)
+                timeout = aiohttp.ClientTimeout(total=timeout_s)
+                if len(self._timeouts) < _TIMEOUTS_KEPT:
+                    self._timeouts[timeout_s] = timeout
             if self._resolver is not None:  # the connector's resolver, too, only hands out allowed addresses
                 await _guard(self._resolver, request.url, timeout_s)
                 spent = time.perf_counter() - start
