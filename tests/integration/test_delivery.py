@@ -1,0 +1,179 @@
+"""The dispatcher against real receivers: retries, timeouts, Retry-After, 410, wake-ups, isolation, bounds."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+from standardwebhooks import Webhook
+
+from tests.support.api import Api
+from tests.support.receivers import Answer, Receiver
+from tests.support.server import running_verihook, settings_for_tests
+from verihook.config import DispatcherSettings
+
+FAST_RETRY = {"strategy": "schedule", "delays_s": [0.2, 0.2, 0.2]}
+
+
+async def test_fails_twice_then_succeeds_three_attempts_one_webhook_id_each_signed(
+        api: Api, receiver: Receiver) -> None:
+    receiver.script(Answer(500), Answer(503, content_type=None, body=b""), Answer(200))
+    endpoint = await api.endpoint(receiver.url + "/hook", retry=FAST_RETRY)
+    event = await api.publish("process.completed", {"process_id": "p-1"})
+
+    requests = await receiver.wait_for(3)
+    done = await api.wait_event(event["id"])
+
+    assert len(requests) == 3
+    assert {r.headers["webhook-id"] for r in requests} == {event["id"]}
+    verifier = Webhook(endpoint["signing_secret"])
+    for request in requests:
+        assert verifier.verify(request.body, request.headers) == {
+            "type": "process.completed", "timestamp": event["created_at"], "data": {"process_id": "p-1"}}
+    [delivery] = done["deliveries"]
+    assert [a["status_code"] for a in delivery["attempts"]] == [500, 503, 200]
+    assert delivery["attempt_count"] == 3
+    assert delivery["status"] == "succeeded"
+
+
+async def test_a_hanging_receiver_is_cut_off_at_the_timeout_and_retried_per_policy(
+        api: Api, receiver: Receiver) -> None:
+    receiver.script(Answer(delay_s=5), Answer(delay_s=5), Answer(200))
+    await api.endpoint(receiver.url, timeout_s=0.5, retry={"strategy": "schedule", "delays_s": [0.3, 0.3]})
+    started = time.monotonic()
+    event = await api.publish()
+
+    done = await api.wait_event(event["id"], timeout=10)
+
+    attempts = done["deliveries"][0]["attempts"]
+    assert [a["error"] for a in attempts] == ["timeout", "timeout", None]
+    assert all(a["latency_ms"] < 1500 for a in attempts[:2])
+    assert time.monotonic() - started < 4  # two 0.5 s timeouts + two 0.3 s delays, not two 5 s hangs
+
+
+async def test_exhausted_retries_fail_the_delivery(api: Api, receiver: Receiver) -> None:
+    receiver.script(Answer(500))
+    await api.endpoint(receiver.url, retry={"strategy": "schedule", "delays_s": [0.1]})
+    event = await api.publish()
+
+    done = await api.wait_event(event["id"], status="failed")
+
+    assert done["deliveries"][0]["attempt_count"] == 2
+    assert len(receiver.requests) == 2
+
+
+async def test_retry_after_is_honoured(api: Api, receiver: Receiver) -> None:
+    receiver.script(Answer(429, headers={"Retry-After": "2"}), Answer(200))
+    await api.endpoint(receiver.url, retry={"strategy": "schedule", "delays_s": [0.1]})
+    event = await api.publish()
+
+    await api.wait_event(event["id"], timeout=10)
+
+    first, second = receiver.requests
+    assert second.at - first.at >= 1.9
+
+
+async def test_410_gone_disables_the_endpoint_and_stops_retrying(api: Api, receiver: Receiver) -> None:
+    receiver.script(Answer(410))
+    endpoint = await api.endpoint(receiver.url, retry=FAST_RETRY)
+    event = await api.publish()
+
+    await api.wait_event(event["id"], status="failed")
+
+    changed = (await api.get(f"/v1/endpoints/{endpoint['id']}")).ok()
+    assert changed["enabled"] is False
+    assert "410" in changed["disabled_reason"]
+    later = await api.publish()
+    assert later["deliveries"] == []
+    assert len(receiver.requests) == 1
+
+
+async def test_a_published_event_leaves_at_once_not_on_the_next_poll(
+        database_url: str, http, receiver: Receiver) -> None:
+    settings = settings_for_tests(database_url, dispatcher=DispatcherSettings(poll_interval_s=30))
+    async with running_verihook(settings) as running:
+        admin = Api(running.base_url, settings.admin_key, http)
+        api = admin.as_key((await admin.tenant())["api_key"])
+        await api.endpoint(receiver.url)
+        await asyncio.sleep(0.3)  # let the dispatcher settle into its 30 s wait
+        started = time.monotonic()
+        await api.publish()
+        await receiver.wait_for(1, timeout=5)
+        assert time.monotonic() - started < 1.0
+
+
+async def test_a_slow_receiver_does_not_hold_back_other_endpoints(api: Api, receiver: Receiver) -> None:
+    slow = await Receiver([Answer(delay_s=3)]).start()
+    try:
+        await api.endpoint(slow.url, timeout_s=5, event_types=["slow.thing"])
+        await api.endpoint(receiver.url, event_types=["fast.thing"])
+        for _ in range(20):
+            await api.publish("slow.thing")
+        await slow.wait_for(1)
+        started = time.monotonic()
+        fast_events = [await api.publish("fast.thing", {"i": i}) for i in range(20)]
+        await receiver.wait_for(20, timeout=5)
+        assert time.monotonic() - started < 1.5
+        for event in fast_events:
+            await api.wait_event(event["id"])
+    finally:
+        await slow.stop()
+
+
+async def test_per_endpoint_concurrency_is_bounded(database_url: str, http) -> None:
+    in_flight = peak = 0
+    lock = asyncio.Lock()
+    receiver = await Receiver([Answer(delay_s=0.1)]).start()
+    original = receiver._handle
+
+    async def counting(request):  # type: ignore[no-untyped-def]
+        nonlocal in_flight, peak
+        async with lock:
+            in_flight += 1
+            peak = max(peak, in_flight)
+        try:
+            return await original(request)
+        finally:
+            async with lock:
+                in_flight -= 1
+
+    receiver._handle = counting  # type: ignore[method-assign]
+    await receiver.stop()
+    await receiver.start()
+    settings = settings_for_tests(database_url, dispatcher=DispatcherSettings(poll_interval_s=0.25,
+                                                                              per_endpoint_in_flight=3))
+    try:
+        async with running_verihook(settings) as running:
+            admin = Api(running.base_url, settings.admin_key, http)
+            api = admin.as_key((await admin.tenant())["api_key"])
+            await api.endpoint(receiver.url)
+            events = (await api.post("/v1/events/batch", {"events": [
+                {"type": "order.created", "data": {"i": i}} for i in range(30)]})).ok()["data"]
+            for event in events:
+                await api.wait_event(event["id"])
+    finally:
+        await receiver.stop()
+    assert peak == 3
+
+
+@pytest.mark.parametrize("status", [201, 204, 299])
+async def test_any_2xx_succeeds_under_the_standard_rule(api: Api, receiver: Receiver, status: int) -> None:
+    receiver.script(Answer(status))
+    await api.endpoint(receiver.url, retry=FAST_RETRY)
+    event = await api.publish()
+    done = await api.wait_event(event["id"])
+    assert done["deliveries"][0]["attempt_count"] == 1
+
+
+async def test_a_redirect_is_not_followed_and_counts_as_a_failure(api: Api, receiver: Receiver) -> None:
+    target = await Receiver().start()
+    try:
+        receiver.script(Answer(302, headers={"Location": target.url + "/elsewhere"}))
+        await api.endpoint(receiver.url, retry={"strategy": "none"})
+        event = await api.publish()
+        done = await api.wait_event(event["id"], status="failed")
+        assert done["deliveries"][0]["attempts"][0]["status_code"] == 302
+        assert target.requests == []
+    finally:
+        await target.stop()
