@@ -37,7 +37,7 @@ async def test_killed_while_a_delivery_waits_for_its_retry_then_restarted_loses_
         for event in events:
             await _wait_attempts(api, event["id"], 1)
         serve.kill(signal.SIGKILL)
-        time.sleep(2.5)  # the retries fall due while nothing runs
+        await asyncio.sleep(2.5)  # the retries fall due while nothing runs
         assert len(receiver.requests) == 5
 
         serve = ServeProcess(database_url, tmp_path)

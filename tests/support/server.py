@@ -78,11 +78,14 @@ class ServeProcess:
                     "VERIHOOK_POLL_INTERVAL_S": "0.25"}
         self.process: subprocess.Popen[bytes] | None = None
 
+    def _spawn(self) -> subprocess.Popen[bytes]:
+        with open(self.workdir / f"serve-{self.port}.log", "ab") as log:
+            return subprocess.Popen(
+                [sys.executable, "-m", "verihook.cli", "serve", "--port", str(self.port)], cwd=self.workdir,
+                env=self.env, stdout=log, stderr=subprocess.STDOUT)
+
     async def start(self, timeout: float = 20.0) -> None:
-        log = open(self.workdir / f"serve-{self.port}.log", "ab")  # noqa: SIM115 - closed with the process
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "verihook.cli", "serve", "--port", str(self.port)], cwd=self.workdir,
-            env=self.env, stdout=log, stderr=subprocess.STDOUT)
+        self.process = self._spawn()
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
