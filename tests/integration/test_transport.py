@@ -78,6 +78,21 @@ def _app(receiver: Receiver) -> web.Application:
         await asyncio.sleep(5)
         return web.Response(text="late")
 
+    async def slow_body(request: web.Request) -> web.StreamResponse:
+        await record(request)
+        response = web.StreamResponse()
+        response.content_length = 10
+        await response.prepare(request)
+        await response.write(b"12345")
+        await asyncio.sleep(5)
+        await response.write(b"67890")
+        return response
+
+    async def repeated(request: web.Request) -> web.Response:
+        await record(request)
+        headers = CIMultiDict([("X-Many", "a"), ("X-Many", "b"), ("X-One", "1")])
+        return web.Response(status=204, headers=headers)
+
     async def teapot(request: web.Request) -> web.Response:
         await record(request)
         return web.Response(status=418, text="short and stout")
@@ -88,6 +103,8 @@ def _app(receiver: Receiver) -> web.Application:
     app.router.add_route("*", "/redirect", redirect)
     app.router.add_route("*", "/slow", slow)
     app.router.add_route("*", "/teapot", teapot)
+    app.router.add_route("*", "/repeated", repeated)
+    app.router.add_route("*", "/slow-body", slow_body)
     return app
 
 
@@ -169,6 +186,13 @@ async def test_other_method_and_error_status(make: MakeTransport, receiver: Rece
     assert receiver.seen[0].method == "PUT"
 
 
+async def test_repeated_response_headers_are_joined(make: MakeTransport, receiver: Receiver) -> None:
+    outcome = await make().send(post(receiver.url("/repeated")))
+    assert (outcome.status_code, outcome.body) == (204, b"")
+    assert outcome.headers["x-many"] == "a, b"
+    assert outcome.headers["x-one"] == "1"
+
+
 async def test_body_larger_than_cap_is_cut(make: MakeTransport, receiver: Receiver) -> None:
     transport = make()
     outcome = await transport.send(post(receiver.url("/big")))
@@ -204,6 +228,13 @@ async def test_timeout_covers_the_whole_exchange(make: MakeTransport, receiver: 
     assert 450 <= outcome.latency_ms < 1000
 
 
+async def test_timeout_covers_a_slow_body(make: MakeTransport, receiver: Receiver) -> None:
+    started = time.perf_counter()
+    outcome = await make().send(post(receiver.url("/slow-body"), timeout_s=0.5))
+    assert outcome.error is AttemptError.TIMEOUT
+    assert time.perf_counter() - started < 1.0
+
+
 async def test_closed_port_is_connect_error(make: MakeTransport) -> None:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -214,11 +245,42 @@ async def test_closed_port_is_connect_error(make: MakeTransport) -> None:
     assert outcome.error_detail
 
 
+async def test_connection_closed_without_answer_is_connect_error(make: MakeTransport) -> None:
+    async def hang_up(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read(100)
+        writer.transport.abort()  # a reset, with no answer
+
+    server = await asyncio.start_server(hang_up, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        outcome = await make().send(post(f"http://127.0.0.1:{port}/hook"))
+    finally:
+        server.close()
+        await server.wait_closed()
+    assert outcome.status_code is None
+    assert outcome.error is AttemptError.CONNECT
+    assert outcome.error_detail
+
+
+async def test_server_closing_an_idle_connection_does_not_fail_the_next_request(make: MakeTransport) -> None:
+    receiver = Receiver(port=0)
+    runner = web.AppRunner(_app(receiver), keepalive_timeout=0.2, shutdown_timeout=0.5)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    receiver.port = runner.addresses[0][1]
+    try:
+        transport = make()
+        assert (await transport.send(post(receiver.url("/ok")))).status_code == 200
+        await asyncio.sleep(0.5)  # the server has closed the kept-alive connection meanwhile
+        outcome = await transport.send(post(receiver.url("/ok")))
+        assert (outcome.status_code, outcome.error) == (200, None)
+    finally:
+        await runner.cleanup()
+
+
 @pytest.mark.parametrize("allow_private_targets", [True, False])
 async def test_unresolvable_name_is_dns_error(make: MakeTransport, allow_private_targets: bool) -> None:
-    outcome = await make(allow_private_targets=allow_private_targets).send(
-        post("http://nonexistent.invalid/")
-    )
+    outcome = await make(allow_private_targets=allow_private_targets).send(post("http://nonexistent.invalid/"))
     assert outcome.status_code is None
     assert outcome.error is AttemptError.DNS
     assert outcome.error_detail
@@ -241,7 +303,8 @@ async def test_https_with_ca_file(make: MakeTransport, tls: TlsFiles, tls_receiv
 async def test_https_ca_file_with_several_certificates(
     make: MakeTransport, tls: TlsFiles, tls_receiver: Receiver, tmp_path: Path
 ) -> None:
-    other = make_tls(tmp_path / "other" if (tmp_path / "other").mkdir() is None else tmp_path)
+    (tmp_path / "other").mkdir()
+    other = make_tls(tmp_path / "other")  # a second CA, listed first in the bundle
     bundle = tmp_path / "bundle.pem"
     bundle.write_bytes(other.ca_file.read_bytes() + b"\n" + tls.ca_file.read_bytes())
     outcome = await make(ca_file=str(bundle)).send(post(tls_receiver.url("/ok", scheme="https")))
@@ -305,12 +368,17 @@ async def test_guard_connects_only_to_an_allowed_address(make: MakeTransport, re
     assert len(receiver.seen) == 2
 
 
-async def test_guard_pins_https_names_with_sni(
-    make: MakeTransport, tls: TlsFiles, tls_receiver: Receiver
-) -> None:
-    resolver = GuardedResolver(
-        lookup=_fake_dns({"localhost": ["127.0.0.1"]}), is_refused=_only_loopback_v4_allowed
-    )
+@pytest.mark.parametrize("host", ["hooks.test.", "HOOKS.Test", "bücher.test"])
+async def test_guard_pins_names_in_any_spelling(make: MakeTransport, receiver: Receiver, host: str) -> None:
+    # The pin must match the host exactly as the client sees it, or the client would resolve it by itself.
+    answers = {"hooks.test.": ["127.0.0.1"], "hooks.test": ["127.0.0.1"], "xn--bcher-kva.test": ["127.0.0.1"]}
+    resolver = GuardedResolver(lookup=_fake_dns(answers), is_refused=_only_loopback_v4_allowed)
+    outcome = await make(allow_private_targets=False, resolver=resolver).send(post(receiver.url("/ok", host=host)))
+    assert (outcome.status_code, outcome.error) == (200, None)
+
+
+async def test_guard_pins_https_names_with_sni(make: MakeTransport, tls: TlsFiles, tls_receiver: Receiver) -> None:
+    resolver = GuardedResolver(lookup=_fake_dns({"localhost": ["127.0.0.1"]}), is_refused=_only_loopback_v4_allowed)
     transport = make(allow_private_targets=False, ca_file=str(tls.ca_file), resolver=resolver)
     outcome = await transport.send(post(tls_receiver.url("/ok", host="localhost", scheme="https")))
     assert (outcome.status_code, outcome.error) == (200, None)
@@ -332,9 +400,7 @@ async def test_concurrent_sends(make: MakeTransport, receiver: Receiver) -> None
 
 
 @pytest.mark.parametrize(("env", "kind"), [(None, PyreqwestTransport), ("aiohttp", AiohttpTransport)])
-async def test_create_transport_by_environment(
-    monkeypatch: pytest.MonkeyPatch, env: str | None, kind: type
-) -> None:
+async def test_create_transport_by_environment(monkeypatch: pytest.MonkeyPatch, env: str | None, kind: type) -> None:
     if env is None:
         monkeypatch.delenv("VERIHOOK_TRANSPORT", raising=False)
     else:

@@ -162,9 +162,7 @@ class Authenticator:
         try:
             answer = json.loads(outcome.body)
         except (ValueError, UnicodeDecodeError):
-            raise AuthFailed(
-                f"{what} answered {outcome.status_code} without JSON{_excerpt(outcome.body)}"
-            ) from None
+            raise AuthFailed(f"{what} answered {outcome.status_code} without JSON{_excerpt(outcome.body)}") from None
         access_token = answer.get("access_token") if isinstance(answer, dict) else None
         if not isinstance(access_token, str) or not access_token:
             raise AuthFailed(f"{what} answered {outcome.status_code} without an access_token")

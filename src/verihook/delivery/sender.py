@@ -82,7 +82,8 @@ class Sender:
             return Sent(failure, _redacted(headers), False)
         outcome = await self._post(url, headers + auth_headers, body, rules.timeout_s)
         if outcome.status_code == 401 and target.auth.get("type") == "oauth2":
-            self.authenticator.invalidate(target.auth)
+            rejected = dict(auth_headers).get("authorization", "").removeprefix("Bearer ")
+            self.authenticator.invalidate(target.auth, token=rejected)
             try:
                 auth_headers = await self.authenticator.headers(target.auth)
             except AuthFailed as error:

@@ -26,7 +26,7 @@ import ssl
 import time
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Protocol
+from typing import Protocol, cast
 
 import aiohttp
 from aiohttp.abc import AbstractResolver, ResolveResult
@@ -220,9 +220,10 @@ class PyreqwestTransport:
 
 
 def _pyreqwest_headers(headers: HeaderMap) -> dict[str, str]:
-    if headers.keys_len() == len(headers):  # no repeated name: the common case
-        return dict(headers.items())
-    return {name: ", ".join(headers.getall(name)) for name in headers}
+    values = headers.dict_multi_value()  # one call into Rust: the cheapest way out
+    if len(values) == len(headers):  # no repeated name: every value is a str
+        return cast(dict[str, str], values)
+    return {name: value if isinstance(value, str) else ", ".join(value) for name, value in values.items()}
 
 
 def _classify_pyreqwest(exc: rq.PyreqwestError) -> tuple[AttemptError, str]:
