@@ -82,7 +82,7 @@ class Sender:
             return Sent(failure, _redacted(headers), False)
         outcome = await self._post(url, headers + auth_headers, body, rules.timeout_s)
         if outcome.status_code == 401 and target.auth.get("type") == "oauth2":
-            rejected = dict(auth_headers).get("authorization", "").removeprefix("Bearer ")
+            rejected = next((v for k, v in auth_headers if k.lower() == "authorization"), "").removeprefix("Bearer ")
             self.authenticator.invalidate(target.auth, token=rejected)
             try:
                 auth_headers = await self.authenticator.headers(target.auth)
