@@ -20,7 +20,7 @@ async def test_fails_twice_then_succeeds_three_attempts_one_webhook_id_each_sign
         api: Api, receiver: Receiver) -> None:
     receiver.script(Answer(500), Answer(503, content_type=None, body=b""), Answer(200))
     endpoint = await api.endpoint(receiver.url + "/hook", retry=FAST_RETRY)
-    event = await api.publish("process.completed", {"process_id": "p-1"})
+    event = await api.publish("order.created", {"order_id": "o-1"})
 
     requests = await receiver.wait_for(3)
     done = await api.wait_event(event["id"])
@@ -30,7 +30,7 @@ async def test_fails_twice_then_succeeds_three_attempts_one_webhook_id_each_sign
     verifier = Webhook(endpoint["signing_secret"])
     for request in requests:
         assert verifier.verify(request.body, request.headers) == {
-            "type": "process.completed", "timestamp": event["created_at"], "data": {"process_id": "p-1"}}
+            "type": "order.created", "timestamp": event["created_at"], "data": {"order_id": "o-1"}}
     [delivery] = done["deliveries"]
     assert [a["status_code"] for a in delivery["attempts"]] == [500, 503, 200]
     assert delivery["attempt_count"] == 3

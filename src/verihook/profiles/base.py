@@ -21,6 +21,8 @@ class EventType:
     profile: str
     schema: dict[str, Any]
     description: str = ""
+    subject_url: bool = True  # False: a subject's own webhook_url never receives this type
+    opt_in: bool = False  # True: an endpoint receives this type only when its event_types name it
 
     def check_schema(self) -> None:
         try:
@@ -44,6 +46,7 @@ class DeliveryDefaults:
     auth_type: str = "none"  # the auth a new endpoint of this profile gets when it names none
     require_https: bool = False
     sign_once: bool = False  # True: every attempt of a delivery carries the same signature headers
+    required_auth: str | None = None  # an endpoint of this profile must use this auth type
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +67,7 @@ class Profile:
     defaults: DeliveryDefaults
     event_types: dict[str, EventType] = field(default_factory=dict)
     description: str = ""
+    retry_presets: dict[str, RetryPolicy] = field(default_factory=dict)  # named policies: {"preset": name}
 
     def prepare(self, event_type: str, data: Any) -> dict[str, Any]:
         """Check `data` for `event_type` and complete what the wire format fixes; returns the stored data."""
@@ -86,6 +90,10 @@ class Profile:
 
     def check_subject_status(self, kind: str, status: str) -> None:
         """Raise InvalidInput when `status` is not a status of this profile's `kind` subjects."""
+
+    def new_subject_id(self, kind: str) -> str | None:
+        """The id of a new subject created without one, where the wire format fixes its form; else None."""
+        return None
 
 
 def dumps(value: Any) -> bytes:

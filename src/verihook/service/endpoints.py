@@ -128,6 +128,9 @@ class Endpoints:
             raise InvalidInput("url is required", field="url")
         if "url" in fields or "profile" in fields:
             url = fields.get("url", endpoint.url)
+            if profile.defaults.require_https and not url.lower().startswith("https://"):
+                raise InvalidInput(f"url must use https: profile {profile.name} sends webhooks only over HTTPS",
+                                   field="url")
             check_url(url, allow_private_targets=self.ctx.settings.allow_private_targets,
                       require_https=tenant.require_https or profile.defaults.require_https)
             endpoint.url = url
@@ -140,7 +143,7 @@ class Endpoints:
         if "timeout_s" in fields:
             endpoint.timeout_s = fields["timeout_s"]
         if "retry" in fields:
-            endpoint.retry = None if fields["retry"] is None else RetryPolicy.from_dict(fields["retry"]).to_dict()
+            endpoint.retry = None if fields["retry"] is None else self._retry(fields["retry"])
         if "success" in fields:
             if fields["success"] is not None and fields["success"] not in SUCCESS_RULES:
                 raise InvalidInput(f"success must be one of {', '.join(SUCCESS_RULES)}", field="success")
@@ -151,6 +154,18 @@ class Endpoints:
             endpoint.signing_enabled = bool((fields["signing"] or {}).get("enabled", True))
         if "auth" in fields or creating:
             endpoint.auth = _complete_auth(fields.get("auth"), profile.defaults.auth_type, endpoint.auth)
+        required = profile.defaults.required_auth
+        if required is not None and endpoint.auth.get("type") != required:
+            raise InvalidInput(f"auth: an endpoint of profile {profile.name} must use auth of type {required!r}",
+                               field="auth")
+
+    def _retry(self, retry: Any) -> dict[str, Any]:
+        """A retry policy given in full, or by name: {"preset": "incode-backoff"}."""
+        if isinstance(retry, Mapping) and "preset" in retry:
+            if len(retry) > 1:
+                raise InvalidInput("retry: give either a preset or a strategy, not both", field="retry")
+            return self.ctx.registry.retry_preset(retry["preset"]).to_dict()
+        return RetryPolicy.from_dict(retry).to_dict()
 
     def _event_types(self, names: list[str] | None, profile: Profile) -> list[str] | None:
         if names is None:

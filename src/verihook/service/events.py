@@ -40,20 +40,24 @@ class Events:
         self.ctx = ctx
         self._registered: dict[str, EventType] | None = None
 
-    async def publish(self, caller: Caller, inputs: Sequence[EventInput]) -> list[Published]:
+    async def publish(self, caller: Caller, inputs: Sequence[EventInput], *, batch: bool = False
+                      ) -> list[Published]:
+        """Publish events in one transaction; `batch`: errors name the event as `events[i]` (as do batches of
+        more than one)."""
         if not inputs:
             raise InvalidInput("events must hold at least one event", field="events")
         if len(inputs) > MAX_BATCH:
             raise InvalidInput(f"at most {MAX_BATCH} events per batch", field="events")
         drafts = []
         for index, item in enumerate(inputs):
-            prefix = f"events[{index}]." if len(inputs) > 1 else ""
+            where = f"events[{index}]" if batch or len(inputs) > 1 else ""
             try:
                 drafts.append(await self._draft(caller, item))
-            except InvalidInput as error:
-                raise InvalidInput(f"{prefix}{error.detail}", field=f"{prefix}{error.field or ''}") from error
-            except NotFound as error:
-                raise NotFound(f"{prefix}{error.detail}", field=error.field) from error
+            except (InvalidInput, NotFound) as error:
+                if not where:
+                    raise
+                field = f"{where}.{error.field}" if error.field else where
+                raise type(error)(f"{where}: {error.detail}", field=field) from error
         published = await self.ctx.store.publish(drafts, self.route)
         if any(p.deliveries and not p.duplicate for p in published):
             self.ctx.wake_dispatcher()
@@ -88,15 +92,19 @@ class Events:
                           created_at=self.ctx.clock(), subject_update=subject_update, tenant_profile=tenant.profile)
 
     def route(self, draft: EventDraft, subject: Subject | None, endpoints: Sequence[Endpoint]) -> list[Destination]:
-        """Where an event goes: the subject's own URL, and every enabled endpoint whose filter matches."""
+        """Where an event goes: the subject's own URL, and every enabled endpoint whose filter matches.
+
+        A profile's event type may keep away from subjects' own URLs, or reach only endpoints that name it
+        (Credas: process webhooks go only to the process's URL, actor webhooks only to the portal's)."""
         registry = self.ctx.registry
         destinations = []
         tenant_profile = draft.tenant_profile
-        if subject is not None and subject.webhook_url:
+        known = registry.event_type(draft.type)
+        if subject is not None and subject.webhook_url and (known is None or known.subject_url):
             rules = subject_rules(subject.profile, tenant_profile, registry)
             destinations.append(Destination(None, subject.webhook_url, rules.lease_s))
         for endpoint in endpoints:
-            if endpoint.wants(draft.type):
+            if endpoint.wants(draft.type) and not (known is not None and known.opt_in and endpoint.event_types is None):
                 rules = endpoint_rules(endpoint, tenant_profile, registry)
                 destinations.append(Destination(endpoint.id, endpoint.url, rules.lease_s))
         return destinations

@@ -60,11 +60,18 @@ class Subjects:
         if not item.kind.strip():
             raise InvalidInput("kind must not be empty", field="kind")
         if item.webhook_url is not None:
-            check_url(item.webhook_url, allow_private_targets=self.ctx.settings.allow_private_targets,
-                      require_https=tenant.require_https or profile.defaults.require_https)
+            if profile.defaults.require_https and not item.webhook_url.lower().startswith("https://"):
+                raise InvalidInput(f"webhook_url must use https: profile {profile.name} sends webhooks only over "
+                                   "HTTPS", field="webhook_url")
+            try:
+                check_url(item.webhook_url, allow_private_targets=self.ctx.settings.allow_private_targets,
+                          require_https=tenant.require_https or profile.defaults.require_https)
+            except InvalidInput as error:
+                detail = f"webhook_{error.detail}" if error.detail.startswith("url") else error.detail
+                raise InvalidInput(detail, field="webhook_url") from error
         if item.status is not None:
             profile.check_subject_status(item.kind, item.status)
-        subject_id = item.id or new_id("sub")
+        subject_id = item.id or profile.new_subject_id(item.kind) or new_id("sub")
         if await self.ctx.store.get_subject(subject_id) is not None:
             raise Conflict(f"subject {subject_id} exists already", field="id")
         now = self.ctx.clock()
