@@ -1,21 +1,42 @@
-"""Fixtures: a real Verihook on a real port with a real SQLite file, real receivers, a real HTTP client."""
+"""Fixtures: a real Verihook on a real port with a real store, real receivers, a real HTTP client.
+
+Every test that uses `database_url` (and so every test on `verihook`, `admin`, `api`) runs twice: on a fresh
+SQLite file and on a fresh PostgreSQL database on the local server (tests/support/postgres.py). Select one half
+with `-k sqlite` or `-k postgres`.
+"""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import aiohttp
 import pytest
 
 from tests.support.api import Api
+from tests.support.postgres import TestDatabases
 from tests.support.receivers import Receiver
 from tests.support.server import ADMIN_KEY, Running, running_verihook, settings_for_tests
 
+STORES = ("sqlite", "postgres")
 
-@pytest.fixture
-def database_url(tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path / 'verihook.db'}"
+
+@pytest.fixture(scope="session")
+def pg_databases() -> Iterator[TestDatabases]:
+    databases = TestDatabases().start()
+    yield databases
+    databases.close()
+
+
+@pytest.fixture(params=STORES)
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'verihook.db'}"
+        return
+    databases: TestDatabases = request.getfixturevalue("pg_databases")
+    url = databases.create()
+    yield url
+    databases.drop(url)
 
 
 @pytest.fixture

@@ -127,8 +127,8 @@ def parser() -> argparse.ArgumentParser:
     commands = root.add_subparsers(dest="command", required=True)
 
     def with_database(sub: argparse.ArgumentParser) -> argparse.ArgumentParser:
-        sub.add_argument("--database-url", help="sqlite:///path (default: $VERIHOOK_DATABASE_URL or "
-                         "sqlite:///verihook.db)")
+        sub.add_argument("--database-url", help="sqlite:///path or postgresql://user@host/db (default: "
+                         "$VERIHOOK_DATABASE_URL or sqlite:///verihook.db)")
         return sub
 
     for name, role, text in (("serve", "all", "API, dashboard and dispatcher in one process"),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 import sys
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ from verihook.store.base import Store
 from verihook.store.sqlite import SqliteStore
 
 ADMIN_KEY_PREFIX = "vh_admin_"
+POSTGRES_SCHEMES = ("postgresql://", "postgres://", "postgresql+asyncpg://")
 
 
 @dataclass(slots=True)
@@ -42,6 +44,15 @@ class Runtime:
         ctx.admin_key_hash = hash_api_key(admin_key)
         await self.store.put_meta(ADMIN_KEY_HASH, ctx.admin_key_hash)
         return admin_key
+
+    async def run_dispatcher(self) -> None:
+        """Run the dispatcher until it is stopped, woken by the store when another process makes work due."""
+        listener = asyncio.create_task(self.store.listen_for_work(self.dispatcher.wake), name="verihook-listen")
+        try:
+            await self.dispatcher.run()
+        finally:
+            listener.cancel()
+            await asyncio.gather(listener, return_exceptions=True)
 
     async def close(self) -> None:
         await self.dispatcher.stop()
@@ -64,9 +75,14 @@ def secret_box(settings: Settings) -> SecretBox:
 
 
 def open_store(settings: Settings) -> Store:
+    url = settings.database_url
+    if url.startswith(POSTGRES_SCHEMES):
+        from verihook.store.postgres import PostgresStore
+
+        return PostgresStore(url, secret_box(settings))
     path = settings.sqlite_path
     if path is None:
-        raise SystemExit(f"unsupported database URL {settings.database_url!r}; use sqlite:///path")
+        raise SystemExit(f"unsupported database URL {url!r}; use sqlite:///path or postgresql://...")
     return SqliteStore(path, secret_box(settings))
 
 

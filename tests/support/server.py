@@ -67,21 +67,23 @@ async def running_verihook(settings: Settings, *, run_dispatcher: bool = True) -
 
 
 class ServeProcess:
-    """`verihook serve` as a child process, for tests that kill and restart it."""
+    """`verihook serve` (or `api`, `worker`: `role`) as a child process, for tests that kill and restart it."""
 
-    def __init__(self, database_url: str, workdir: Path, port: int | None = None) -> None:
+    def __init__(self, database_url: str, workdir: Path, port: int | None = None, *, role: str = "serve",
+                 env: dict[str, str] | None = None) -> None:
+        self.role = role
         self.port = port or free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.workdir = workdir
         self.env = {**os.environ, "VERIHOOK_DATABASE_URL": database_url, "VERIHOOK_ADMIN_KEY": ADMIN_KEY,
                     "VERIHOOK_SECRET_KEY": SECRET_KEY, "VERIHOOK_ALLOW_PRIVATE_TARGETS": "1",
-                    "VERIHOOK_POLL_INTERVAL_S": "0.25"}
+                    "VERIHOOK_POLL_INTERVAL_S": "0.25", **(env or {})}
         self.process: subprocess.Popen[bytes] | None = None
 
     def _spawn(self) -> subprocess.Popen[bytes]:
-        with open(self.workdir / f"serve-{self.port}.log", "ab") as log:
+        with open(self.workdir / f"{self.role}-{self.port}.log", "ab") as log:
             return subprocess.Popen(
-                [sys.executable, "-m", "verihook.cli", "serve", "--port", str(self.port)], cwd=self.workdir,
+                [sys.executable, "-m", "verihook.cli", self.role, "--port", str(self.port)], cwd=self.workdir,
                 env=self.env, stdout=log, stderr=subprocess.STDOUT)
 
     async def start(self, timeout: float = 20.0) -> None:
@@ -89,11 +91,11 @@ class ServeProcess:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"verihook serve exited with {self.process.returncode}")
+                raise RuntimeError(f"verihook {self.role} exited with {self.process.returncode}")
             with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
                 return
             await asyncio.sleep(0.1)
-        raise TimeoutError("verihook serve did not start listening")
+        raise TimeoutError(f"verihook {self.role} did not start listening")
 
     def kill(self, sig: int = signal.SIGKILL) -> None:
         if self.process is not None and self.process.poll() is None:

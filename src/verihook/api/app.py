@@ -17,7 +17,7 @@ from verihook.runtime import Runtime
 def create_app(runtime: Runtime, *, run_dispatcher: bool = True) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        task = asyncio.create_task(runtime.dispatcher.run(), name="verihook-dispatcher") if run_dispatcher else None
+        task = asyncio.create_task(runtime.run_dispatcher(), name="verihook-dispatcher") if run_dispatcher else None
         try:
             yield
         finally:

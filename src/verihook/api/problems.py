@@ -21,17 +21,32 @@ def problem(status: int, title: str, detail: str, **extra: Any) -> Response:
     return Response(orjson.dumps(body), status_code=status, media_type=PROBLEM_TYPE)
 
 
-def _field_path(location: tuple[Any, ...]) -> str:
-    parts = [str(p) for p in location if p not in ("body", "query", "path", "header")]
+_SOURCES = ("body", "query", "path", "header")
+_NO_BODY = object()
+
+
+def _field_path(location: tuple[Any, ...], body: Any = _NO_BODY, missing: bool = False) -> str:
+    """`auth.token`, `events[1].type`: the location as the client wrote it. Walking the request body, a part that
+    does not index it is a union member's tag that pydantic adds (`auth.bearer.token`) and is left out; only a
+    missing field's own name is kept. An error about the whole body names `body`."""
+    from_body = bool(location) and location[0] == "body"
+    parts = [p for p in location if p not in _SOURCES]
+    current = body if from_body else _NO_BODY
     path = ""
-    for part in parts:
-        path += f"[{part}]" if part.isdigit() else (f".{part}" if path else part)
-    return path
+    for index, part in enumerate(parts):
+        if current is not _NO_BODY:
+            indexes = (isinstance(current, dict) and part in current) or (
+                isinstance(current, list) and isinstance(part, int) and 0 <= part < len(current))
+            if not indexes and not (missing and index == len(parts) - 1):
+                continue
+            current = current[part] if indexes else _NO_BODY
+        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+    return path or ("body" if from_body else "")
 
 
-def _describe(error: dict[str, Any]) -> tuple[str, str]:
-    field = _field_path(tuple(error.get("loc", ())))
+def _describe(error: dict[str, Any], body: Any = _NO_BODY) -> tuple[str, str]:
     kind = error.get("type", "")
+    field = _field_path(tuple(error.get("loc", ())), body, missing=kind == "missing")
     if kind == "json_invalid":
         return "body", f"the body is not valid JSON: {error.get('ctx', {}).get('error', error.get('msg'))}"
     if kind == "extra_forbidden":
@@ -49,7 +64,7 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(_: Request, error: RequestValidationError) -> Response:
-        described = [_describe(e) for e in error.errors()]
+        described = [_describe(e, error.body) for e in error.errors()]
         field, detail = described[0]
         errors = [{"field": f, "detail": d} for f, d in described]
         return problem(422, "Invalid input", detail, field=field, errors=errors)

@@ -23,8 +23,9 @@ class Context:
     wake_dispatcher: Callable[[], None] = lambda: None
     clock: Callable[[], float] = field(default=time.time)
 
-    async def visible_tenant(self, caller: Caller, tenant_id: str) -> Tenant:
+    async def visible_tenant(self, caller: Caller, tenant_id: str, field_name: str | None = None) -> Tenant:
+        """The tenant, if the caller may see it; `field_name`: the request field that named it (for the 404)."""
         tenant = await self.store.get_tenant(tenant_id) if caller.can_see(tenant_id) else None
         if tenant is None:
-            raise NotFound(f"tenant {tenant_id} not found")
+            raise NotFound(f"tenant {tenant_id} not found", field=field_name)
         return tenant

@@ -51,7 +51,7 @@ class Subjects:
         self.events = events
 
     async def create(self, caller: Caller, item: SubjectInput) -> SubjectDetail:
-        tenant = await self.ctx.visible_tenant(caller, caller.owning_tenant(item.tenant_id))
+        tenant = await self.ctx.visible_tenant(caller, caller.owning_tenant(item.tenant_id), "tenant_id")
         registry = self.ctx.registry
         profile = registry.get(registry.check_name(item.profile) if item.profile else tenant.profile)
         if item.id is not None and not SUBJECT_ID.match(item.id):

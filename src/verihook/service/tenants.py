@@ -30,7 +30,7 @@ class Tenants:
                      require_https: bool = False) -> NewTenant:
         if parent_id is None and not caller.is_admin:
             parent_id = caller.owning_tenant(None)
-        parent = await self.ctx.visible_tenant(caller, parent_id) if parent_id is not None else None
+        parent = await self.ctx.visible_tenant(caller, parent_id, "parent_id") if parent_id is not None else None
         if parent is None and not caller.is_admin:
             raise Forbidden("only the admin key creates top-level tenants")
         profile = self.ctx.registry.check_name(profile) if profile else (parent.profile if parent else "standard")

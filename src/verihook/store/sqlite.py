@@ -204,6 +204,9 @@ class SqliteStore:
     async def ping(self) -> None:
         await self._read(lambda conn: conn.execute("SELECT 1").fetchone())
 
+    async def listen_for_work(self, callback: Callable[[], None]) -> None:
+        """Nothing to listen to: one process owns the file, and publishing wakes its dispatcher in-process."""
+
     async def get_meta(self, key: str) -> str | None:
         row = await self._read(lambda c: c.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone())
         return row[0] if row else None

@@ -35,7 +35,7 @@ async def publish(body: EventCreate, caller: CallerDep, service: ServiceDep) -> 
 
 @router.post("/batch", status_code=202, operation_id="v1.event.create_batch")
 async def publish_batch(body: EventBatch, caller: CallerDep, service: ServiceDep) -> dict[str, Any]:
-    published = await service.events.publish(caller, [_input(item) for item in body.events])
+    published = await service.events.publish(caller, [_input(item) for item in body.events], batch=True)
     return {"data": [published_out(p) for p in published]}
 
 

@@ -1,0 +1,347 @@
+"""Bad input, table-driven: each case is one request, the problem+json answer it gets (status and the `field` it
+names), and the listing that must not change (nothing of a refused request is stored).
+
+The cases share one Verihook per store (a module-scoped server), since none of them may change anything; each
+case snapshots its listing before and after.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+import pytest_asyncio
+
+from tests.conftest import STORES
+from tests.support.api import Api, Reply
+from tests.support.server import ADMIN_KEY, running_verihook, settings_for_tests
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+URL = "http://127.0.0.1:9/hook"
+MIB = 1024 * 1024
+
+ENDPOINTS = "/v1/endpoints"
+EVENTS = "/v1/events"
+SUBJECTS = "/v1/subjects"
+TENANTS = "/v1/tenants"
+ENDPOINT = "/v1/endpoints/{endpoint}"
+SUBJECT = "/v1/subjects/{subject}"
+SECRETS = "/v1/endpoints/{endpoint}/secrets"
+
+
+@dataclass(frozen=True, slots=True)
+class Case:
+    id: str
+    method: str
+    path: str  # {endpoint} and {subject} name the module's existing endpoint and subject
+    body: Any = None  # sent as JSON
+    raw: bytes | None = None  # sent as is (instead of `body`)
+    status: int = 422
+    field: str | None = None  # the problem's `field` member; None: no field expected
+    unchanged: str | None = None  # a listing (path) that must read the same before and after
+    as_admin: bool = False  # sent with the admin key (else with the tenant's own key)
+
+
+def ep(**fields: Any) -> dict[str, Any]:
+    return {"url": URL, **fields}
+
+
+def ev(**fields: Any) -> dict[str, Any]:
+    return {"type": "order.created", "data": {}, **fields}
+
+
+CASES = [
+    # endpoints: create
+    Case("endpoint unknown field", "POST", ENDPOINTS, ep(colour="red"), field="colour", unchanged=ENDPOINTS),
+    Case("endpoint timeout_s as a string", "POST", ENDPOINTS, ep(timeout_s="15"), field="timeout_s",
+         unchanged=ENDPOINTS),
+    Case("endpoint timeout_s as a boolean", "POST", ENDPOINTS, ep(timeout_s=True), field="timeout_s",
+         unchanged=ENDPOINTS),
+    Case("endpoint timeout_s zero", "POST", ENDPOINTS, ep(timeout_s=0), field="timeout_s", unchanged=ENDPOINTS),
+    Case("endpoint timeout_s too long", "POST", ENDPOINTS, ep(timeout_s=100000), field="timeout_s",
+         unchanged=ENDPOINTS),
+    Case("endpoint enabled as a string", "POST", ENDPOINTS, ep(enabled="yes"), field="enabled", unchanged=ENDPOINTS),
+    Case("endpoint malformed JSON", "POST", ENDPOINTS, raw=b'{"url": "http://127.0.0.1:9/hook",', field="body",
+         unchanged=ENDPOINTS),
+    Case("endpoint body not an object", "POST", ENDPOINTS, [URL], field="body", unchanged=ENDPOINTS),
+    Case("endpoint missing url", "POST", ENDPOINTS, {"description": "no url"}, field="url", unchanged=ENDPOINTS),
+    Case("endpoint empty url", "POST", ENDPOINTS, ep(url=""), field="url", unchanged=ENDPOINTS),
+    Case("endpoint ftp url", "POST", ENDPOINTS, ep(url="ftp://127.0.0.1/hook"), field="url", unchanged=ENDPOINTS),
+    Case("endpoint url without scheme", "POST", ENDPOINTS, ep(url="127.0.0.1:9/hook"), field="url",
+         unchanged=ENDPOINTS),
+    Case("endpoint javascript url", "POST", ENDPOINTS, ep(url="javascript:alert(1)"), field="url",
+         unchanged=ENDPOINTS),
+    Case("endpoint url without host", "POST", ENDPOINTS, ep(url="http:///hook"), field="url", unchanged=ENDPOINTS),
+    Case("endpoint event type with spaces", "POST", ENDPOINTS, ep(event_types=["Order Created"]),
+         field="event_types[0]", unchanged=ENDPOINTS),
+    Case("endpoint event type without a dot", "POST", ENDPOINTS, ep(event_types=["order.created", "order"]),
+         field="event_types[1]", unchanged=ENDPOINTS),
+    Case("endpoint event type upper case", "POST", ENDPOINTS, ep(event_types=["Order.Created"]),
+         field="event_types[0]", unchanged=ENDPOINTS),
+    Case("endpoint event_types not a list", "POST", ENDPOINTS, ep(event_types="order.created"),
+         field="event_types", unchanged=ENDPOINTS),
+    Case("endpoint unknown profile", "POST", ENDPOINTS, ep(profile="nope"), field="profile", unchanged=ENDPOINTS),
+    Case("endpoint negative retry delay", "POST", ENDPOINTS,
+         ep(retry={"strategy": "schedule", "delays_s": [1, -5]}), field="retry.delays_s", unchanged=ENDPOINTS),
+    Case("endpoint unknown retry strategy", "POST", ENDPOINTS, ep(retry={"strategy": "fibonacci"}),
+         field="retry.strategy", unchanged=ENDPOINTS),
+    Case("endpoint schedule without delays", "POST", ENDPOINTS, ep(retry={"strategy": "schedule"}),
+         field="retry.delays_s", unchanged=ENDPOINTS),
+    Case("endpoint retry delays as strings", "POST", ENDPOINTS,
+         ep(retry={"strategy": "schedule", "delays_s": ["5"]}), field="retry.delays_s", unchanged=ENDPOINTS),
+    Case("endpoint exponential factor below 1", "POST", ENDPOINTS,
+         ep(retry={"strategy": "exponential", "initial_s": 1, "factor": 0.5}), field="retry.factor",
+         unchanged=ENDPOINTS),
+    Case("endpoint retry unknown key", "POST", ENDPOINTS,
+         ep(retry={"strategy": "exponential", "maxattempts": 3}), field="retry.maxattempts", unchanged=ENDPOINTS),
+    Case("endpoint retry jitter of 1", "POST", ENDPOINTS,
+         ep(retry={"strategy": "schedule", "delays_s": [1], "jitter": 1}), field="retry.jitter",
+         unchanged=ENDPOINTS),
+    Case("endpoint retry not an object", "POST", ENDPOINTS, ep(retry="fast"), field="retry", unchanged=ENDPOINTS),
+    Case("endpoint unknown success rule", "POST", ENDPOINTS, ep(success="3xx"), field="success",
+         unchanged=ENDPOINTS),
+    Case("endpoint success rule as a number", "POST", ENDPOINTS, ep(success=200), field="success",
+         unchanged=ENDPOINTS),
+    Case("endpoint header name with a space", "POST", ENDPOINTS, ep(headers={"Bad Header": "x"}),
+         field="headers.Bad Header", unchanged=ENDPOINTS),
+    Case("endpoint header name with a colon", "POST", ENDPOINTS, ep(headers={"X-A:b": "x"}),
+         field="headers.X-A:b", unchanged=ENDPOINTS),
+    Case("endpoint header value not a string", "POST", ENDPOINTS, ep(headers={"X-Ok": 5}), field="headers.X-Ok",
+         unchanged=ENDPOINTS),
+    Case("endpoint header value with a line break", "POST", ENDPOINTS,
+         ep(headers={"X-Multi": "a\r\nInjected: 1"}), field="headers.X-Multi", unchanged=ENDPOINTS),
+    Case("endpoint reserved header", "POST", ENDPOINTS, ep(headers={"Authorization": "Bearer x"}),
+         field="headers.Authorization", unchanged=ENDPOINTS),
+    Case("endpoint reserved signature header", "POST", ENDPOINTS, ep(headers={"Webhook-Signature": "v1,x"}),
+         field="headers.Webhook-Signature", unchanged=ENDPOINTS),
+    Case("endpoint unknown auth type", "POST", ENDPOINTS, ep(auth={"type": "magic"}), field="auth",
+         unchanged=ENDPOINTS),
+    Case("endpoint bearer auth without token", "POST", ENDPOINTS, ep(auth={"type": "bearer"}), field="auth.token",
+         unchanged=ENDPOINTS),
+    Case("endpoint basic auth with token and username", "POST", ENDPOINTS,
+         ep(auth={"type": "basic", "token": "t", "username": "u", "password": "p"}), field="auth",
+         unchanged=ENDPOINTS),
+    Case("endpoint basic auth username without password", "POST", ENDPOINTS,
+         ep(auth={"type": "basic", "username": "u"}), field="auth", unchanged=ENDPOINTS),
+    Case("endpoint oauth2 token_url not http", "POST", ENDPOINTS,
+         ep(auth={"type": "oauth2", "token_url": "ftp://x/token", "client_id": "c", "client_secret": "s"}),
+         field="auth.token_url", unchanged=ENDPOINTS),
+    Case("endpoint signing enabled as a string", "POST", ENDPOINTS, ep(signing={"enabled": "no"}),
+         field="signing.enabled", unchanged=ENDPOINTS),
+    Case("endpoint description too long", "POST", ENDPOINTS, ep(description="x" * 1001), field="description",
+         unchanged=ENDPOINTS),
+    Case("endpoint for an unknown tenant", "POST", ENDPOINTS, ep(tenant_id="ten_nope"), status=404,
+         field="tenant_id", unchanged=ENDPOINTS),
+    Case("endpoint for an unknown tenant, by the admin", "POST", ENDPOINTS, ep(tenant_id="ten_nope"), status=404,
+         field="tenant_id", unchanged=ENDPOINTS, as_admin=True),
+    Case("endpoint without a tenant, by the admin", "POST", ENDPOINTS, ep(), field="tenant_id",
+         unchanged=ENDPOINTS, as_admin=True),
+    Case("endpoint body over 1 MiB", "POST", ENDPOINTS, ep(description="x" * (MIB + 10)), status=413,
+         unchanged=ENDPOINTS),
+    # endpoints: change
+    Case("endpoint change to an ftp url", "PATCH", ENDPOINT, {"url": "ftp://127.0.0.1/x"}, field="url",
+         unchanged=ENDPOINTS),
+    Case("endpoint change enabled to a string", "PATCH", ENDPOINT, {"enabled": "yes"}, field="enabled",
+         unchanged=ENDPOINTS),
+    Case("endpoint change with an unknown field", "PATCH", ENDPOINT, {"colour": "red"}, field="colour",
+         unchanged=ENDPOINTS),
+    Case("endpoint change of tenant", "PATCH", ENDPOINT, {"tenant_id": "ten_other"}, field="tenant_id",
+         unchanged=ENDPOINTS),
+    Case("endpoint change to a bad event type", "PATCH", ENDPOINT, {"event_types": ["order"]},
+         field="event_types[0]", unchanged=ENDPOINTS),
+    Case("endpoint change to a bad retry", "PATCH", ENDPOINT, {"retry": {"strategy": "none", "delays_s": [1]}},
+         field="retry.delays_s", unchanged=ENDPOINTS),
+    Case("endpoint change, malformed JSON", "PATCH", ENDPOINT, raw=b"{enabled: false}", field="body",
+         unchanged=ENDPOINTS),
+    Case("endpoint change, url null", "PATCH", ENDPOINT, {"url": None}, field="url", unchanged=ENDPOINTS),
+    Case("secret rotation to a non-whsec secret", "POST", "/v1/endpoints/{endpoint}/secret/rotate",
+         {"secret": "hunter2"}, field="secret", unchanged=SECRETS),
+    Case("secret rotation with a negative grace", "POST", "/v1/endpoints/{endpoint}/secret/rotate",
+         {"grace_s": -1}, field="grace_s", unchanged=SECRETS),
+    # events
+    Case("event type with spaces", "POST", EVENTS, ev(type="Order Created"), field="type", unchanged=EVENTS),
+    Case("event type without a dot", "POST", EVENTS, ev(type="order"), field="type", unchanged=EVENTS),
+    Case("event type upper case", "POST", EVENTS, ev(type="ORDER.CREATED"), field="type", unchanged=EVENTS),
+    Case("event type with an empty part", "POST", EVENTS, ev(type="order..created"), field="type",
+         unchanged=EVENTS),
+    Case("event type as a number", "POST", EVENTS, ev(type=5), field="type", unchanged=EVENTS),
+    Case("event missing type", "POST", EVENTS, {"data": {}}, field="type", unchanged=EVENTS),
+    Case("event missing data", "POST", EVENTS, {"type": "order.created"}, field="data", unchanged=EVENTS),
+    Case("event data a list", "POST", EVENTS, ev(data=[1, 2]), field="data", unchanged=EVENTS),
+    Case("event data a string", "POST", EVENTS, ev(data="x"), field="data", unchanged=EVENTS),
+    Case("event unknown field", "POST", EVENTS, ev(colour="red"), field="colour", unchanged=EVENTS),
+    Case("event unknown subject", "POST", EVENTS, ev(subject_id="sub_nope"), status=404, field="subject_id",
+         unchanged=EVENTS),
+    Case("event unknown tenant", "POST", EVENTS, ev(tenant_id="ten_nope"), status=404, field="tenant_id",
+         unchanged=EVENTS),
+    Case("event unknown tenant, by the admin", "POST", EVENTS, ev(tenant_id="ten_nope"), status=404,
+         field="tenant_id", unchanged=EVENTS, as_admin=True),
+    Case("event without a tenant, by the admin", "POST", EVENTS, ev(), field="tenant_id", unchanged=EVENTS,
+         as_admin=True),
+    Case("event empty idempotency key", "POST", EVENTS, ev(idempotency_key=""), field="idempotency_key",
+         unchanged=EVENTS),
+    Case("event malformed JSON", "POST", EVENTS, raw=b'{"type": "order.created", "data": {}', field="body",
+         unchanged=EVENTS),
+    Case("event empty body", "POST", EVENTS, raw=b"", field="body", unchanged=EVENTS),
+    Case("event body over 1 MiB", "POST", EVENTS, ev(data={"blob": "x" * (MIB + 10)}), status=413,
+         unchanged=EVENTS),
+    # event batches: one bad event refuses the whole batch
+    Case("batch with one bad type", "POST", "/v1/events/batch",
+         {"events": [ev(), ev(type="Order Created"), ev()]}, field="events[1].type", unchanged=EVENTS),
+    Case("batch with one bad data", "POST", "/v1/events/batch", {"events": [ev(), ev(), ev(data="x")]},
+         field="events[2].data", unchanged=EVENTS),
+    Case("batch with one unknown field", "POST", "/v1/events/batch", {"events": [ev(colour="red"), ev()]},
+         field="events[0].colour", unchanged=EVENTS),
+    Case("batch of one bad event", "POST", "/v1/events/batch", {"events": [ev(type="order")]},
+         field="events[0].type", unchanged=EVENTS),
+    Case("batch of one event with an unknown tenant", "POST", "/v1/events/batch",
+         {"events": [ev(tenant_id="ten_nope")]}, status=404, field="events[0].tenant_id", unchanged=EVENTS),
+    Case("batch with one unknown subject", "POST", "/v1/events/batch",
+         {"events": [ev(), ev(subject_id="sub_nope")]}, status=404, field="events[1].subject_id",
+         unchanged=EVENTS),
+    Case("batch with an idempotency key seen before and a bad event", "POST", "/v1/events/batch",
+         {"events": [ev(idempotency_key="new-key"), ev(type="x")]}, field="events[1].type", unchanged=EVENTS),
+    Case("batch empty", "POST", "/v1/events/batch", {"events": []}, field="events", unchanged=EVENTS),
+    Case("batch not a list", "POST", "/v1/events/batch", {"events": ev()}, field="events", unchanged=EVENTS),
+    Case("batch missing events", "POST", "/v1/events/batch", {}, field="events", unchanged=EVENTS),
+    Case("batch over 1 MiB", "POST", "/v1/events/batch",
+         {"events": [ev(data={"blob": "x" * (MIB // 4)}) for _ in range(5)]}, status=413, unchanged=EVENTS),
+    # subjects
+    Case("subject missing kind", "POST", SUBJECTS, {}, field="kind", unchanged=SUBJECTS),
+    Case("subject empty kind", "POST", SUBJECTS, {"kind": ""}, field="kind", unchanged=SUBJECTS),
+    Case("subject ftp webhook_url", "POST", SUBJECTS, {"kind": "process", "webhook_url": "ftp://127.0.0.1/x"},
+         field="webhook_url", unchanged=SUBJECTS),
+    Case("subject javascript webhook_url", "POST", SUBJECTS,
+         {"kind": "process", "webhook_url": "javascript:alert(1)"}, field="webhook_url", unchanged=SUBJECTS),
+    Case("subject id with a space", "POST", SUBJECTS, {"kind": "process", "id": "has space"}, field="id",
+         unchanged=SUBJECTS),
+    Case("subject unknown profile", "POST", SUBJECTS, {"kind": "process", "profile": "nope"}, field="profile",
+         unchanged=SUBJECTS),
+    Case("subject unknown field", "POST", SUBJECTS, {"kind": "process", "colour": "red"}, field="colour",
+         unchanged=SUBJECTS),
+    Case("subject data a string", "POST", SUBJECTS, {"kind": "process", "data": "x"}, field="data",
+         unchanged=SUBJECTS),
+    Case("subject status a number", "POST", SUBJECTS, {"kind": "process", "status": 5}, field="status",
+         unchanged=SUBJECTS),
+    Case("subject for an unknown tenant", "POST", SUBJECTS, {"kind": "process", "tenant_id": "ten_nope"},
+         status=404, field="tenant_id", unchanged=SUBJECTS),
+    Case("subject for an unknown tenant, by the admin", "POST", SUBJECTS,
+         {"kind": "process", "tenant_id": "ten_nope"}, status=404, field="tenant_id", unchanged=SUBJECTS,
+         as_admin=True),
+    Case("subject change missing status", "PATCH", SUBJECT, {"data": {}}, field="status", unchanged=SUBJECTS),
+    Case("subject change empty status", "PATCH", SUBJECT, {"status": ""}, field="status", unchanged=SUBJECTS),
+    Case("subject change data a list", "PATCH", SUBJECT, {"status": "done", "data": [1]}, field="data",
+         unchanged=SUBJECTS),
+    Case("subject change unknown field", "PATCH", SUBJECT, {"status": "done", "webhook_url": URL},
+         field="webhook_url", unchanged=SUBJECTS),
+    # tenants
+    Case("tenant missing name", "POST", TENANTS, {}, field="name", unchanged=TENANTS),
+    Case("tenant empty name", "POST", TENANTS, {"name": ""}, field="name", unchanged=TENANTS),
+    Case("tenant unknown profile", "POST", TENANTS, {"name": "t", "profile": "nope"}, field="profile",
+         unchanged=TENANTS),
+    Case("tenant require_https as a string", "POST", TENANTS, {"name": "t", "require_https": "yes"},
+         field="require_https", unchanged=TENANTS),
+    Case("tenant unknown parent", "POST", TENANTS, {"name": "t", "parent_id": "ten_nope"}, status=404,
+         field="parent_id", unchanged=TENANTS),
+    Case("tenant unknown parent, by the admin", "POST", TENANTS, {"name": "t", "parent_id": "ten_nope"},
+         status=404, field="parent_id", unchanged=TENANTS, as_admin=True),
+    # queries
+    Case("events cursor not ours", "GET", EVENTS + "?cursor=garbage!", field="cursor"),
+    Case("events cursor of base64 junk", "GET", EVENTS + "?cursor=" + base64.urlsafe_b64encode(b"hello").decode(),
+         field="cursor"),
+    Case("events since not a time", "GET", EVENTS + "?since=yesterday", field="since"),
+    Case("events until without a zone", "GET", EVENTS + "?until=2026-01-01T00:00:00", field="until"),
+    Case("events unknown delivery status", "GET", EVENTS + "?delivery_status=lost", field="delivery_status"),
+    Case("events limit zero", "GET", EVENTS + "?limit=0", field="limit"),
+    Case("events limit not a number", "GET", EVENTS + "?limit=ten", field="limit"),
+    Case("subjects unknown delivery status", "GET", SUBJECTS + "?delivery_status=bogus", field="delivery_status"),
+    Case("subjects cursor not ours", "GET", SUBJECTS + "?cursor=garbage!", field="cursor"),
+    Case("endpoints cursor not ours", "GET", ENDPOINTS + "?cursor=garbage!", field="cursor"),
+    Case("subject events cursor not ours", "GET", SUBJECT + "/events?cursor=garbage!", field="cursor"),
+    Case("recover since not a time", "POST", "/v1/endpoints/{endpoint}/recover", {"since": "yesterday"},
+         field="since"),
+    Case("recover missing since", "POST", "/v1/endpoints/{endpoint}/recover", {}, field="since"),
+    Case("recover until before since", "POST", "/v1/endpoints/{endpoint}/recover",
+         {"since": "2026-01-02T00:00:00Z", "until": "2026-01-01T00:00:00Z"}, field="until"),
+    Case("recover until without a zone", "POST", "/v1/endpoints/{endpoint}/recover",
+         {"since": "2026-01-01T00:00:00Z", "until": "2026-01-02T00:00:00"}, field="until"),
+]
+
+
+@pytest.fixture(scope="module", params=STORES)
+def module_database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+                        ) -> Iterator[str]:
+    """One store per module and store kind (the conftest's `database_url` is per test)."""
+    if request.param == "sqlite":
+        folder: Path = tmp_path_factory.mktemp("bad-input")
+        yield f"sqlite:///{folder / 'verihook.db'}"
+        return
+    databases = request.getfixturevalue("pg_databases")
+    url = databases.create()
+    yield url
+    databases.drop(url)
+
+
+@dataclass(slots=True)
+class World:
+    admin: Api
+    api: Api
+    endpoint: str
+    subject: str
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def world(module_database_url: str) -> AsyncIterator[World]:
+    async with running_verihook(settings_for_tests(module_database_url)) as running, \
+            aiohttp.ClientSession() as session:
+        admin = Api(running.base_url, ADMIN_KEY, session)
+        api = admin.as_key((await admin.tenant("acme"))["api_key"])
+        endpoint = await api.endpoint(URL, enabled=False)
+        subject = (await api.post(SUBJECTS, {"kind": "process", "status": "started"})).ok()
+        await api.publish("order.created", {}, idempotency_key="seen-key")
+        yield World(admin, api, endpoint["id"], subject["id"])
+
+
+async def _snapshot(api: Api, path: str) -> Any:
+    reply = (await api.get(path, params={"limit": 500} if "/secrets" not in path else None)).ok()
+    return reply.get("data", reply)
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+async def test_bad_input(world: World, case: Case) -> None:
+    api = world.api
+    sender = world.admin if case.as_admin else api
+    path = case.path.format(endpoint=world.endpoint, subject=world.subject)
+    before = await _snapshot(api, case.unchanged.format(endpoint=world.endpoint)) if case.unchanged else None
+
+    reply: Reply
+    if case.raw is not None:
+        reply = await sender.call(case.method, path, data=case.raw, headers={"Content-Type": "application/json"})
+    else:
+        reply = await sender.call(case.method, path, case.body)
+
+    assert reply.status == case.status, reply.body
+    assert reply.content_type.startswith("application/problem+json"), reply.content_type
+    problem = reply.body
+    assert problem["status"] == case.status
+    assert isinstance(problem["detail"], str) and problem["detail"], problem
+    assert problem.get("field") == case.field, problem
+    if case.unchanged:
+        after = await _snapshot(api, case.unchanged.format(endpoint=world.endpoint))
+        assert after == before, "a refused request changed what is stored"
+
+
+async def test_the_cases_left_everything_as_it_was(world: World) -> None:
+    """Runs after the table: one endpoint, one subject in its first status, one event, one tenant."""
+    api = world.api
+    assert [e["id"] for e in await _snapshot(api, ENDPOINTS)] == [world.endpoint]
+    [subject] = await _snapshot(api, SUBJECTS)
+    assert subject["status"] == "started" and subject["sequence"] == 0
+    assert len(await _snapshot(api, EVENTS)) == 1
+    assert len(await _snapshot(api, TENANTS)) == 1

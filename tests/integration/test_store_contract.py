@@ -1,0 +1,528 @@
+"""The Store contract: every method of the store interface, called directly, on SQLite and on PostgreSQL.
+
+Both stores must answer the same way; where they may not (who else can be woken), the test says why.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import AsyncIterator, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import STORES
+from tests.support import postgres as pg
+from tests.support.server import settings_for_tests
+from verihook.ids import new_id
+from verihook.model import (
+    Attempt,
+    DeliveryResult,
+    DeliveryStatus,
+    Endpoint,
+    SigningSecret,
+    Subject,
+    Tenant,
+)
+from verihook.runtime import open_store
+from verihook.store.base import (
+    Destination,
+    EventDraft,
+    EventFilter,
+    Store,
+    SubjectFilter,
+    SubjectUpdate,
+)
+
+T0 = 1_700_000_000.0
+LEASE_S = 20.0
+
+
+async def raw(url: str, sql: str) -> list[tuple[Any, ...]]:
+    """Rows read around the store, to check what it keeps at rest."""
+    if url.startswith("sqlite:///"):
+        with sqlite3.connect(url.removeprefix("sqlite:///")) as conn:
+            return [tuple(row) for row in conn.execute(sql).fetchall()]
+    return [tuple(row) for row in await pg.query(url, sql)]
+
+
+def open_test_store(url: str) -> Store:
+    return open_store(settings_for_tests(url))
+
+
+@pytest.fixture
+async def store(database_url: str) -> AsyncIterator[Store]:
+    store = open_test_store(database_url)
+    await store.migrate()
+    yield store
+    await store.close()
+
+
+@pytest.fixture(params=STORES)
+def empty_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'empty.db'}"
+        return
+    databases: pg.TestDatabases = request.getfixturevalue("pg_databases")
+    url = databases.empty()
+    yield url
+    databases.drop(url)
+
+
+def a_tenant(name: str = "acme", parent_id: str | None = None, at: float = T0) -> Tenant:
+    return Tenant(id=new_id("ten"), name=name, parent_id=parent_id, profile="standard", require_https=False,
+                  created_at=at)
+
+
+def an_endpoint(tenant_id: str, at: float = T0, **changes: Any) -> Endpoint:
+    endpoint = Endpoint(id=new_id("ep"), tenant_id=tenant_id, url="http://127.0.0.1:9/hook", description="",
+                        enabled=True, event_types=None, profile=None, auth={"type": "none"}, timeout_s=None,
+                        retry=None, success=None, headers={}, signing_enabled=True,
+                        signing_secrets=[SigningSecret("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")], created_at=at,
+                        updated_at=at)
+    for name, value in changes.items():
+        setattr(endpoint, name, value)
+    return endpoint
+
+
+def a_subject(tenant_id: str, at: float = T0, **changes: Any) -> Subject:
+    subject = Subject(id=new_id("sub"), tenant_id=tenant_id, kind="process", external_id=None, profile=None,
+                      webhook_url=None, status=None, data=None, sequence=0, created_at=at, updated_at=at)
+    for name, value in changes.items():
+        setattr(subject, name, value)
+    return subject
+
+
+def a_draft(tenant_id: str, at: float = T0, type: str = "order.created", subject_id: str | None = None,
+            key: str | None = None, update: SubjectUpdate | None = None, data: bytes = b'{"n":1}') -> EventDraft:
+    return EventDraft(id=new_id("evt"), tenant_id=tenant_id, type=type, data_json=data, subject_id=subject_id,
+                      idempotency_key=key, created_at=at, subject_update=update)
+
+
+def route(draft: EventDraft, subject: Subject | None, endpoints: Sequence[Endpoint]) -> list[Destination]:
+    destinations = []
+    if subject is not None and subject.webhook_url:
+        destinations.append(Destination(None, subject.webhook_url, LEASE_S))
+    destinations += [Destination(e.id, e.url, LEASE_S) for e in endpoints if e.wants(draft.type)]
+    return destinations
+
+
+def a_result(delivery_id: str, event_id: str, number: int, status: DeliveryStatus, *, code: int | None = 200,
+             at: float = T0, next_at: float | None = None, body: str | None = "ok", **extra: Any) -> DeliveryResult:
+    attempt = Attempt(delivery_id=delivery_id, number=number, at=at, status_code=code, latency_ms=1.5,
+                      error=None if code else "connect", error_detail=None if code else "refused",
+                      request_headers={"webhook-id": event_id}, response_headers={"x-a": "b"}, response_body=body)
+    return DeliveryResult(delivery_id=delivery_id, event_id=event_id, attempt=attempt, status=status,
+                          next_attempt_at=next_at, **extra)
+
+
+async def tenant_with_endpoint(store: Store, **endpoint: Any) -> tuple[Tenant, Endpoint]:
+    tenant = a_tenant()
+    await store.insert_tenant(tenant, new_id("keyhash"), "whsec_tenant")
+    ep = an_endpoint(tenant.id, **endpoint)
+    await store.insert_endpoint(ep)
+    return tenant, ep
+
+
+# schema
+
+
+async def test_migrate_brings_an_empty_database_up_to_date_once(empty_url: str) -> None:
+    store = open_test_store(empty_url)
+    try:
+        assert await store.migrate() == ["0001_initial"]
+        assert await store.migrate() == []
+        await store.ping()
+        assert await store.get_meta("nothing") is None
+    finally:
+        await store.close()
+
+
+async def test_processes_starting_together_apply_each_migration_once(pg_databases: pg.TestDatabases) -> None:
+    """PostgreSQL only: many `verihook api`/`worker` processes may start at once on one new database."""
+    url = pg_databases.empty()
+    stores = [open_test_store(url) for _ in range(4)]
+    try:
+        applied = await asyncio.gather(*(s.migrate() for s in stores))
+        assert sorted(v for versions in applied for v in versions) == ["0001_initial"]
+    finally:
+        await asyncio.gather(*(s.close() for s in stores))
+        pg_databases.drop(url)
+
+
+async def test_meta_values_are_kept_and_replaced(store: Store) -> None:
+    assert await store.get_meta("admin") is None
+    await store.put_meta("admin", "one")
+    await store.put_meta("admin", "two")
+    assert await store.get_meta("admin") == "two"
+
+
+# tenants
+
+
+async def test_tenants_their_keys_secrets_and_descendants(store: Store, database_url: str) -> None:
+    root = a_tenant("root", at=T0)
+    child = a_tenant("child", root.id, at=T0 + 1)
+    grandchild = a_tenant("grandchild", child.id, at=T0 + 2)
+    other = a_tenant("other", at=T0 + 3)
+    for n, tenant in enumerate((root, child, grandchild, other)):
+        await store.insert_tenant(tenant, f"hash-{n}", f"whsec_secret{n}")
+    assert await store.get_tenant(child.id) == child
+    assert await store.get_tenant("ten_missing") is None
+    assert await store.tenant_by_key_hash("hash-2") == grandchild
+    assert await store.tenant_by_key_hash("hash-x") is None
+    assert await store.tenant_signing_secret(child.id) == "whsec_secret1"
+    assert ("whsec_secret1",) not in await raw(database_url, "SELECT signing_secret FROM tenants")
+    assert sorted(await store.descendant_ids(root.id)) == sorted([root.id, child.id, grandchild.id])
+    assert await store.descendant_ids(other.id) == [other.id]
+
+    first = await store.list_tenants(None, 3, None)
+    assert [t.id for t in first.items] == [other.id, grandchild.id, child.id]
+    second = await store.list_tenants(None, 3, first.next_cursor)
+    assert [t.id for t in second.items] == [root.id] and second.next_cursor is None
+    scoped = await store.list_tenants([root.id, child.id], 10, None)
+    assert [t.id for t in scoped.items] == [child.id, root.id]
+
+
+# endpoints
+
+
+async def test_endpoints_round_trip_with_secrets_sealed_at_rest(store: Store, database_url: str) -> None:
+    tenant, _ = await tenant_with_endpoint(store)
+    full = an_endpoint(
+        tenant.id, at=T0 + 5, description="all fields", enabled=False, event_types=["a.b", "c.d"],
+        profile="incode", auth={"type": "oauth2", "token_url": "http://127.0.0.1:1/t", "client_id": "id",
+                                "client_secret": "s3cret"}, timeout_s=2.5,
+        retry={"strategy": "schedule", "delays_s": [1, 2], "jitter": 0.0}, success="200-json-or-204",
+        headers={"X-Name": "v"}, signing_enabled=False,
+        signing_secrets=[SigningSecret("whsec_new"), SigningSecret("whsec_old", T0 + 100)],
+        disabled_reason="410 Gone")
+    await store.insert_endpoint(full)
+    assert await store.get_endpoint(full.id) == full
+    stored = " ".join(str(row) for row in await raw(database_url, "SELECT auth, signing_secrets FROM endpoints"))
+    assert "s3cret" not in stored and "whsec_new" not in stored
+
+    full.enabled, full.url, full.updated_at, full.deleted_at = True, "http://127.0.0.1:2/x", T0 + 6, None
+    await store.update_endpoint(full)
+    assert await store.get_endpoint(full.id) == full
+    assert await store.get_endpoint("ep_missing") is None
+
+
+async def test_endpoint_lists_page_newest_first_without_deleted_ones(store: Store) -> None:
+    tenant, first = await tenant_with_endpoint(store, at=T0)
+    second, third = an_endpoint(tenant.id, at=T0 + 1), an_endpoint(tenant.id, at=T0 + 2, deleted_at=T0 + 3)
+    await store.insert_endpoint(second)
+    await store.insert_endpoint(third)
+    page = await store.list_endpoints([tenant.id], 1, None)
+    assert [e.id for e in page.items] == [second.id] and page.next_cursor
+    rest = await store.list_endpoints([tenant.id], 5, page.next_cursor)
+    assert [e.id for e in rest.items] == [first.id] and rest.next_cursor is None
+    assert (await store.list_endpoints(["ten_other"], 5, None)).items == []
+    assert [e.id for e in (await store.list_endpoints(None, 5, None)).items] == [second.id, first.id]
+
+
+# subjects
+
+
+async def test_subjects_status_history_and_data(store: Store) -> None:
+    tenant, _ = await tenant_with_endpoint(store)
+    subject = a_subject(tenant.id, status="created", data={"a": 1}, external_id="ext-1", webhook_url="http://x/y?q=1")
+    bare = a_subject(tenant.id, at=T0 + 1, kind="validation")
+    await store.insert_subject(subject)
+    await store.insert_subject(bare)
+    assert await store.get_subject(subject.id) == subject
+    assert await store.get_subject("sub_missing") is None
+    assert [(h.status, h.at, h.event_id) for h in await store.subject_history(subject.id)] == [("created", T0, None)]
+    assert await store.subject_history(bare.id) == []
+
+    await store.set_subject_status(subject.id, SubjectUpdate("in_progress", None), T0 + 10)
+    kept = await store.get_subject(subject.id)
+    assert kept is not None and (kept.status, kept.data, kept.updated_at) == ("in_progress", {"a": 1}, T0 + 10)
+    await store.set_subject_status(subject.id, SubjectUpdate("done", b'{"b":2}'), T0 + 20)
+    changed = await store.get_subject(subject.id)
+    assert changed is not None and (changed.status, changed.data) == ("done", {"b": 2})
+    assert [h.status for h in await store.subject_history(subject.id)] == ["created", "in_progress", "done"]
+
+    assert [s.id for s in (await store.list_subjects(SubjectFilter([tenant.id]), 10, None)).items] == [
+        bare.id, subject.id]
+    assert [s.id for s in (await store.list_subjects(SubjectFilter(kind="validation"), 10, None)).items] == [bare.id]
+    page = await store.list_subjects(SubjectFilter(), 1, None)
+    assert [s.id for s in (await store.list_subjects(SubjectFilter(), 1, page.next_cursor)).items] == [subject.id]
+    assert await store.subject_delivery_summary(subject.id) == {"pending": 0, "succeeded": 0, "failed": 0}
+
+
+async def test_subjects_filter_and_summarise_by_delivery_status(store: Store) -> None:
+    tenant, _ = await tenant_with_endpoint(store)
+    quiet, failing, waiting = (a_subject(tenant.id, at=T0 + n) for n in range(3))
+    for subject in (quiet, failing, waiting):
+        await store.insert_subject(subject)
+    published = await store.publish([a_draft(tenant.id, subject_id=s.id) for s in (quiet, failing, waiting)]
+                                    + [a_draft(tenant.id, subject_id=failing.id)], route)
+    [ok, bad, _, _] = [p.deliveries[0] for p in published]
+    await store.record_results([a_result(ok.id, ok.event_id, 1, DeliveryStatus.SUCCEEDED),
+                                a_result(bad.id, bad.event_id, 1, DeliveryStatus.FAILED, code=500)], T0)
+
+    async def having(status: DeliveryStatus) -> list[str]:
+        return [s.id for s in (await store.list_subjects(SubjectFilter(delivery_status=status), 10, None)).items]
+
+    assert await having(DeliveryStatus.SUCCEEDED) == [quiet.id]
+    assert await having(DeliveryStatus.FAILED) == [failing.id]
+    assert await having(DeliveryStatus.PENDING) == [waiting.id]
+    assert await store.subject_delivery_summary(failing.id) == {"pending": 1, "succeeded": 0, "failed": 1}
+
+
+# publishing
+
+
+async def test_publish_fans_out_to_wanted_endpoints_and_the_subjects_own_url(store: Store) -> None:
+    tenant, wants_all = await tenant_with_endpoint(store)
+    picky = an_endpoint(tenant.id, event_types=["other.type"])
+    off = an_endpoint(tenant.id, enabled=False)
+    gone = an_endpoint(tenant.id, deleted_at=T0)
+    for endpoint in (picky, off, gone):
+        await store.insert_endpoint(endpoint)
+    subject = a_subject(tenant.id, webhook_url="http://127.0.0.1:9/own?x=1")
+    await store.insert_subject(subject)
+
+    [published] = await store.publish([a_draft(tenant.id, subject_id=subject.id, data=b'{"k":"v"}')], route)
+    assert not published.duplicate
+    assert published.event.sequence == 1 and published.event.data == {"k": "v"}
+    assert [(d.endpoint_id, d.url, d.status, d.attempt_count) for d in published.deliveries] == [
+        (None, "http://127.0.0.1:9/own?x=1", DeliveryStatus.PENDING, 0),
+        (wants_all.id, wants_all.url, DeliveryStatus.PENDING, 0)]
+    assert all(d.next_attempt_at == T0 for d in published.deliveries)
+    assert await store.get_event(published.event.id) == published.event
+    assert await store.get_event("evt_missing") is None
+    stored = await store.deliveries_of(published.event.id)
+    assert [d.id for d in stored] == [d.id for d in published.deliveries]
+    assert all(d.attempts == [] for d in stored)
+
+
+async def test_publish_numbers_each_subjects_events_and_records_status_changes(store: Store) -> None:
+    tenant, _ = await tenant_with_endpoint(store)
+    subject = a_subject(tenant.id, status="created")
+    await store.insert_subject(subject)
+    drafts = [a_draft(tenant.id, T0 + 1, subject_id=subject.id),
+              a_draft(tenant.id, T0 + 2, subject_id=subject.id, update=SubjectUpdate("done", b'{"r":1}')),
+              a_draft(tenant.id, T0 + 3, subject_id=subject.id)]
+    published = await store.publish(drafts, route)
+    assert [p.event.sequence for p in published] == [1, 2, 3]
+    after = await store.get_subject(subject.id)
+    assert after is not None and (after.sequence, after.status, after.data) == (3, "done", {"r": 1})
+    history = await store.subject_history(subject.id)
+    assert [(h.status, h.event_id) for h in history] == [("created", None), ("done", drafts[1].id)]
+    [later] = await store.publish([a_draft(tenant.id, T0 + 4, subject_id=subject.id)], route)
+    assert later.event.sequence == 4
+
+
+async def test_an_idempotency_key_returns_the_first_event_within_and_across_batches(store: Store) -> None:
+    tenant, _ = await tenant_with_endpoint(store)
+    other, _ = await tenant_with_endpoint(store)
+    first, again, elsewhere = (a_draft(tenant.id, key="k-1"), a_draft(tenant.id, key="k-1"),
+                               a_draft(other.id, key="k-1"))
+    one, two, three = await store.publish([first, again, elsewhere], route)
+    assert (one.duplicate, two.duplicate, three.duplicate) == (False, True, False)
+    assert two.event.id == first.id and [d.id for d in two.deliveries] == [d.id for d in one.deliveries]
+    [later] = await store.publish([a_draft(tenant.id, key="k-1")], route)
+    assert later.duplicate and later.event == one.event
+    assert [d.id for d in later.deliveries] == [d.id for d in one.deliveries]
+    page = await store.list_events(EventFilter(tenant_ids=[tenant.id]), 10, None)
+    assert [e.id for e in page.items] == [first.id]
+
+
+async def test_concurrent_publishers_of_one_idempotency_key_make_one_event(database_url: str) -> None:
+    """Two stores on one database (two processes); the key must hold across them."""
+    stores = [open_test_store(database_url) for _ in range(2)]
+    try:
+        await stores[0].migrate()
+        tenant, _ = await tenant_with_endpoint(stores[0])
+        for round_ in range(10):
+            key = f"race-{round_}"
+            results = await asyncio.gather(*(s.publish([a_draft(tenant.id, key=key)], route) for s in stores))
+            made = [p for [p] in results]
+            assert sorted(p.duplicate for p in made) == [False, True]
+            assert made[0].event.id == made[1].event.id
+    finally:
+        await asyncio.gather(*(s.close() for s in stores))
+
+
+# queries
+
+
+async def test_list_events_filters_and_pages(store: Store) -> None:
+    tenant, endpoint = await tenant_with_endpoint(store)
+    other, _ = await tenant_with_endpoint(store)
+    subject = a_subject(tenant.id)
+    await store.insert_subject(subject)
+    drafts = [a_draft(tenant.id, T0 + 1, type="a.one"), a_draft(tenant.id, T0 + 2, type="b.two"),
+              a_draft(tenant.id, T0 + 3, type="a.one", subject_id=subject.id), a_draft(other.id, T0 + 4)]
+    published = await store.publish(drafts, route)
+    ids = [d.id for d in drafts]
+
+    async def listed(limit: int = 10, cursor: str | None = None, **where: Any) -> list[str]:
+        return [e.id for e in (await store.list_events(EventFilter(**where), limit, cursor)).items]
+
+    assert await listed() == ids[::-1]
+    assert await listed(tenant_ids=[tenant.id]) == ids[2::-1]
+    assert await listed(type="a.one") == [ids[2], ids[0]]
+    assert await listed(subject_id=subject.id) == [ids[2]]
+    assert await listed(endpoint_id=endpoint.id) == ids[2::-1]
+    assert await listed(since=T0 + 2, until=T0 + 4) == [ids[2], ids[1]]
+    page = await store.list_events(EventFilter(), 2, None)
+    assert [e.id for e in page.items] == [ids[3], ids[2]]
+    assert await listed(cursor=page.next_cursor) == [ids[1], ids[0]]
+
+    d0, d1 = published[0].deliveries[0], published[1].deliveries[0]
+    await store.record_results([a_result(d0.id, d0.event_id, 1, DeliveryStatus.SUCCEEDED),
+                                a_result(d1.id, d1.event_id, 1, DeliveryStatus.FAILED, code=410)], T0)
+    assert await listed(delivery_status=DeliveryStatus.SUCCEEDED) == [ids[0]]
+    assert await listed(delivery_status=DeliveryStatus.FAILED) == [ids[1]]
+    assert await listed(delivery_status=DeliveryStatus.PENDING) == [ids[3], ids[2]]
+    statuses = await store.event_delivery_statuses([ids[0], ids[1], ids[2], "evt_none"])
+    assert statuses == {ids[0]: DeliveryStatus.SUCCEEDED, ids[1]: DeliveryStatus.FAILED,
+                        ids[2]: DeliveryStatus.PENDING, "evt_none": None}
+    assert await store.event_delivery_statuses([]) == {}
+
+
+async def test_event_types_are_upserted_and_listed_by_name(store: Store) -> None:
+    assert await store.list_event_types() == []
+    await store.upsert_event_type("z.last", "", b'{"type":"object"}', T0)
+    await store.upsert_event_type("a.first", "one", b"{}", T0)
+    await store.upsert_event_type("a.first", "two", b'{"required":["x"]}', T0 + 1)
+    assert await store.list_event_types() == [("a.first", "two", b'{"required":["x"]}'),
+                                              ("z.last", "", b'{"type":"object"}')]
+
+
+# the dispatcher's hot path
+
+
+async def test_claims_are_leased_until_they_run_out(store: Store) -> None:
+    tenant, endpoint = await tenant_with_endpoint(store)
+    subject = a_subject(tenant.id, profile="credas")
+    await store.insert_subject(subject)
+    later = a_draft(tenant.id, T0 + 5)
+    first = a_draft(tenant.id, T0, subject_id=subject.id, data=b'{"x":[1,2]}')
+    await store.publish([later, first], route)
+    assert await store.claim_due(T0 - 1, 10) == []
+    [due] = await store.claim_due(T0 + 1, 10)
+    assert (due.event_id, due.endpoint_id, due.url, due.attempt_count, due.cycle_attempts) == (
+        first.id, endpoint.id, endpoint.url, 0, 0)
+    assert (due.event_type, due.event_data_json, due.event_created_at, due.subject_id, due.sequence) == (
+        "order.created", b'{"x":[1,2]}', T0, subject.id, 1)
+    assert (due.subject_profile, due.endpoint_version, due.tenant_id, due.created_at) == (
+        "credas", endpoint.updated_at, tenant.id, T0)
+    assert await store.claim_due(T0 + 1, 10) == []  # leased
+    [other] = await store.claim_due(T0 + 6, 10)
+    assert other.event_id == later.id
+    assert [d.id for d in await store.claim_due(T0 + 1 + LEASE_S, 10)] == [due.id]  # the first lease ran out
+    await store.extend_leases([due.id, other.id], T0 + 30)
+    assert await store.claim_due(T0 + 30 + LEASE_S - 1, 10) == []
+    assert len(await store.claim_due(T0 + 30 + LEASE_S, 10)) == 2
+
+
+async def test_claims_take_the_oldest_due_first_up_to_the_limit(store: Store) -> None:
+    tenant, _ = await tenant_with_endpoint(store)
+    drafts = [a_draft(tenant.id, T0 + n) for n in (3, 1, 2, 0)]
+    await store.publish(drafts, route)
+    assert [d.event_created_at for d in await store.claim_due(T0 + 10, 2)] == [T0, T0 + 1]
+    assert [d.event_created_at for d in await store.claim_due(T0 + 10, 5)] == [T0 + 2, T0 + 3]
+
+
+async def test_two_stores_claiming_at_once_never_take_the_same_delivery(database_url: str) -> None:
+    stores = [open_test_store(database_url) for _ in range(3)]
+    try:
+        await stores[0].migrate()
+        tenant, _ = await tenant_with_endpoint(stores[0])
+        await stores[0].publish([a_draft(tenant.id, T0) for _ in range(300)], route)
+        claimed: list[str] = []
+        for _ in range(12):
+            batches = await asyncio.gather(*(s.claim_due(T0 + 1, 10) for s in stores))
+            claimed += [d.id for batch in batches for d in batch]
+        assert len(claimed) == len(set(claimed)) == 300
+    finally:
+        await asyncio.gather(*(s.close() for s in stores))
+
+
+async def test_results_record_attempts_and_move_deliveries_on(store: Store) -> None:
+    tenant, endpoint = await tenant_with_endpoint(store)
+    published = await store.publish([a_draft(tenant.id, T0), a_draft(tenant.id, T0), a_draft(tenant.id, T0)], route)
+    ok, retry, gone = (p.deliveries[0] for p in published)
+    assert await store.next_due_at() == T0
+    stats = await store.queue_stats()
+    assert (stats.pending, stats.oldest_pending_created_at) == (3, T0)
+    await store.claim_due(T0, 10)
+    await store.record_results([
+        a_result(ok.id, ok.event_id, 1, DeliveryStatus.SUCCEEDED, body="nul\x00inside"),
+        a_result(retry.id, retry.event_id, 1, DeliveryStatus.PENDING, code=None, next_at=T0 + 5, body=None),
+        a_result(gone.id, gone.event_id, 1, DeliveryStatus.FAILED, code=410, disable_endpoint_id=endpoint.id,
+                 disable_reason="410 Gone"),
+    ], T0 + 1)
+    [done] = await store.deliveries_of(ok.event_id)
+    assert (done.status, done.attempt_count, done.cycle_attempts, done.next_attempt_at, done.last_status_code,
+            done.updated_at) == (DeliveryStatus.SUCCEEDED, 1, 1, None, 200, T0 + 1)
+    [attempt] = done.attempts
+    assert (attempt.number, attempt.at, attempt.status_code, attempt.latency_ms, attempt.request_headers,
+            attempt.response_headers) == (1, T0, 200, 1.5, {"webhook-id": ok.event_id}, {"x-a": "b"})
+    assert attempt.response_body is not None and attempt.response_body.startswith("nul")
+    [waiting] = await store.deliveries_of(retry.event_id)
+    assert (waiting.status, waiting.next_attempt_at, waiting.last_error) == (DeliveryStatus.PENDING, T0 + 5,
+                                                                           "connect")
+    assert waiting.attempts[0].error_detail == "refused"
+    assert await store.next_due_at() == T0 + 5
+    assert [d.id for d in await store.claim_due(T0 + 5, 10)] == [retry.id]  # the result ended the lease
+    [failed] = await store.deliveries_of(gone.event_id, with_attempts=False)
+    assert (failed.status, failed.attempts) == (DeliveryStatus.FAILED, [])
+    disabled = await store.get_endpoint(endpoint.id)
+    assert disabled is not None and (disabled.enabled, disabled.disabled_reason) == (False, "410 Gone")
+    assert (await store.queue_stats()).pending == 1
+    await store.record_results([], T0 + 2)
+
+
+async def test_redeliver_and_recover_requeue_deliveries(store: Store) -> None:
+    tenant, endpoint = await tenant_with_endpoint(store)
+    published = await store.publish([a_draft(tenant.id, T0 + n) for n in range(3)], route)
+    d = [p.deliveries[0] for p in published]
+    await store.record_results([a_result(d[0].id, d[0].event_id, 1, DeliveryStatus.SUCCEEDED),
+                                a_result(d[1].id, d[1].event_id, 1, DeliveryStatus.FAILED, code=500),
+                                a_result(d[2].id, d[2].event_id, 1, DeliveryStatus.FAILED, code=500)], T0 + 5)
+
+    assert await store.redeliver_event(d[0].event_id, T0 + 10) == 1
+    [again] = await store.deliveries_of(d[0].event_id)
+    assert (again.status, again.cycle_attempts, again.attempt_count, again.next_attempt_at) == (
+        DeliveryStatus.PENDING, 0, 1, T0 + 10)
+
+    assert await store.recover_endpoint(endpoint.id, T0 + 2, T0 + 3, T0 + 11) == 1
+    assert [x.status for x in await store.deliveries_of(d[1].event_id)] == [DeliveryStatus.FAILED]
+    assert [x.status for x in await store.deliveries_of(d[2].event_id)] == [DeliveryStatus.PENDING]
+    assert await store.recover_endpoint(endpoint.id, T0, T0 + 100, T0 + 12) == 1
+
+    endpoint.deleted_at = T0 + 20
+    await store.update_endpoint(endpoint)
+    assert await store.redeliver_event(d[0].event_id, T0 + 21) == 0
+
+
+async def test_listening_for_work_hears_other_processes_or_returns_where_there_are_none(
+        store: Store, database_url: str) -> None:
+    woken = asyncio.Event()
+    listening = asyncio.create_task(store.listen_for_work(woken.set))
+    if database_url.startswith("sqlite:///"):
+        # one process owns an SQLite file, and publishing wakes its dispatcher in-process
+        await asyncio.wait_for(listening, 1)
+        return
+    try:
+        await asyncio.wait_for(woken.wait(), 5)  # once on connecting: what was published meanwhile
+        woken.clear()
+        publisher = open_test_store(database_url)
+        try:
+            tenant, _ = await tenant_with_endpoint(publisher)
+            await asyncio.sleep(0.2)
+            assert not woken.is_set()  # a tenant and an endpoint make nothing due
+            await publisher.publish([a_draft(tenant.id)], route)
+            await asyncio.wait_for(woken.wait(), 2)
+        finally:
+            await publisher.close()
+    finally:
+        listening.cancel()
+        await asyncio.gather(listening, return_exceptions=True)
