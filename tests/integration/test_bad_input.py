@@ -86,6 +86,8 @@ CASES = [
          field="event_types[0]", unchanged=ENDPOINTS),
     Case("endpoint event_types not a list", "POST", ENDPOINTS, ep(event_types="order.created"),
          field="event_types", unchanged=ENDPOINTS),
+    Case("endpoint event_types empty (null means every type)", "POST", ENDPOINTS, ep(event_types=[]),
+         field="event_types", unchanged=ENDPOINTS),
     Case("endpoint unknown profile", "POST", ENDPOINTS, ep(profile="nope"), field="profile", unchanged=ENDPOINTS),
     Case("endpoint negative retry delay", "POST", ENDPOINTS,
          ep(retry={"strategy": "schedule", "delays_s": [1, -5]}), field="retry.delays_s", unchanged=ENDPOINTS),

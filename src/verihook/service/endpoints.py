@@ -170,6 +170,9 @@ class Endpoints:
     def _event_types(self, names: list[str] | None, profile: Profile) -> list[str] | None:
         if names is None:
             return None
+        if not names:
+            raise InvalidInput("event_types must name at least one type, or be null for every type",
+                               field="event_types")
         for index, name in enumerate(names):
             field = f"event_types[{index}]"
             self.ctx.registry.check_event_type_name(name, field=field)
