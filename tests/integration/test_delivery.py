@@ -121,40 +121,61 @@ async def test_a_slow_receiver_does_not_hold_back_other_endpoints(api: Api, rece
         await slow.stop()
 
 
-async def test_per_endpoint_concurrency_is_bounded(database_url: str, http) -> None:
-    in_flight = peak = 0
-    lock = asyncio.Lock()
-    receiver = await Receiver([Answer(delay_s=0.1)]).start()
-    original = receiver._handle
+class ConcurrencyGauge:
+    """Counts requests in progress across receivers that each hold their answer for a while."""
 
-    async def counting(request):  # type: ignore[no-untyped-def]
-        nonlocal in_flight, peak
-        async with lock:
-            in_flight += 1
-            peak = max(peak, in_flight)
-        try:
-            return await original(request)
-        finally:
-            async with lock:
-                in_flight -= 1
+    def __init__(self) -> None:
+        self.in_flight = 0
+        self.peak = 0
 
-    receiver._handle = counting  # type: ignore[method-assign]
-    await receiver.stop()
-    await receiver.start()
-    settings = settings_for_tests(database_url, dispatcher=DispatcherSettings(poll_interval_s=0.25,
-                                                                              per_endpoint_in_flight=3))
-    try:
-        async with running_verihook(settings) as running:
-            admin = Api(running.base_url, settings.admin_key, http)
-            api = admin.as_key((await admin.tenant())["api_key"])
+    def wrap(self, receiver: Receiver) -> None:
+        original = receiver._handle
+
+        async def counting(request):  # type: ignore[no-untyped-def]
+            self.in_flight += 1
+            self.peak = max(self.peak, self.in_flight)
+            try:
+                return await original(request)
+            finally:
+                self.in_flight -= 1
+
+        receiver._handle = counting  # type: ignore[method-assign]
+
+
+async def _deliver_through(database_url: str, http, dispatcher: DispatcherSettings, receivers: list[Receiver],
+                           events_per_endpoint: int) -> None:
+    settings = settings_for_tests(database_url, dispatcher=dispatcher)
+    async with running_verihook(settings) as running:
+        admin = Api(running.base_url, settings.admin_key, http)
+        api = admin.as_key((await admin.tenant())["api_key"])
+        for receiver in receivers:
             await api.endpoint(receiver.url)
-            events = (await api.post("/v1/events/batch", {"events": [
-                {"type": "order.created", "data": {"i": i}} for i in range(30)]})).ok()["data"]
-            for event in events:
-                await api.wait_event(event["id"])
+        events = (await api.post("/v1/events/batch", {"events": [
+            {"type": "order.created", "data": {"i": i}} for i in range(events_per_endpoint)]})).ok()["data"]
+        for event in events:
+            await api.wait_event(event["id"])
+
+
+@pytest.mark.parametrize(("per_endpoint", "global_bound", "endpoints", "expected_peak"), [
+    (3, 512, 1, 3),  # one endpoint: its own bound holds
+    (64, 4, 3, 4),  # three endpoints: the process-wide bound holds across them
+])
+async def test_concurrency_is_bounded_per_endpoint_and_globally(
+        database_url: str, http, per_endpoint: int, global_bound: int, endpoints: int, expected_peak: int) -> None:
+    gauge = ConcurrencyGauge()
+    receivers = []
+    for _ in range(endpoints):
+        receiver = Receiver([Answer(delay_s=0.1)])
+        gauge.wrap(receiver)
+        receivers.append(await receiver.start())
+    dispatcher = DispatcherSettings(poll_interval_s=0.25, per_endpoint_in_flight=per_endpoint,
+                                    max_in_flight=global_bound, claim_batch=global_bound)
+    try:
+        await _deliver_through(database_url, http, dispatcher, receivers, events_per_endpoint=20)
     finally:
-        await receiver.stop()
-    assert peak == 3
+        for receiver in receivers:
+            await receiver.stop()
+    assert gauge.peak == expected_peak
 
 
 @pytest.mark.parametrize("status", [201, 204, 299])
