@@ -11,6 +11,7 @@ from pathlib import Path
 from cryptography.fernet import Fernet, InvalidToken
 
 SEALED_PREFIX = "sealed:"
+MAX_OPENED = 10_000
 
 
 class SecretBox:
@@ -19,11 +20,21 @@ class SecretBox:
     def __init__(self, secret_key: str) -> None:
         derived = hashlib.sha256(secret_key.encode()).digest()
         self._fernet = Fernet(base64.urlsafe_b64encode(derived))
+        self._opened: dict[str, str] = {}  # every seal is unique, so a sealed value opens to one plaintext
 
     def seal(self, plaintext: str) -> str:
         return SEALED_PREFIX + self._fernet.encrypt(plaintext.encode()).decode()
 
     def open(self, sealed: str) -> str:
+        opened = self._opened.get(sealed)
+        if opened is None:
+            opened = self._open(sealed)
+            if len(self._opened) >= MAX_OPENED:
+                self._opened.clear()
+            self._opened[sealed] = opened
+        return opened
+
+    def _open(self, sealed: str) -> str:
         if not sealed.startswith(SEALED_PREFIX):
             raise ValueError("value is not sealed")
         try:

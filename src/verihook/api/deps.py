@@ -9,7 +9,7 @@ from fastapi import Depends, Request
 from verihook.service import Caller, Service
 
 
-def get_service(request: Request) -> Service:
+async def get_service(request: Request) -> Service:  # async: a plain def would cost a thread-pool hop
     service: Service = request.app.state.service
     return service
 
@@ -17,7 +17,8 @@ def get_service(request: Request) -> Service:
 async def get_caller(request: Request) -> Caller:
     header = request.headers.get("authorization", "")
     scheme, _, key = header.partition(" ")
-    return await get_service(request).authenticate(key.strip() if scheme.lower() == "bearer" else None)
+    service: Service = request.app.state.service
+    return await service.authenticate(key.strip() if scheme.lower() == "bearer" else None)
 
 
 ServiceDep = Annotated[Service, Depends(get_service)]

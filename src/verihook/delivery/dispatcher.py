@@ -163,7 +163,8 @@ class Dispatcher:
             disable_reason=verdict.disable_endpoint))
         if verdict.disable_endpoint and target.endpoint_id:
             self.targets.forget(target.endpoint_id)
-        if len(self._results) >= self.settings.flush_batch:
+        # Room for new claims is freed only by a flush, so flush before half the in-flight bound is waiting.
+        if len(self._results) >= min(self.settings.flush_batch, self.settings.max_in_flight // 2):
             self._flushed.set()
 
     async def _flush_loop(self) -> None:

@@ -23,6 +23,7 @@ class EventType:
     description: str = ""
     subject_url: bool = True  # False: a subject's own webhook_url never receives this type
     opt_in: bool = False  # True: an endpoint receives this type only when its event_types name it
+    _validator: Any = field(default=None, init=False, repr=False, compare=False)
 
     def check_schema(self) -> None:
         try:
@@ -31,7 +32,10 @@ class EventType:
             raise ValueError(error.message) from error
 
     def check(self, data: Any) -> None:
-        validator = jsonschema.Draft202012Validator(self.schema)
+        validator = self._validator
+        if validator is None:  # built once: building costs far more than validating
+            validator = jsonschema.Draft202012Validator(self.schema)
+            object.__setattr__(self, "_validator", validator)
         error = jsonschema.exceptions.best_match(validator.iter_errors(data))
         if error is not None:
             where = "data" + "".join(f".{part}" for part in error.absolute_path)

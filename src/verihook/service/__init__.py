@@ -9,7 +9,7 @@ import orjson
 from verihook.delivery.sender import Message, Sender, excerpt
 from verihook.delivery.targets import Targets
 from verihook.ids import new_id
-from verihook.service.access import ADMIN, Caller, authenticate
+from verihook.service.access import ADMIN, Caller
 from verihook.service.context import Context
 from verihook.service.endpoints import Endpoints, EndpointView
 from verihook.service.events import EventDetail, EventInput, Events
@@ -43,7 +43,7 @@ class Service:
         self._targets = targets
 
     async def authenticate(self, api_key: str | None) -> Caller:
-        return await authenticate(self.ctx.store, self.ctx.admin_key_hash, api_key)
+        return await self.ctx.caller(api_key)
 
     async def test_endpoint(self, caller: Caller, endpoint_id: str) -> EndpointTest:
         """Send a test event to the endpoint now, with its own rules and auth; nothing is stored."""

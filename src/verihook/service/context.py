@@ -10,8 +10,11 @@ from verihook.config import Settings
 from verihook.errors import NotFound
 from verihook.model import Tenant
 from verihook.profiles import ProfileRegistry
-from verihook.service.access import Caller
+from verihook.service.access import Caller, authenticate, hash_api_key
 from verihook.store.base import Store
+
+CALLER_TTL_S = 5.0  # how long a key's view of the tenant tree is reused; a child made elsewhere shows after this
+MAX_CACHED = 10_000
 
 
 @dataclass(slots=True)
@@ -22,10 +25,38 @@ class Context:
     admin_key_hash: str | None = None
     wake_dispatcher: Callable[[], None] = lambda: None
     clock: Callable[[], float] = field(default=time.time)
+    _tenants: dict[str, Tenant] = field(default_factory=dict)  # tenants do not change once made
+    _callers: dict[str, tuple[float, Caller]] = field(default_factory=dict)
+
+    async def caller(self, api_key: str | None) -> Caller:
+        """The caller an API key stands for, reused for CALLER_TTL_S."""
+        key_hash = hash_api_key(api_key) if api_key else ""
+        cached = self._callers.get(key_hash)
+        now = self.clock()
+        if cached is not None and cached[0] > now:
+            return cached[1]
+        caller = await authenticate(self.store, self.admin_key_hash, api_key)
+        if len(self._callers) >= MAX_CACHED:
+            self._callers.clear()
+        self._callers[key_hash] = (now + CALLER_TTL_S, caller)
+        return caller
+
+    def tenant_tree_changed(self) -> None:
+        self._callers.clear()
+
+    async def tenant(self, tenant_id: str) -> Tenant | None:
+        tenant = self._tenants.get(tenant_id)
+        if tenant is None:
+            tenant = await self.store.get_tenant(tenant_id)
+            if tenant is not None:
+                if len(self._tenants) >= MAX_CACHED:
+                    self._tenants.clear()
+                self._tenants[tenant_id] = tenant
+        return tenant
 
     async def visible_tenant(self, caller: Caller, tenant_id: str, field_name: str | None = None) -> Tenant:
         """The tenant, if the caller may see it; `field_name`: the request field that named it (for the 404)."""
-        tenant = await self.store.get_tenant(tenant_id) if caller.can_see(tenant_id) else None
+        tenant = await self.tenant(tenant_id) if caller.can_see(tenant_id) else None
         if tenant is None:
             raise NotFound(f"tenant {tenant_id} not found", field=field_name)
         return tenant

@@ -40,6 +40,7 @@ class Tenants:
         api_key = API_KEY_PREFIX + secrets.token_urlsafe(32)
         signing_secret = generate_secret()
         await self.ctx.store.insert_tenant(tenant, hash_api_key(api_key), signing_secret)
+        self.ctx.tenant_tree_changed()
         return NewTenant(tenant, api_key, signing_secret)
 
     async def get(self, caller: Caller, tenant_id: str) -> Tenant:

@@ -6,11 +6,8 @@ reads run on a second thread with their own connection, so queries never wait be
 
 from __future__ import annotations
 
-import asyncio
 import sqlite3
-import threading
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from importlib import resources
 from pathlib import Path
 from typing import Any, TypeVar
@@ -42,10 +39,10 @@ from verihook.store.base import (
     SubjectUpdate,
 )
 from verihook.store.codec import EndpointCodec, decode_cursor, encode_cursor, loads_or_none
+from verihook.store.sqlite_conn import Reader, Writer
 
 T = TypeVar("T")
 
-BUSY_TIMEOUT_MS = 10_000
 ATTEMPT_COLUMNS = ("delivery_id", "number", "at", "status_code", "latency_ms", "error", "error_detail",
                    "request_headers", "response_headers", "response_body")
 
@@ -54,52 +51,6 @@ def migration_scripts() -> list[tuple[str, str]]:
     folder = resources.files("verihook.store") / "sql" / "sqlite"
     scripts = sorted((entry.name, entry.read_text()) for entry in folder.iterdir() if entry.name.endswith(".sql"))
     return [(name.removesuffix(".sql"), text) for name, text in scripts]
-
-
-class _Connection:
-    """One sqlite3 connection owned by one thread."""
-
-    def __init__(self, path: Path, name: str) -> None:
-        self._path = path
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"sqlite-{name}")
-        self._local = threading.local()
-
-    def _conn(self) -> sqlite3.Connection:
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
-            conn.row_factory = sqlite3.Row
-            conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-            conn.execute("PRAGMA journal_mode = WAL")
-            conn.execute("PRAGMA synchronous = FULL")
-            conn.execute("PRAGMA foreign_keys = ON")
-            self._local.conn = conn
-        return conn
-
-    async def run(self, fn: Callable[[sqlite3.Connection], T], *, transaction: bool) -> T:
-        def call() -> T:
-            conn = self._conn()
-            if not transaction:
-                return fn(conn)
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                result = fn(conn)
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
-            return result
-
-        return await asyncio.get_running_loop().run_in_executor(self._executor, call)
-
-    def close(self) -> None:
-        def close_conn() -> None:
-            conn = getattr(self._local, "conn", None)
-            if conn is not None:
-                conn.close()
-
-        self._executor.submit(close_conn).result()
-        self._executor.shutdown(wait=True)
 
 
 def _in(ids: Sequence[Any]) -> str:
@@ -173,14 +124,14 @@ class SqliteStore:
         self.path = Path(path)
         self._codec = EndpointCodec(box)
         self._box = box
-        self._writer = _Connection(self.path, "writer")
-        self._reader = _Connection(self.path, "reader")
+        self._writer = Writer(self.path)
+        self._reader = Reader(self.path)
 
     async def _write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        return await self._writer.run(fn, transaction=True)
+        return await self._writer.run(fn)
 
     async def _read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        return await self._reader.run(fn, transaction=False)
+        return await self._reader.run(fn)
 
     async def migrate(self) -> list[str]:
         def run(conn: sqlite3.Connection) -> list[str]:
