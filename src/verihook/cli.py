@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
@@ -39,7 +40,7 @@ def serve(args: argparse.Namespace) -> int:
 
     # Store and HTTP client threads hand results back to the event loop many times a second; with the default
     # 5 ms switch interval each hand-back can wait that long for the GIL (bench/RESULTS.md: p99 67 -> 23 ms).
-    sys.setswitchinterval(SWITCH_INTERVAL_S)
+    sys.setswitchinterval(float(os.environ.get("VERIHOOK_SWITCH_INTERVAL_S") or SWITCH_INTERVAL_S))
 
     async def main() -> int:
         runtime = await build_runtime(_settings(args))

@@ -56,8 +56,12 @@ class DispatcherSettings:
             value = env.get(name)
             return float(value) if value else default
 
+        defaults = cls()
         return cls(
-            max_in_flight=int(number("VERIHOOK_MAX_IN_FLIGHT", 512)),
-            per_endpoint_in_flight=int(number("VERIHOOK_PER_ENDPOINT_IN_FLIGHT", 64)),
-            poll_interval_s=number("VERIHOOK_POLL_INTERVAL_S", 1.0),
+            max_in_flight=int(number("VERIHOOK_MAX_IN_FLIGHT", defaults.max_in_flight)),
+            per_endpoint_in_flight=int(number("VERIHOOK_PER_ENDPOINT_IN_FLIGHT", defaults.per_endpoint_in_flight)),
+            claim_batch=int(number("VERIHOOK_CLAIM_BATCH", defaults.claim_batch)),
+            poll_interval_s=number("VERIHOOK_POLL_INTERVAL_S", defaults.poll_interval_s),
+            flush_interval_s=number("VERIHOOK_FLUSH_INTERVAL_S", defaults.flush_interval_s),
+            flush_batch=int(number("VERIHOOK_FLUSH_BATCH", defaults.flush_batch)),
         )

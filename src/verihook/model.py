@@ -163,6 +163,7 @@ class DueDelivery:
     sequence: int | None
     subject_profile: str | None
     endpoint_version: float | None  # the endpoint's updated_at, to notice a stale cached config
+    cycle_started_at: float | None = None  # the start of the current delivery cycle (None: its creation)
 
 
 @dataclass(slots=True)

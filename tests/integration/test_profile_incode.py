@@ -14,6 +14,7 @@ import pytest
 from tests.support.api import Api
 from tests.support.receivers import Answer, Receiver
 from tests.support.seed_servers import TokenServer
+from verihook.receiver import verify
 from verihook.times import parse_time
 
 FAST_RETRY = {"strategy": "schedule", "delays_s": [0.1]}
@@ -138,6 +139,30 @@ async def test_the_one_retry_is_the_same_request_within_10_s(
     assert 0 < second.at - first.at < 10
     [delivery] = failed["deliveries"]
     assert delivery["attempt_count"] == 2 and delivery["next_attempt_at"] is None
+
+
+async def test_a_redelivered_cycle_is_signed_afresh_and_its_retry_stays_identical(
+    incode: Api, receiver: Receiver
+) -> None:
+    receiver.script(Answer(500))
+    endpoint = await incode.endpoint(receiver.url, retry=FAST_RETRY)
+    await interview(incode, "int-1")
+    event = await change(incode, "int-1", "ONBOARDING_FINISHED")
+    await incode.wait_event(event["id"], "failed")
+    await asyncio.sleep(1.1)  # the next cycle starts in a later second
+
+    redelivered_at = time.time()
+    (await incode.post(f"/v1/events/{event['id']}/redeliver")).ok()
+    await incode.wait_event(event["id"], "failed")
+
+    first_cycle, second_cycle = receiver.requests[:2], receiver.requests[2:]
+    assert len(second_cycle) == 2
+    assert second_cycle[0].headers == second_cycle[1].headers  # still one identical retry within the cycle
+    stamp = int(second_cycle[0].headers["webhook-timestamp"])
+    assert stamp > int(first_cycle[0].headers["webhook-timestamp"])
+    assert abs(stamp - redelivered_at) <= 1  # fresh: a receiver's 5-minute tolerance accepts it
+    secret = (await incode.get(f"/v1/endpoints/{endpoint['id']}/secrets")).ok()["signing_secret"]
+    verify(secret, second_cycle[0].headers, second_cycle[0].body)
 
 
 async def test_the_newer_backoff_is_selectable(incode: Api, receiver: Receiver) -> None:

@@ -124,8 +124,10 @@ class Dispatcher:
             if target.refusal is not None:
                 sent = Sent(Outcome(None, {}, b"", 0.0, AttemptError.ENDPOINT_DISABLED, target.refusal), {}, False)
             else:
-                bound = self._per_destination.setdefault(
-                    target.endpoint_id or url, asyncio.Semaphore(self.settings.per_endpoint_in_flight))
+                key = target.endpoint_id or url
+                bound = self._per_destination.get(key)
+                if bound is None:
+                    bound = self._per_destination[key] = asyncio.Semaphore(self.settings.per_endpoint_in_flight)
                 async with bound:
                     sent = await self.sender.send(target, url, _message(due))
             self._record(due, target, sent)
@@ -205,5 +207,5 @@ class Dispatcher:
 
 def _message(due: DueDelivery) -> Message:
     return Message(event_id=due.event_id, event_type=due.event_type, data_json=due.event_data_json,
-                   event_created_at=due.event_created_at, delivery_created_at=due.created_at,
+                   event_created_at=due.event_created_at, cycle_started_at=due.cycle_started_at or due.created_at,
                    subject_id=due.subject_id, sequence=due.sequence)

@@ -28,7 +28,7 @@ class Message:
     event_type: str
     data_json: bytes
     event_created_at: float
-    delivery_created_at: float
+    cycle_started_at: float  # sign-once profiles sign every attempt of the cycle with this time
     subject_id: str | None
     sequence: int | None
 
@@ -73,7 +73,7 @@ class Sender:
             headers += [(SEQUENCE_HEADER, str(message.sequence)), (SUBJECT_HEADER, message.subject_id or "")]
         secrets = target.live_secrets(now) if target.signing else []
         if secrets:
-            signed_at = int(message.delivery_created_at if rules.profile.defaults.sign_once else now)
+            signed_at = int(message.cycle_started_at if rules.profile.defaults.sign_once else now)
             headers += signing_headers(secrets, message.event_id, signed_at, body)
         try:
             auth_headers = await self.authenticator.headers(target.auth)

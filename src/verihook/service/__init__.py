@@ -53,7 +53,7 @@ class Service:
         data = {"endpoint_id": endpoint.id, "message": "This is a test notification from Verihook."}
         sent = await self._sender.send(target, endpoint.url, Message(
             event_id=new_id("evt"), event_type=TEST_EVENT_TYPE, data_json=orjson.dumps(data),
-            event_created_at=now, delivery_created_at=now, subject_id=None, sequence=None))
+            event_created_at=now, cycle_started_at=now, subject_id=None, sequence=None))
         outcome = sent.outcome
         return EndpointTest(ok=sent.succeeded, status_code=outcome.status_code,
                             latency_ms=round(outcome.latency_ms, 3),

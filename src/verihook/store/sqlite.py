@@ -356,9 +356,9 @@ class SqliteStore:
             deliveries.append((delivery, destination.lease_s))
         conn.executemany(
             "INSERT INTO deliveries (id, event_id, tenant_id, endpoint_id, url, status, next_attempt_at, lease_s,"
-            " created_at, updated_at) VALUES (?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?)",
+            " created_at, updated_at, cycle_started_at) VALUES (?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?)",
             [(d.id, d.event_id, d.tenant_id, d.endpoint_id, d.url, d.next_attempt_at, lease_s, d.created_at,
-              d.updated_at) for d, lease_s in deliveries])
+              d.updated_at, d.created_at) for d, lease_s in deliveries])
         event = Event(id=draft.id, tenant_id=draft.tenant_id, type=draft.type, data=orjson.loads(draft.data_json),
                       subject_id=draft.subject_id, sequence=sequence, idempotency_key=draft.idempotency_key,
                       created_at=draft.created_at)
@@ -417,16 +417,18 @@ class SqliteStore:
 
     async def redeliver_event(self, event_id: str, now: float) -> int:
         cursor = await self._write(lambda c: c.execute(
-            "UPDATE deliveries SET status = 'pending', cycle_attempts = 0, next_attempt_at = ?, leased_until = NULL,"
+            "UPDATE deliveries SET status = 'pending', cycle_attempts = 0, cycle_started_at = ?, next_attempt_at = ?,"
+            " leased_until = NULL,"
             " updated_at = ? WHERE event_id = ? AND (endpoint_id IS NULL OR endpoint_id IN"
-            " (SELECT id FROM endpoints WHERE deleted_at IS NULL))", (now, now, event_id)))
+            " (SELECT id FROM endpoints WHERE deleted_at IS NULL))", (now, now, now, event_id)))
         return cursor.rowcount
 
     async def recover_endpoint(self, endpoint_id: str, since: float, until: float, now: float) -> int:
         cursor = await self._write(lambda c: c.execute(
-            "UPDATE deliveries SET status = 'pending', cycle_attempts = 0, next_attempt_at = ?, leased_until = NULL,"
+            "UPDATE deliveries SET status = 'pending', cycle_attempts = 0, cycle_started_at = ?, next_attempt_at = ?,"
+            " leased_until = NULL,"
             " updated_at = ? WHERE endpoint_id = ? AND status = 'failed' AND created_at >= ? AND created_at < ?",
-            (now, now, endpoint_id, since, until)))
+            (now, now, now, endpoint_id, since, until)))
         return cursor.rowcount
 
     async def upsert_event_type(self, name: str, description: str, schema_json: bytes, now: float) -> None:
@@ -447,7 +449,7 @@ class SqliteStore:
             rows = conn.execute(
                 "SELECT d.id, d.event_id, d.tenant_id, d.endpoint_id, d.url, d.attempt_count, d.cycle_attempts,"
                 " d.created_at, e.type, e.data, e.created_at AS event_created_at, e.subject_id, e.sequence,"
-                " s.profile AS subject_profile, ep.updated_at AS endpoint_version"
+                " s.profile AS subject_profile, ep.updated_at AS endpoint_version, d.cycle_started_at"
                 " FROM deliveries d JOIN events e ON e.id = d.event_id"
                 " LEFT JOIN subjects s ON s.id = e.subject_id LEFT JOIN endpoints ep ON ep.id = d.endpoint_id"
                 " WHERE d.status = 'pending' AND d.next_attempt_at <= ? AND (d.leased_until IS NULL OR"
@@ -456,7 +458,8 @@ class SqliteStore:
                 conn.executemany("UPDATE deliveries SET leased_until = ? + lease_s WHERE id = ?",
                                  [(now, row[0]) for row in rows])
             return [DueDelivery(row[0], row[1], row[2], row[3], row[4], row[5], row[6], row[7], row[8],
-                                row[9].encode(), row[10], row[11], row[12], row[13], row[14]) for row in rows]
+                                row[9].encode(), row[10], row[11], row[12], row[13], row[14], row[15])
+                    for row in rows]
 
         return await self._write(run)
 
