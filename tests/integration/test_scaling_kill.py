@@ -1,9 +1,9 @@
 """Workers killed with SIGKILL, again and again, while a backlog of 20,000 deliveries drains: nothing is lost.
 
-One `verihook api` and two `verihook worker` processes share a fresh PostgreSQL database; a receiver in this
-process records every request. While the events are published and delivered, a worker is killed every
-KILL_EVERY_S and a new one started. A killed worker's claims stay leased until their lease runs out (the
-endpoint's 1 s timeout + 15 s), then another worker sends them again with the same `webhook-id`.
+Two `verihook api` and two `verihook worker` processes share a fresh PostgreSQL database; a receiver in this
+process records every request. While the events are published (through both APIs) and delivered, a worker is
+killed every KILL_EVERY_S and a new one started. A killed worker's claims stay leased until their lease runs out
+(the endpoint's 1 s timeout + 15 s), then another worker sends them again with the same `webhook-id`.
 """
 
 from __future__ import annotations
@@ -33,11 +33,12 @@ MAX_KILLS = 8
 ENV = {"VERIHOOK_MAX_IN_FLIGHT": str(MAX_IN_FLIGHT)}
 
 
-async def publish_all(api: Api, count: int) -> list[str]:
+async def publish_all(apis: list[Api], count: int) -> list[str]:
+    """Publish `count` events in batches, through each API process in turn."""
     ids: list[str] = []
-    for start in range(0, count, BATCH):
+    for index, start in enumerate(range(0, count, BATCH)):
         items = [{"type": "kyc.checked", "data": {"n": n}} for n in range(start, min(count, start + BATCH))]
-        reply = (await api.post("/v1/events/batch", {"events": items})).ok()
+        reply = (await apis[index % len(apis)].post("/v1/events/batch", {"events": items})).ok()
         ids += [event["id"] for event in reply["data"]]
     return ids
 
@@ -61,12 +62,14 @@ async def test_killing_workers_again_and_again_loses_no_event(
     receiver = await Receiver().start()
     fleet = pg.Fleet(url, tmp_path, ENV)
     try:
-        api_process, *_ = await asyncio.gather(fleet.start("api"), fleet.start("worker"), fleet.start("worker"))
-        admin = Api(api_process.base_url, ADMIN_KEY, http)
-        api = admin.as_key((await admin.tenant("kills"))["api_key"])
-        await api.endpoint(receiver.url + "/hook", timeout_s=TIMEOUT_S,
-                           retry={"strategy": "schedule", "delays_s": [1, 1, 1, 1, 1], "jitter": 0})
-        publishing = asyncio.create_task(publish_all(api, EVENTS))
+        first_api, second_api, *_ = await asyncio.gather(
+            fleet.start("api"), fleet.start("api"), fleet.start("worker"), fleet.start("worker"))
+        admin = Api(first_api.base_url, ADMIN_KEY, http)
+        key = (await admin.tenant("kills"))["api_key"]
+        apis = [admin.as_key(key), Api(second_api.base_url, key, http)]
+        await apis[0].endpoint(receiver.url + "/hook", timeout_s=TIMEOUT_S,
+                               retry={"strategy": "schedule", "delays_s": [1, 1, 1, 1, 1], "jitter": 0})
+        publishing = asyncio.create_task(publish_all(apis, EVENTS))
 
         # A request that a killed worker sent without recording its answer is sent again once the claim's lease
         # runs out. That claim was alive just after the kill: the distinct claims seen then, over all the kills,

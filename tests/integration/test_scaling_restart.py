@@ -43,7 +43,7 @@ class Publisher:
         deadline = time.monotonic() + seconds
         batch = 0
         while time.monotonic() < deadline:
-            items = [{"type": "kyc.checked", "data": {"n": batch * BATCH + i},
+            items: list[dict[str, object]] = [{"type": "kyc.checked", "data": {"n": batch * BATCH + i},
                       "idempotency_key": f"b{batch}-{i}"} for i in range(BATCH)]
             await self._until_accepted(items)
             batch += 1
@@ -112,6 +112,12 @@ async def test_api_and_workers_ride_out_a_database_restart(tmp_path: Path, http:
 
         await pg.wait_for(this_one_arrived, 5, "an event published after the restart")
         after_restart_s = time.monotonic() - sent_at
+
+        async def all_recorded() -> bool:  # a worker writes an outcome shortly after the receiver answered
+            [(pending,)] = await pg.query(url, "SELECT count(*) FROM deliveries WHERE status = 'pending'")
+            return pending == 0
+
+        await pg.wait_for(all_recorded, 30, "every outcome recorded")
         statuses = dict(await pg.query(url, "SELECT status, count(*) FROM deliveries GROUP BY status"))
     finally:
         if fleet is not None:

@@ -6,7 +6,10 @@ Both stores must answer the same way; where they may not (who else can be woken)
 from __future__ import annotations
 
 import asyncio
+import json
+import os
 import sqlite3
+import sys
 from collections.abc import AsyncIterator, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -15,7 +18,8 @@ import pytest
 
 from tests.conftest import STORES
 from tests.support import postgres as pg
-from tests.support.server import settings_for_tests
+from tests.support.server import SECRET_KEY, settings_for_tests
+from verihook.errors import InvalidInput
 from verihook.ids import new_id
 from verihook.model import (
     Attempt,
@@ -35,8 +39,11 @@ from verihook.store.base import (
     SubjectFilter,
     SubjectUpdate,
 )
+from verihook.store.postgres_conn import migration_scripts as postgres_scripts
+from verihook.store.sqlite import migration_scripts as sqlite_scripts
 
 T0 = 1_700_000_000.0
+ODD_HEADERS = {"x-a": "b", "x-odd": 'q"uote\\ é \u0000 \U0001f600'}  # kept exactly, NUL included
 LEASE_S = 20.0
 
 
@@ -113,7 +120,7 @@ def a_result(delivery_id: str, event_id: str, number: int, status: DeliveryStatu
              at: float = T0, next_at: float | None = None, body: str | None = "ok", **extra: Any) -> DeliveryResult:
     attempt = Attempt(delivery_id=delivery_id, number=number, at=at, status_code=code, latency_ms=1.5,
                       error=None if code else "connect", error_detail=None if code else "refused",
-                      request_headers={"webhook-id": event_id}, response_headers={"x-a": "b"}, response_body=body)
+                      request_headers={"webhook-id": event_id}, response_headers=ODD_HEADERS, response_body=body)
     return DeliveryResult(delivery_id=delivery_id, event_id=event_id, attempt=attempt, status=status,
                           next_attempt_at=next_at, **extra)
 
@@ -129,15 +136,45 @@ async def tenant_with_endpoint(store: Store, **endpoint: Any) -> tuple[Tenant, E
 # schema
 
 
+def migrations(url: str) -> list[str]:
+    """The schema versions the store for `url` ships, in order."""
+    scripts = sqlite_scripts() if url.startswith("sqlite:///") else postgres_scripts()
+    return [version for version, _ in scripts]
+
+
+async def test_both_stores_ship_the_same_migrations() -> None:
+    """A schema change is written for both dialects, under the same version name."""
+    versions = [v for v, _ in sqlite_scripts()]
+    assert versions == [v for v, _ in postgres_scripts()]
+    assert versions[:1] == ["0001_initial"]
+
+
 async def test_migrate_brings_an_empty_database_up_to_date_once(empty_url: str) -> None:
     store = open_test_store(empty_url)
     try:
-        assert await store.migrate() == ["0001_initial"]
+        assert await store.migrate() == migrations(empty_url)
         assert await store.migrate() == []
         await store.ping()
         assert await store.get_meta("nothing") is None
     finally:
         await store.close()
+
+
+async def test_the_migrate_command_brings_the_schema_up_to_date(empty_url: str, tmp_path: Path) -> None:
+    env = {**os.environ, "VERIHOOK_SECRET_KEY": SECRET_KEY}
+
+    async def migrate() -> Any:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "verihook.cli", "migrate", "--database-url", empty_url, cwd=tmp_path, env=env,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        out, err = await process.communicate()
+        assert process.returncode == 0, err.decode()
+        return json.loads(out)
+
+    assert await migrate() == {"applied": migrations(empty_url)}
+    assert await migrate() == {"applied": []}
+    assert sorted(await raw(empty_url, "SELECT version FROM schema_migrations")) == [
+        (version,) for version in migrations(empty_url)]
 
 
 async def test_processes_starting_together_apply_each_migration_once(pg_databases: pg.TestDatabases) -> None:
@@ -146,7 +183,7 @@ async def test_processes_starting_together_apply_each_migration_once(pg_database
     stores = [open_test_store(url) for _ in range(4)]
     try:
         applied = await asyncio.gather(*(s.migrate() for s in stores))
-        assert sorted(v for versions in applied for v in versions) == ["0001_initial"]
+        assert sorted(v for versions in applied for v in versions) == migrations(url)
     finally:
         await asyncio.gather(*(s.close() for s in stores))
         pg_databases.drop(url)
@@ -411,8 +448,8 @@ async def test_claims_are_leased_until_they_run_out(store: Store) -> None:
         first.id, endpoint.id, endpoint.url, 0, 0)
     assert (due.event_type, due.event_data_json, due.event_created_at, due.subject_id, due.sequence) == (
         "order.created", b'{"x":[1,2]}', T0, subject.id, 1)
-    assert (due.subject_profile, due.endpoint_version, due.tenant_id, due.created_at) == (
-        "credas", endpoint.updated_at, tenant.id, T0)
+    assert (due.subject_profile, due.endpoint_version, due.tenant_id, due.created_at, due.cycle_started_at) == (
+        "credas", endpoint.updated_at, tenant.id, T0, T0)
     assert await store.claim_due(T0 + 1, 10) == []  # leased
     [other] = await store.claim_due(T0 + 6, 10)
     assert other.event_id == later.id
@@ -464,7 +501,7 @@ async def test_results_record_attempts_and_move_deliveries_on(store: Store) -> N
             done.updated_at) == (DeliveryStatus.SUCCEEDED, 1, 1, None, 200, T0 + 1)
     [attempt] = done.attempts
     assert (attempt.number, attempt.at, attempt.status_code, attempt.latency_ms, attempt.request_headers,
-            attempt.response_headers) == (1, T0, 200, 1.5, {"webhook-id": ok.event_id}, {"x-a": "b"})
+            attempt.response_headers) == (1, T0, 200, 1.5, {"webhook-id": ok.event_id}, ODD_HEADERS)
     assert attempt.response_body is not None and attempt.response_body.startswith("nul")
     [waiting] = await store.deliveries_of(retry.event_id)
     assert (waiting.status, waiting.next_attempt_at, waiting.last_error) == (DeliveryStatus.PENDING, T0 + 5,
@@ -480,6 +517,45 @@ async def test_results_record_attempts_and_move_deliveries_on(store: Store) -> N
     await store.record_results([], T0 + 2)
 
 
+async def test_an_answer_that_is_not_valid_unicode_is_still_recorded(pg_databases: pg.TestDatabases) -> None:
+    """PostgreSQL only for now: aiohttp keeps undecodable header bytes as lone surrogates, which neither orjson
+    nor SQLite accept; a result that cannot be written would block every later one. (The SQLite store raises
+    here: reported to its owner; parametrize this test over both stores once it is fixed.)"""
+    url = pg_databases.create()
+    store = open_test_store(url)
+    try:
+        tenant, _ = await tenant_with_endpoint(store)
+        [published] = await store.publish([a_draft(tenant.id)], route)
+        delivery = published.deliveries[0]
+        result = a_result(delivery.id, delivery.event_id, 1, DeliveryStatus.SUCCEEDED, body="caf\udce9")
+        result.attempt.response_headers = {"x-bad": "caf\udce9"}
+        result.attempt.error_detail = "\ud800"
+        await store.record_results([result], T0)
+        [recorded] = await store.deliveries_of(delivery.event_id)
+        [attempt] = recorded.attempts
+        assert (recorded.status, attempt.response_headers, attempt.response_body, attempt.error_detail) == (
+            DeliveryStatus.SUCCEEDED, {"x-bad": "caf?"}, "caf?", "?")
+    finally:
+        await store.close()
+        pg_databases.drop(url)
+
+
+async def test_nul_in_text_is_refused_as_invalid_input_on_postgres(pg_databases: pg.TestDatabases) -> None:
+    """PostgreSQL text cannot hold NUL: the store says so as invalid input (422) instead of failing with a 500,
+    in writes and in lookups. (SQLite stores it; the API could refuse NUL for both.)"""
+    url = pg_databases.create()
+    store = open_test_store(url)
+    try:
+        with pytest.raises(InvalidInput, match="NUL"):
+            await store.insert_tenant(a_tenant("nul\x00name"), "hash", "whsec_x")
+        with pytest.raises(InvalidInput, match="NUL"):
+            await store.get_tenant("ten_\x00")
+        assert (await store.list_tenants(None, 10, None)).items == []
+    finally:
+        await store.close()
+        pg_databases.drop(url)
+
+
 async def test_redeliver_and_recover_requeue_deliveries(store: Store) -> None:
     tenant, endpoint = await tenant_with_endpoint(store)
     published = await store.publish([a_draft(tenant.id, T0 + n) for n in range(3)], route)
@@ -492,6 +568,8 @@ async def test_redeliver_and_recover_requeue_deliveries(store: Store) -> None:
     [again] = await store.deliveries_of(d[0].event_id)
     assert (again.status, again.cycle_attempts, again.attempt_count, again.next_attempt_at) == (
         DeliveryStatus.PENDING, 0, 1, T0 + 10)
+    [due] = await store.claim_due(T0 + 10, 10)
+    assert (due.id, due.cycle_attempts, due.attempt_count, due.cycle_started_at) == (again.id, 0, 1, T0 + 10)
 
     assert await store.recover_endpoint(endpoint.id, T0 + 2, T0 + 3, T0 + 11) == 1
     assert [x.status for x in await store.deliveries_of(d[1].event_id)] == [DeliveryStatus.FAILED]

@@ -1,0 +1,241 @@
+"""The PostgreSQL store's statements and the conversions between its rows and the domain types."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, TypeVar
+
+import asyncpg  # type: ignore[import-untyped]  # no stubs; asyncpg-stubs would type it
+import orjson
+
+from verihook.model import Attempt, Delivery, DeliveryResult, DeliveryStatus, Event, Page, Subject, Tenant
+from verihook.store.base import Destination, EventDraft, Published
+from verihook.store.codec import decode_cursor, encode_cursor, loads_or_none
+from verihook.store.postgres_conn import WORK_CHANNEL
+
+T = TypeVar("T")
+Row = Mapping[str, Any]
+
+BOOLEAN_ENDPOINT_COLUMNS = frozenset({"enabled", "signing_enabled"})
+IDEMPOTENCY_LOCK_CLASS = 0x5648  # first half of the advisory lock key taken per (tenant, idempotency key)
+NOTIFY_WORK = f"NOTIFY {WORK_CHANNEL}"
+
+LOCK_IDEMPOTENCY_KEYS = (
+    f"SELECT pg_advisory_xact_lock({IDEMPOTENCY_LOCK_CLASS}, h) FROM"
+    " (SELECT DISTINCT hashtext(t || '|' || k) AS h FROM unnest($1::text[], $2::text[]) AS x(t, k)) s ORDER BY h")
+INSERT_EVENTS = (
+    "INSERT INTO events (id, tenant_id, type, data, subject_id, sequence, idempotency_key, created_at)"
+    " SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::text[],"
+    " $8::float8[])")
+INSERT_DELIVERIES = (
+    "INSERT INTO deliveries (id, event_id, tenant_id, endpoint_id, url, status, next_attempt_at, lease_s,"
+    " created_at, updated_at, cycle_started_at)"
+    " SELECT id, event_id, tenant_id, endpoint_id, url, 'pending', at, lease_s, at, at, at FROM unnest($1::text[],"
+    " $2::text[], $3::text[], $4::text[], $5::text[], $6::float8[], $7::float8[])"
+    " AS d(id, event_id, tenant_id, endpoint_id, url, at, lease_s)")
+INSERT_HISTORY = (
+    "INSERT INTO subject_status_history (subject_id, status, at, event_id)"
+    " SELECT * FROM unnest($1::text[], $2::text[], $3::float8[], $4::text[])")
+CLAIM_DUE = """
+WITH due AS (
+    SELECT id FROM deliveries
+    WHERE status = 'pending' AND next_attempt_at <= $1 AND (leased_until IS NULL OR leased_until <= $1)
+    ORDER BY next_attempt_at
+    LIMIT $2
+    FOR UPDATE SKIP LOCKED
+), claimed AS (
+    UPDATE deliveries d SET leased_until = $1 + d.lease_s FROM due WHERE d.id = due.id
+    RETURNING d.id, d.event_id, d.tenant_id, d.endpoint_id, d.url, d.attempt_count, d.cycle_attempts,
+              d.created_at, d.next_attempt_at, d.cycle_started_at
+)
+SELECT c.id, c.event_id, c.tenant_id, c.endpoint_id, c.url, c.attempt_count, c.cycle_attempts, c.created_at,
+       e.type, e.data, e.created_at AS event_created_at, e.subject_id, e.sequence,
+       s.profile AS subject_profile, ep.updated_at AS endpoint_version, c.cycle_started_at
+FROM claimed c JOIN events e ON e.id = c.event_id
+LEFT JOIN subjects s ON s.id = e.subject_id LEFT JOIN endpoints ep ON ep.id = c.endpoint_id
+ORDER BY c.next_attempt_at
+"""
+# Results in one statement (atomic without BEGIN/COMMIT round trips): the attempts are inserted and their
+# deliveries moved on from one JSON array of result rows, which the client writes with one orjson call. At the
+# dispatcher's usual batches (tens of results) this costs the worker half the CPU of binding a dozen arrays
+# (asyncpg checks every array element) or of COPY + UPDATE, and the server about the same.
+RECORD_RESULTS = """
+WITH r AS (
+    SELECT * FROM json_to_recordset($1::json) AS r(delivery_id text, number int, at float8, status_code int,
+        latency_ms float8, error text, error_detail text, request_headers text, response_headers text,
+        response_body text, status text, next_at float8)
+), written AS (
+    INSERT INTO attempts (delivery_id, number, at, status_code, latency_ms, error, error_detail, request_headers,
+                          response_headers, response_body)
+    SELECT delivery_id, number, at, status_code, latency_ms, error, error_detail, request_headers,
+           response_headers, response_body FROM r
+)
+UPDATE deliveries d SET status = r.status, attempt_count = d.attempt_count + 1,
+    cycle_attempts = d.cycle_attempts + 1, next_attempt_at = r.next_at, leased_until = NULL,
+    last_status_code = r.status_code, last_error = r.error, updated_at = $2
+FROM r WHERE d.id = r.delivery_id
+"""
+DISABLE_ENDPOINTS = (
+    "UPDATE endpoints SET enabled = false, disabled_reason = r.reason, updated_at = $3"
+    " FROM unnest($1::text[], $2::text[]) AS r(id, reason) WHERE endpoints.id = r.id")
+REQUEUE = ("UPDATE deliveries SET status = 'pending', cycle_attempts = 0, cycle_started_at = $1, next_attempt_at = $1,"
+           " leased_until = NULL, updated_at = $1 WHERE ")
+
+EVENT_HAS_DELIVERY = "EXISTS (SELECT 1 FROM deliveries dd WHERE dd.event_id = e.id AND dd.status = '%s')"
+SUBJECT_HAS_DELIVERY = ("EXISTS (SELECT 1 FROM events se JOIN deliveries sd ON sd.event_id = se.id"
+                        " WHERE se.subject_id = s.id AND sd.status = '%s')")
+
+
+def status_condition(status: DeliveryStatus, has_delivery: str) -> str:
+    """SQL true when the rolled-up status is `status`: failed beats pending beats succeeded."""
+    if status is DeliveryStatus.FAILED:
+        return has_delivery % "failed"
+    if status is DeliveryStatus.PENDING:
+        return f"NOT {has_delivery % 'failed'} AND {has_delivery % 'pending'}"
+    return f"NOT {has_delivery % 'failed'} AND NOT {has_delivery % 'pending'} AND {has_delivery % 'succeeded'}"
+
+
+def results_json(results: Sequence[DeliveryResult]) -> str:
+    """The rows RECORD_RESULTS reads. Headers go in as JSON text inside a JSON string (PostgreSQL would refuse to
+    turn an escaped NUL in a nested object into text)."""
+    try:
+        return _results_json(results, _same)
+    except orjson.JSONEncodeError:  # a lone surrogate (aiohttp keeps undecodable header bytes so): replace it
+        return _results_json(results, _valid_unicode)
+
+
+def _results_json(results: Sequence[DeliveryResult], fix: Callable[[Any], Any]) -> str:
+    dumps = orjson.dumps
+    rows = [{"delivery_id": r.delivery_id, "number": a.number, "at": a.at, "status_code": a.status_code,
+             "latency_ms": a.latency_ms, "error": clean(fix(a.error)), "error_detail": clean(fix(a.error_detail)),
+             "request_headers": dumps(fix(a.request_headers)).decode(),
+             "response_headers": dumps(fix(a.response_headers)).decode(),
+             "response_body": clean(fix(a.response_body)), "status": r.status.value, "next_at": r.next_attempt_at}
+            for r in results for a in (r.attempt,)]
+    return dumps(rows).decode()
+
+
+def _same(value: Any) -> Any:
+    return value
+
+
+def _valid_unicode(value: Any) -> Any:
+    if isinstance(value, str):
+        return value.encode("utf-8", "replace").decode()
+    if isinstance(value, dict):
+        return {_valid_unicode(k): _valid_unicode(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_valid_unicode(v) for v in value]
+    return value
+
+
+def clean(text: str | None) -> str | None:
+    """PostgreSQL text holds no NUL; a receiver's answer may. Recording it must never fail."""
+    return text.replace("\x00", "\ufffd") if text and "\x00" in text else text
+
+
+def row_count(status: str) -> int:
+    return int(status.rsplit(" ", 1)[-1])
+
+
+def tenant_of(row: Row) -> Tenant:
+    return Tenant(id=row["id"], name=row["name"], parent_id=row["parent_id"], profile=row["profile"],
+                  require_https=row["require_https"], created_at=row["created_at"])
+
+
+def subject_of(row: Row) -> Subject:
+    return Subject(id=row["id"], tenant_id=row["tenant_id"], kind=row["kind"], external_id=row["external_id"],
+                   profile=row["profile"], webhook_url=row["webhook_url"], status=row["status"],
+                   data=loads_or_none(row["data"]), sequence=row["sequence"], created_at=row["created_at"],
+                   updated_at=row["updated_at"])
+
+
+def event_of(row: Row) -> Event:
+    return Event(id=row["id"], tenant_id=row["tenant_id"], type=row["type"], data=orjson.loads(row["data"]),
+                 subject_id=row["subject_id"], sequence=row["sequence"],
+                 idempotency_key=row["idempotency_key"], created_at=row["created_at"])
+
+
+def delivery_of(row: Row) -> Delivery:
+    return Delivery(id=row["id"], event_id=row["event_id"], tenant_id=row["tenant_id"],
+                    endpoint_id=row["endpoint_id"], url=row["url"], status=DeliveryStatus(row["status"]),
+                    attempt_count=row["attempt_count"], cycle_attempts=row["cycle_attempts"],
+                    next_attempt_at=row["next_attempt_at"], created_at=row["created_at"],
+                    updated_at=row["updated_at"], last_status_code=row["last_status_code"],
+                    last_error=row["last_error"])
+
+
+def attempt_of(row: Row) -> Attempt:
+    return Attempt(delivery_id=row["delivery_id"], number=row["number"], at=row["at"],
+                   status_code=row["status_code"], latency_ms=row["latency_ms"], error=row["error"],
+                   error_detail=row["error_detail"], request_headers=orjson.loads(row["request_headers"]),
+                   response_headers=orjson.loads(row["response_headers"]), response_body=row["response_body"])
+
+
+def page_of(rows: Sequence[Row], limit: int, convert: Callable[[Row], T]) -> Page[T]:
+    items = [convert(row) for row in rows[:limit]]
+    last = rows[limit - 1] if len(rows) > limit else None
+    return Page(items, encode_cursor(last["created_at"], last["id"]) if last is not None else None)
+
+
+class Where:
+    """WHERE conditions with numbered parameters."""
+
+    def __init__(self) -> None:
+        self.conditions: list[str] = []
+        self.params: list[Any] = []
+
+    def arg(self, value: Any) -> str:
+        self.params.append(value)
+        return f"${len(self.params)}"
+
+    def scope(self, tenant_ids: Sequence[str] | None, column: str) -> Where:
+        if tenant_ids is not None:
+            self.conditions.append(f"{column} = ANY({self.arg(list(tenant_ids))}::text[])")
+        return self
+
+    def keyset(self, cursor: str | None, table: str = "") -> Where:
+        if cursor:
+            created_at, item_id = decode_cursor(cursor)
+            self.conditions.append(f"({table}created_at, {table}id) < ({self.arg(created_at)}, {self.arg(item_id)})")
+        return self
+
+    def sql(self) -> str:
+        return " AND ".join(self.conditions) or "true"
+
+
+class PublishBatch:
+    """The rows one publish writes, gathered while routing and written with one statement per table."""
+
+    def __init__(self) -> None:
+        self.events: list[tuple[Any, ...]] = []
+        self.deliveries: list[tuple[Any, ...]] = []
+        self.history: list[tuple[Any, ...]] = []
+
+    def add(self, draft: EventDraft, subject: Subject | None, destinations: Sequence[Destination]) -> Published:
+        sequence = subject.sequence if subject is not None else None
+        self.events.append((draft.id, draft.tenant_id, draft.type, draft.data_json.decode(), draft.subject_id,
+                            sequence, draft.idempotency_key, draft.created_at))
+        deliveries = []
+        for index, destination in enumerate(destinations):
+            delivery = Delivery(
+                id=f"{draft.id.replace('evt_', 'dlv_', 1)}{index:03d}", event_id=draft.id,
+                tenant_id=draft.tenant_id, endpoint_id=destination.endpoint_id, url=destination.url,
+                status=DeliveryStatus.PENDING, attempt_count=0, cycle_attempts=0,
+                next_attempt_at=draft.created_at, created_at=draft.created_at, updated_at=draft.created_at)
+            deliveries.append(delivery)
+            self.deliveries.append((delivery.id, draft.id, draft.tenant_id, destination.endpoint_id,
+                                    destination.url, draft.created_at, destination.lease_s))
+        event = Event(id=draft.id, tenant_id=draft.tenant_id, type=draft.type, data=orjson.loads(draft.data_json),
+                      subject_id=draft.subject_id, sequence=sequence, idempotency_key=draft.idempotency_key,
+                      created_at=draft.created_at)
+        return Published(event, deliveries, duplicate=False)
+
+    async def insert(self, conn: asyncpg.Connection) -> None:
+        if self.events:
+            await conn.execute(INSERT_EVENTS, *map(list, zip(*self.events, strict=True)))
+        if self.history:
+            await conn.execute(INSERT_HISTORY, *map(list, zip(*self.history, strict=True)))
+        if self.deliveries:
+            await conn.execute(INSERT_DELIVERIES, *map(list, zip(*self.deliveries, strict=True)))
+            await conn.execute(NOTIFY_WORK)
