@@ -8,6 +8,7 @@ import os
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import uvloop
 
@@ -15,6 +16,15 @@ from verihook.config import Settings
 from verihook.errors import VerihookError
 
 SWITCH_INTERVAL_S = 0.0005
+
+
+def redacted_url(url: str) -> str:
+    """The URL with any password replaced, for printing."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return urlunsplit(parts._replace(netloc=netloc))
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -54,7 +64,7 @@ def serve(args: argparse.Namespace) -> int:
                                 log_level="warning", access_log=False, lifespan="on")
         server = uvicorn.Server(config)
         print(f"verihook: listening on http://{args.host}:{args.port}/ "
-              f"(database {runtime.settings.database_url})", flush=True)
+              f"(database {redacted_url(runtime.settings.database_url)})", flush=True)
         try:
             await server.serve()
         finally:

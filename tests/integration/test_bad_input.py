@@ -57,6 +57,11 @@ def ev(**fields: Any) -> dict[str, Any]:
 
 
 CASES = [
+    # NUL cannot be stored as text by PostgreSQL: refused on both stores, naming where it is
+    Case("NUL in a tenant name", "POST", TENANTS, {"name": "acme\x00"}, field="name", unchanged=TENANTS),
+    Case("NUL deep in event data", "POST", EVENTS, ev(data={"a": [{"b": "x\x00"}]}), field="data.a[0].b",
+         unchanged=EVENTS),
+    Case("NUL in an event data key", "POST", EVENTS, ev(data={"k\x00": 1}), field="data.k\x00", unchanged=EVENTS),
     # endpoints: create
     Case("endpoint unknown field", "POST", ENDPOINTS, ep(colour="red"), field="colour", unchanged=ENDPOINTS),
     Case("endpoint timeout_s as a string", "POST", ENDPOINTS, ep(timeout_s="15"), field="timeout_s",

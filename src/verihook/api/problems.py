@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import orjson
@@ -12,6 +13,9 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from verihook.errors import VerihookError
+from verihook.store.errors import is_unavailable
+
+log = logging.getLogger("verihook.api")
 
 PROBLEM_TYPE = "application/problem+json"
 
@@ -49,6 +53,9 @@ def _describe(error: dict[str, Any], body: Any = _NO_BODY) -> tuple[str, str]:
     field = _field_path(tuple(error.get("loc", ())), body, missing=kind == "missing")
     if kind == "json_invalid":
         return "body", f"the body is not valid JSON: {error.get('ctx', {}).get('error', error.get('msg'))}"
+    if kind == "nul_character":
+        where = str(error.get("ctx", {}).get("where", "body"))
+        return where, f"{where}: NUL characters are not allowed"
     if kind == "extra_forbidden":
         return field, f"unknown field {field!r}"
     if kind == "missing":
@@ -68,6 +75,16 @@ def install(app: FastAPI) -> None:
         field, detail = described[0]
         errors = [{"field": f, "detail": d} for f, d in described]
         return problem(422, "Invalid input", detail, field=field, errors=errors)
+
+    @app.exception_handler(Exception)
+    async def unexpected_error(_: Request, error: Exception) -> Response:
+        if is_unavailable(error):
+            log.warning("store unavailable: %s", error)
+            response = problem(503, "Service unavailable", "the database cannot be reached right now; try again")
+            response.headers["Retry-After"] = "1"
+            return response
+        log.exception("unexpected error", exc_info=error)
+        return problem(500, "Internal error", "an unexpected error happened; it has been logged")
 
     @app.exception_handler(HTTPException)
     async def http_error(_: Request, error: HTTPException) -> Response:

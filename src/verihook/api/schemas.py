@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic_core import PydanticCustomError
 
 from verihook.model import Attempt, Delivery, DeliveryStatus, Endpoint, Event, Subject, Tenant, rollup
 from verihook.rules import Rules
@@ -12,10 +13,39 @@ from verihook.service import EndpointTest, EndpointView, SubjectDetail
 from verihook.times import rfc3339, rfc3339_or_none
 
 REDACTED = "***"
+NUL_ERROR = "nul_character"
 
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def no_nul(cls, value: Any) -> Any:
+        """NUL cannot be stored as text by PostgreSQL; refuse it everywhere, naming where it is."""
+        where = _nul_path(value, "")
+        if where is not None:
+            raise PydanticCustomError(NUL_ERROR, "NUL characters are not allowed", {"where": where or "body"})
+        return value
+
+
+def _nul_path(value: Any, path: str) -> str | None:
+    if isinstance(value, str):
+        return path if "\x00" in value else None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            inner = f"{path}.{key}" if path else str(key)
+            if "\x00" in str(key):
+                return inner
+            found = _nul_path(item, inner)
+            if found is not None:
+                return found
+    if isinstance(value, list):
+        for index, item in enumerate(value):
+            found = _nul_path(item, f"{path}[{index}]")
+            if found is not None:
+                return found
+    return None
 
 
 class TenantCreate(Strict):
