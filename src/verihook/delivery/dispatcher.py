@@ -1,10 +1,15 @@
 """The dispatcher: claim due deliveries in batches, send each under a global and a per-destination bound,
 and write the outcomes in batches.
 
-One cycle: claim as many due deliveries as there is room for, start them, then wait for a wake-up (an event
-was published), room (deliveries finished), the next known due time or the poll interval, whichever is first.
+One cycle: claim as many due deliveries as there is room for and queue each on its destination, then wait for a
+wake-up (an event was published), room (enough deliveries finished), the next known due time or the poll
+interval, whichever is first. Each destination with queued deliveries has up to `per_endpoint_in_flight` worker
+coroutines taking them from its queue in turn (no task or semaphore per delivery).
+
 Outcomes are buffered and written by a flusher task, many per transaction; a delivery counts as done only once
-its outcome is written (at-least-once).
+its outcome is written (at-least-once). A buffered outcome frees its room at once, so claims and sends do not
+wait for the flush: its delivery stays in `_in_flight` (never claimed twice, its lease renewed) until written,
+and at most `max_in_flight` buffered or unwritten outcomes are held beyond the `max_in_flight` being sent.
 """
 
 from __future__ import annotations
@@ -13,7 +18,9 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 from verihook.config import DispatcherSettings
 from verihook.delivery.sender import Message, Sender, Sent, excerpt, judge
@@ -30,6 +37,16 @@ STORE_RETRY_S = 1.0
 STOP_GRACE_S = 10.0
 
 
+class _Destination:
+    """Deliveries claimed for one endpoint (or URL), waiting for one of its workers."""
+
+    __slots__ = ("queue", "workers")
+
+    def __init__(self) -> None:
+        self.queue: deque[tuple[DueDelivery, Target, str]] = deque()
+        self.workers = 0
+
+
 class Dispatcher:
     def __init__(self, store: Store, sender: Sender, targets: Targets, settings: DispatcherSettings,
                  metrics: Metrics | None = None, clock: Callable[[], float] = time.time) -> None:
@@ -43,11 +60,14 @@ class Dispatcher:
         self._room = asyncio.Event()
         self._flushed = asyncio.Event()
         self._stopping = False
-        self._in_flight: dict[str, float] = {}  # delivery id -> when claimed
-        self._tasks: set[asyncio.Task[None]] = set()
-        self._per_destination: dict[str, asyncio.Semaphore] = {}
+        self._in_flight: dict[str, float] = {}  # delivery id -> when claimed; until its outcome is written
+        self._sending = 0  # claimed deliveries whose outcome is not buffered yet (queued, resolving or sending)
+        self._tasks: set[asyncio.Task[None]] = set()  # workers and target look-ups
+        self._destinations: dict[str, _Destination] = {}
         self._results: list[DeliveryResult] = []
         self._next_known_due: float | None = None
+        # Claim again once this much room is free: claims ahead of the sends, in batches worth a transaction.
+        self._claim_at = max(1, min(settings.claim_batch, settings.max_in_flight) // 4)
         self.running = False
 
     def wake(self) -> None:
@@ -80,24 +100,26 @@ class Dispatcher:
         self._wake.set()
         self._room.set()
 
+    def _room_left(self) -> int:
+        """How many more deliveries may be claimed: `max_in_flight` being sent, as many more unwritten."""
+        limit = self.settings.max_in_flight
+        return min(limit - self._sending, 2 * limit - len(self._in_flight))
+
     async def _cycle(self) -> None:
-        room = self.settings.max_in_flight - len(self._in_flight)
-        asked = min(room, self.settings.claim_batch)
+        asked = min(self._room_left(), self.settings.claim_batch)
         if asked > 0:
             self._wake.clear()
             self._room.clear()
             due = await self.store.claim_due(self.clock(), asked)
-            for delivery in due:
-                if delivery.id not in self._in_flight:
-                    self._start(delivery)
-            if len(due) == asked and asked < room:
-                return  # more is due and there is room for it: claim again at once
-            if len(due) < asked:
+            self._dispatch(due)
+            if len(due) < asked:  # nothing more is due now
                 await self._wait(self._wake)
                 return
-        else:
-            self._room.clear()
-        await self._wait(self._room)
+            if self._room_left() >= self._claim_at:
+                return  # more is due and there is room for a batch of it: claim again at once
+        self._room.clear()
+        if self._room_left() < self._claim_at:
+            await self._wait(self._room)
 
     async def _wait(self, event: asyncio.Event) -> None:
         """Wait for `event`, a wake-up, the next known due time or the poll interval, whichever comes first."""
@@ -111,29 +133,84 @@ class Dispatcher:
         if self._next_known_due is not None and self._next_known_due <= self.clock():
             self._next_known_due = None
 
-    def _start(self, due: DueDelivery) -> None:
-        self._in_flight[due.id] = self.clock()
-        task = asyncio.create_task(self._deliver(due))
+    def _dispatch(self, claimed: list[DueDelivery]) -> None:
+        """Queue claimed deliveries on their destinations; targets not in memory are looked up in a task."""
+        now = self.clock()
+        unknown = []
+        for due in claimed:
+            if due.id in self._in_flight:
+                continue
+            self._in_flight[due.id] = now
+            self._sending += 1
+            target = self.targets.cached(due)
+            if target is None:
+                unknown.append(due)
+            else:
+                self._route(due, target)
+        if unknown:
+            self._spawn(self._look_up(unknown))
+
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(work)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _deliver(self, due: DueDelivery) -> None:
+    async def _look_up(self, deliveries: list[DueDelivery]) -> None:
+        for due in deliveries:  # one at a time: the first of an endpoint loads it, the others find it cached
+            try:
+                target = await self.targets.for_delivery(due)
+            except Exception:
+                log.exception("delivery %s failed unexpectedly; it is left to its lease", due.id)
+                self._in_flight.pop(due.id, None)
+                self._done_sending()
+                continue
+            self._route(due, target)
+
+    def _route(self, due: DueDelivery, target: Target) -> None:
+        url = target.url or due.url
+        if target.refusal is not None:
+            sent = Sent(Outcome(None, {}, b"", 0.0, AttemptError.ENDPOINT_DISABLED, target.refusal), {}, False)
+            self._finish(due, target, sent)
+            return
+        key = target.endpoint_id or url
+        destination = self._destinations.get(key)
+        if destination is None:
+            destination = self._destinations[key] = _Destination()
+        destination.queue.append((due, target, url))
+        if destination.workers < self.settings.per_endpoint_in_flight:
+            destination.workers += 1
+            self._spawn(self._work(key, destination))
+
+    async def _work(self, key: str, destination: _Destination) -> None:
+        """One of a destination's workers: send its queued deliveries one after another until none is left."""
         try:
-            target = await self.targets.for_delivery(due)
-            url = target.url or due.url
-            if target.refusal is not None:
-                sent = Sent(Outcome(None, {}, b"", 0.0, AttemptError.ENDPOINT_DISABLED, target.refusal), {}, False)
-            else:
-                key = target.endpoint_id or url
-                bound = self._per_destination.get(key)
-                if bound is None:
-                    bound = self._per_destination[key] = asyncio.Semaphore(self.settings.per_endpoint_in_flight)
-                async with bound:
+            queue = destination.queue
+            while queue:
+                due, target, url = queue.popleft()
+                try:
                     sent = await self.sender.send(target, url, _message(due))
+                except Exception:
+                    log.exception("delivery %s failed unexpectedly; it is left to its lease", due.id)
+                    self._in_flight.pop(due.id, None)
+                    self._done_sending()
+                    continue
+                self._finish(due, target, sent)
+        finally:
+            destination.workers -= 1
+            if not destination.workers and not destination.queue and self._destinations.get(key) is destination:
+                del self._destinations[key]
+
+    def _finish(self, due: DueDelivery, target: Target, sent: Sent) -> None:
+        try:
             self._record(due, target, sent)
         except Exception:
             log.exception("delivery %s failed unexpectedly; it is left to its lease", due.id)
             self._in_flight.pop(due.id, None)
+        self._done_sending()
+
+    def _done_sending(self) -> None:
+        self._sending -= 1
+        if self._room_left() >= self._claim_at:
             self._room.set()
 
     def _record(self, due: DueDelivery, target: Target, sent: Sent) -> None:
@@ -165,7 +242,7 @@ class Dispatcher:
             disable_reason=verdict.disable_endpoint))
         if verdict.disable_endpoint and target.endpoint_id:
             self.targets.forget(target.endpoint_id)
-        # Room for new claims is freed only by a flush, so flush before half the in-flight bound is waiting.
+        # Unwritten outcomes hold room too (at most max_in_flight of them): write before half of that is waiting.
         if len(self._results) >= min(self.settings.flush_batch, self.settings.max_in_flight // 2):
             self._flushed.set()
 
@@ -190,7 +267,8 @@ class Dispatcher:
                 continue
             for result in batch:
                 self._in_flight.pop(result.delivery_id, None)
-            self._room.set()
+            if self._room_left() >= self._claim_at:
+                self._room.set()
 
     async def _renew_leases(self) -> None:
         while True:

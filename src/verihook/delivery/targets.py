@@ -38,6 +38,19 @@ class Targets:
         self._tenant_profiles: dict[str, str] = {}
         self._tenant_secrets: dict[str, str] = {}
 
+    def cached(self, due: DueDelivery) -> Target | None:
+        """The target from memory, without a store round trip; None when it must be loaded (`for_delivery`)."""
+        if due.endpoint_id is None:
+            profile = self._tenant_profiles.get(due.tenant_id)
+            secret = self._tenant_secrets.get(due.tenant_id)
+            if profile is None or secret is None:
+                return None
+            return self._subject_rules_target(due, profile, secret)
+        cached = self._endpoints.get(due.endpoint_id)
+        if cached is not None and cached[0] == due.endpoint_version:
+            return cached[1]
+        return None
+
     async def for_delivery(self, due: DueDelivery) -> Target:
         if due.endpoint_id is None:
             return await self._subject_target(due)
@@ -88,13 +101,8 @@ class Targets:
         tenant_profile = await self._tenant_profile(due.tenant_id)
         if due.tenant_id not in self._tenant_secrets:
             self._tenant_secrets[due.tenant_id] = await self._store.tenant_signing_secret(due.tenant_id)
+        return self._subject_rules_target(due, tenant_profile, self._tenant_secrets[due.tenant_id])
+
+    def _subject_rules_target(self, due: DueDelivery, tenant_profile: str, secret: str) -> Target:
         rules = subject_rules(due.subject_profile, tenant_profile, self._registry)
-        return Target(
-            None,
-            None,
-            rules,
-            [],
-            {"type": "none"},
-            [SigningSecret(self._tenant_secrets[due.tenant_id])],
-            True,
-        )
+        return Target(None, None, rules, [], {"type": "none"}, [SigningSecret(secret)], True)
