@@ -28,6 +28,17 @@ def decode_cursor(cursor: str) -> tuple[float, str]:
         raise InvalidInput("cursor is not one this API gave out", field="cursor") from error
 
 
+def valid_unicode(value: Any) -> Any:
+    """`value` with lone surrogates replaced (aiohttp keeps undecodable header bytes so; JSON cannot hold them)."""
+    if isinstance(value, str):
+        return value.encode("utf-8", "replace").decode()
+    if isinstance(value, dict):
+        return {valid_unicode(k): valid_unicode(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [valid_unicode(v) for v in value]
+    return value
+
+
 def json_or_none(value: Any) -> str | None:
     return None if value is None else orjson.dumps(value).decode()
 

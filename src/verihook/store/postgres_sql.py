@@ -10,7 +10,7 @@ import orjson
 
 from verihook.model import Attempt, Delivery, DeliveryResult, DeliveryStatus, Event, Page, Subject, Tenant
 from verihook.store.base import Destination, EventDraft, Published
-from verihook.store.codec import decode_cursor, encode_cursor, loads_or_none
+from verihook.store.codec import decode_cursor, encode_cursor, loads_or_none, valid_unicode
 from verihook.store.postgres_conn import WORK_CHANNEL
 
 T = TypeVar("T")
@@ -101,7 +101,7 @@ def results_json(results: Sequence[DeliveryResult]) -> str:
     try:
         return _results_json(results, _same)
     except orjson.JSONEncodeError:  # a lone surrogate (aiohttp keeps undecodable header bytes so): replace it
-        return _results_json(results, _valid_unicode)
+        return _results_json(results, valid_unicode)
 
 
 def _results_json(results: Sequence[DeliveryResult], fix: Callable[[Any], Any]) -> str:
@@ -116,16 +116,6 @@ def _results_json(results: Sequence[DeliveryResult], fix: Callable[[Any], Any]) 
 
 
 def _same(value: Any) -> Any:
-    return value
-
-
-def _valid_unicode(value: Any) -> Any:
-    if isinstance(value, str):
-        return value.encode("utf-8", "replace").decode()
-    if isinstance(value, dict):
-        return {_valid_unicode(k): _valid_unicode(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_valid_unicode(v) for v in value]
     return value
 
 

@@ -38,7 +38,7 @@ from verihook.store.base import (
     SubjectFilter,
     SubjectUpdate,
 )
-from verihook.store.codec import EndpointCodec, decode_cursor, encode_cursor, loads_or_none
+from verihook.store.codec import EndpointCodec, decode_cursor, encode_cursor, loads_or_none, valid_unicode
 from verihook.store.sqlite_conn import Reader, Writer
 
 T = TypeVar("T")
@@ -503,10 +503,12 @@ class SqliteStore:
             " WHERE id IN (SELECT value FROM json_each(?)) AND status = 'pending'", (now, ids)))
 
     async def record_results(self, results: Sequence[DeliveryResult], now: float) -> None:
-        attempts = orjson.dumps([
-            (a.delivery_id, a.number, a.at, a.status_code, a.latency_ms, a.error, a.error_detail,
-             a.request_headers, a.response_headers, a.response_body) for a in (r.attempt for r in results)
-        ]).decode()
+        rows = [(a.delivery_id, a.number, a.at, a.status_code, a.latency_ms, a.error, a.error_detail,
+                 a.request_headers, a.response_headers, a.response_body) for a in (r.attempt for r in results)]
+        try:
+            attempts = orjson.dumps(rows).decode()
+        except orjson.JSONEncodeError:  # a lone surrogate in an answer: replace it, never fail to record
+            attempts = orjson.dumps(valid_unicode(rows)).decode()
         updates = orjson.dumps([
             (r.delivery_id, r.status.value, r.next_attempt_at, r.attempt.status_code, r.attempt.error)
             for r in results
