@@ -43,12 +43,10 @@ from verihook.store.postgres_sql import (
     BOOLEAN_ENDPOINT_COLUMNS,
     CLAIM_DUE,
     DISABLE_ENDPOINTS,
-    EVENT_HAS_DELIVERY,
     LOCK_IDEMPOTENCY_KEYS,
     NOTIFY_WORK,
     RECORD_RESULTS,
     REQUEUE,
-    SUBJECT_HAS_DELIVERY,
     PublishBatch,
     Where,
     attempt_of,
@@ -57,10 +55,10 @@ from verihook.store.postgres_sql import (
     page_of,
     results_json,
     row_count,
-    status_condition,
     subject_of,
     tenant_of,
 )
+from verihook.store.status_sql import EVENT_HAS_DELIVERY, SUBJECT_HAS_DELIVERY, status_condition
 
 
 class PostgresStore:

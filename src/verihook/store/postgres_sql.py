@@ -81,20 +81,6 @@ DISABLE_ENDPOINTS = (
 REQUEUE = ("UPDATE deliveries SET status = 'pending', cycle_attempts = 0, cycle_started_at = $1, next_attempt_at = $1,"
            " leased_until = NULL, updated_at = $1 WHERE ")
 
-EVENT_HAS_DELIVERY = "EXISTS (SELECT 1 FROM deliveries dd WHERE dd.event_id = e.id AND dd.status = '%s')"
-SUBJECT_HAS_DELIVERY = ("EXISTS (SELECT 1 FROM events se JOIN deliveries sd ON sd.event_id = se.id"
-                        " WHERE se.subject_id = s.id AND sd.status = '%s')")
-
-
-def status_condition(status: DeliveryStatus, has_delivery: str) -> str:
-    """SQL true when the rolled-up status is `status`: failed beats pending beats succeeded."""
-    if status is DeliveryStatus.FAILED:
-        return has_delivery % "failed"
-    if status is DeliveryStatus.PENDING:
-        return f"NOT {has_delivery % 'failed'} AND {has_delivery % 'pending'}"
-    return f"NOT {has_delivery % 'failed'} AND NOT {has_delivery % 'pending'} AND {has_delivery % 'succeeded'}"
-
-
 def results_json(results: Sequence[DeliveryResult]) -> str:
     """The rows RECORD_RESULTS reads. Headers go in as JSON text inside a JSON string (PostgreSQL would refuse to
     turn an escaped NUL in a nested object into text)."""

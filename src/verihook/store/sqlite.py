@@ -40,6 +40,7 @@ from verihook.store.base import (
 )
 from verihook.store.codec import EndpointCodec, decode_cursor, encode_cursor, loads_or_none, valid_unicode
 from verihook.store.sqlite_conn import Reader, Writer
+from verihook.store.status_sql import EVENT_HAS_DELIVERY, SUBJECT_HAS_DELIVERY, status_condition
 
 T = TypeVar("T")
 
@@ -137,20 +138,6 @@ def _keyset(cursor: str | None, where: list[str], params: list[Any], table: str 
         created_at, item_id = decode_cursor(cursor)
         where.append(f"({table}created_at, {table}id) < (?, ?)")
         params += [created_at, item_id]
-
-
-EVENT_HAS_DELIVERY = "EXISTS (SELECT 1 FROM deliveries dd WHERE dd.event_id = e.id AND dd.status = '%s')"
-SUBJECT_HAS_DELIVERY = ("EXISTS (SELECT 1 FROM events se JOIN deliveries sd ON sd.event_id = se.id"
-                        " WHERE se.subject_id = s.id AND sd.status = '%s')")
-
-
-def _status_condition(status: DeliveryStatus, has_delivery: str) -> str:
-    """SQL true when the rolled-up status is `status`: failed beats pending beats succeeded."""
-    if status is DeliveryStatus.FAILED:
-        return has_delivery % "failed"
-    if status is DeliveryStatus.PENDING:
-        return f"NOT {has_delivery % 'failed'} AND {has_delivery % 'pending'}"
-    return f"NOT {has_delivery % 'failed'} AND NOT {has_delivery % 'pending'} AND {has_delivery % 'succeeded'}"
 
 
 class SqliteStore:
@@ -318,7 +305,7 @@ class SqliteStore:
             conditions.append("s.kind = ?")
             params.append(where.kind)
         if where.delivery_status is not None:
-            conditions.append(_status_condition(where.delivery_status, SUBJECT_HAS_DELIVERY))
+            conditions.append(status_condition(where.delivery_status, SUBJECT_HAS_DELIVERY))
         _keyset(cursor, conditions, params, "s.")
         sql = (f"SELECT s.* FROM subjects s WHERE {' AND '.join(conditions) or '1'}"
                " ORDER BY s.created_at DESC, s.id DESC LIMIT ?")
@@ -418,7 +405,7 @@ class SqliteStore:
             conditions.append("e.created_at < ?")
             params.append(where.until)
         if where.delivery_status is not None:
-            conditions.append(_status_condition(where.delivery_status, EVENT_HAS_DELIVERY))
+            conditions.append(status_condition(where.delivery_status, EVENT_HAS_DELIVERY))
         _keyset(cursor, conditions, params, "e.")
         sql = (f"SELECT e.* FROM events e WHERE {' AND '.join(conditions) or '1'}"
                " ORDER BY e.created_at DESC, e.id DESC LIMIT ?")

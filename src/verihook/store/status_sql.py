@@ -1,0 +1,18 @@
+"""The rolled-up delivery status of events and subjects as SQL conditions: the same text in both dialects."""
+
+from __future__ import annotations
+
+from verihook.model import DeliveryStatus
+
+EVENT_HAS_DELIVERY = "EXISTS (SELECT 1 FROM deliveries dd WHERE dd.event_id = e.id AND dd.status = '%s')"
+SUBJECT_HAS_DELIVERY = ("EXISTS (SELECT 1 FROM events se JOIN deliveries sd ON sd.event_id = se.id"
+                        " WHERE se.subject_id = s.id AND sd.status = '%s')")
+
+
+def status_condition(status: DeliveryStatus, has_delivery: str) -> str:
+    """SQL true when the rolled-up status is `status`: failed beats pending beats succeeded."""
+    if status is DeliveryStatus.FAILED:
+        return has_delivery % "failed"
+    if status is DeliveryStatus.PENDING:
+        return f"NOT {has_delivery % 'failed'} AND {has_delivery % 'pending'}"
+    return f"NOT {has_delivery % 'failed'} AND NOT {has_delivery % 'pending'} AND {has_delivery % 'succeeded'}"
