@@ -7,46 +7,17 @@ from collections.abc import AsyncIterator
 from urllib.parse import parse_qs
 
 import pytest
-from aiohttp import web
 
 from tests.support.api import Api
 from tests.support.receivers import Answer, Received, Receiver
-
-
-class TokenServer:
-    def __init__(self) -> None:
-        self.requests: list[tuple[dict[str, str], bytes]] = []
-        self.issued = 0
-        self.port = 0
-        self._runner: web.AppRunner | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/oauth/token"
-
-    async def start(self) -> TokenServer:
-        app = web.Application()
-        app.router.add_post("/oauth/token", self._token)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        return self
-
-    async def _token(self, request: web.Request) -> web.Response:
-        self.requests.append(({k.lower(): v for k, v in request.headers.items()}, await request.read()))
-        self.issued += 1
-        return web.json_response({"access_token": f"token-{self.issued}", "expires_in": 3600,
-                                  "token_type": "Bearer"})
+from tests.support.seed_servers import TokenServer
 
 
 @pytest.fixture
 async def token_server() -> AsyncIterator[TokenServer]:
     server = await TokenServer().start()
     yield server
-    assert server._runner is not None
-    await server._runner.cleanup()
+    await server.stop()
 
 
 def oauth2(token_server: TokenServer) -> dict[str, str]:
@@ -62,7 +33,8 @@ async def test_the_token_is_fetched_once_as_documented_and_sent_as_bearer(
         await api.wait_event(event["id"])
 
     assert [r.headers["authorization"] for r in receiver.requests] == ["Bearer token-1"] * 3
-    [(headers, body)] = token_server.requests
+    [token_request] = token_server.requests
+    headers, body = token_request.headers, token_request.body
     assert headers["content-type"] == "application/x-www-form-urlencoded"
     assert headers["authorization"] == "Basic " + base64.b64encode(b"verihook:s3cret").decode()
     assert parse_qs(body.decode()) == {"grant_type": ["client_credentials"]}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import ssl
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -34,6 +35,15 @@ class Answer:
     delay_s: float = 0.0
 
 
+async def start_site(app: web.Application, ssl_context: ssl.SSLContext | None = None) -> tuple[web.AppRunner, int]:
+    """Serve `app` on 127.0.0.1 on a free port; returns the runner (to clean up) and the port."""
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.2)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=ssl_context)
+    await site.start()
+    return runner, site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+
+
 class Receiver:
     """Answers each request with the next scripted Answer (the last one repeats), and records it."""
 
@@ -43,11 +53,12 @@ class Receiver:
         self.handler: Callable[[Received], Answer] | None = None
         self._arrived = asyncio.Condition()
         self._runner: web.AppRunner | None = None
+        self.ssl_context: ssl.SSLContext | None = None
         self.port = 0
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"{'https' if self.ssl_context else 'http'}://127.0.0.1:{self.port}"
 
     def script(self, *answers: Answer) -> None:
         self.answers = list(answers)
@@ -55,11 +66,7 @@ class Receiver:
     async def start(self) -> Receiver:
         app = web.Application(client_max_size=64 * 1024 * 1024)
         app.router.add_route("*", "/{tail:.*}", self._handle)
-        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.2)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self._runner, self.port = await start_site(app, self.ssl_context)
         return self
 
     async def stop(self) -> None:

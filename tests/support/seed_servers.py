@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from tests.support.receivers import Answer, Received, Receiver
+from tests.support.receivers import Answer, Received, Receiver, start_site
 
 
 class TlsReceiver(Receiver):
@@ -17,21 +17,7 @@ class TlsReceiver(Receiver):
 
     def __init__(self, context: ssl.SSLContext, answers: list[Answer] | None = None) -> None:
         super().__init__(answers)
-        self._context = context
-
-    @property
-    def url(self) -> str:
-        return f"https://127.0.0.1:{self.port}"
-
-    async def start(self) -> TlsReceiver:
-        app = web.Application()
-        app.router.add_route("*", "/{tail:.*}", self._handle)
-        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.2)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0, ssl_context=self._context)
-        await site.start()
-        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        return self
+        self.ssl_context = context
 
 
 @dataclass(slots=True)
@@ -59,11 +45,7 @@ class TokenServer:
     async def start(self) -> TokenServer:
         app = web.Application()
         app.router.add_route("*", "/oauth/token", self._token)
-        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.2)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0, ssl_context=self._context)
-        await site.start()
-        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self._runner, self.port = await start_site(app, self._context)
         return self
 
     async def stop(self) -> None:
