@@ -50,7 +50,7 @@ class Endpoints:
         return self._view(endpoint, tenant)
 
     async def get(self, caller: Caller, endpoint_id: str) -> EndpointView:
-        endpoint, tenant = await self._load(caller, endpoint_id)
+        endpoint, tenant = await self.load(caller, endpoint_id)
         return self._view(endpoint, tenant)
 
     async def list(self, caller: Caller, limit: int, cursor: str | None) -> Page[EndpointView]:
@@ -66,7 +66,7 @@ class Endpoints:
     async def update(self, caller: Caller, endpoint_id: str, fields: Mapping[str, Any]) -> EndpointView:
         if "tenant_id" in fields:
             raise InvalidInput("an endpoint cannot move to another tenant", field="tenant_id")
-        endpoint, tenant = await self._load(caller, endpoint_id)
+        endpoint, tenant = await self.load(caller, endpoint_id)
         self._apply(endpoint, tenant, fields, creating=False)
         if fields.get("enabled") is True:
             endpoint.disabled_reason = None
@@ -75,14 +75,14 @@ class Endpoints:
         return self._view(endpoint, tenant)
 
     async def delete(self, caller: Caller, endpoint_id: str) -> None:
-        endpoint, _ = await self._load(caller, endpoint_id)
+        endpoint, _ = await self.load(caller, endpoint_id)
         endpoint.deleted_at = endpoint.updated_at = self.ctx.clock()
         endpoint.enabled = False
         await self.ctx.store.update_endpoint(endpoint)
 
     async def rotate_secret(self, caller: Caller, endpoint_id: str, secret: str | None = None,
                             grace_s: float = ROTATION_GRACE_S) -> EndpointView:
-        endpoint, tenant = await self._load(caller, endpoint_id)
+        endpoint, tenant = await self.load(caller, endpoint_id)
         now = self.ctx.clock()
         if secret is not None and not secret.startswith(SECRET_PREFIX):
             raise InvalidInput(f"a signing secret starts with {SECRET_PREFIX}", field="secret")
@@ -94,7 +94,7 @@ class Endpoints:
         return self._view(endpoint, tenant)
 
     async def recover(self, caller: Caller, endpoint_id: str, since: float, until: float | None) -> int:
-        endpoint, _ = await self._load(caller, endpoint_id)
+        endpoint, _ = await self.load(caller, endpoint_id)
         now = self.ctx.clock()
         if until is not None and until <= since:
             raise InvalidInput("until must be after since", field="until")
@@ -104,9 +104,6 @@ class Endpoints:
         return count
 
     async def load(self, caller: Caller, endpoint_id: str) -> tuple[Endpoint, Tenant]:
-        return await self._load(caller, endpoint_id)
-
-    async def _load(self, caller: Caller, endpoint_id: str) -> tuple[Endpoint, Tenant]:
         endpoint = await self.ctx.store.get_endpoint(endpoint_id)
         if endpoint is None or endpoint.deleted_at is not None or not caller.can_see(endpoint.tenant_id):
             raise NotFound(f"endpoint {endpoint_id} not found")

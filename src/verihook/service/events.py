@@ -52,7 +52,7 @@ class Events:
         for index, item in enumerate(inputs):
             where = f"events[{index}]" if batch or len(inputs) > 1 else ""
             try:
-                drafts.append(await self._draft(caller, item))
+                drafts.append(await self.draft(caller, item))
             except (InvalidInput, NotFound) as error:
                 if not where:
                     raise
@@ -64,10 +64,6 @@ class Events:
         return published
 
     async def draft(self, caller: Caller, item: EventInput, subject_update: SubjectUpdate | None = None
-                    ) -> EventDraft:
-        return await self._draft(caller, item, subject_update)
-
-    async def _draft(self, caller: Caller, item: EventInput, subject_update: SubjectUpdate | None = None
                      ) -> EventDraft:
         registry = self.ctx.registry
         event_type = registry.check_event_type_name(item.type)

@@ -49,15 +49,10 @@ from verihook.store.postgres_sql import (
     REQUEUE,
     PublishBatch,
     Where,
-    attempt_of,
-    delivery_of,
-    event_of,
-    page_of,
     results_json,
     row_count,
-    subject_of,
-    tenant_of,
 )
+from verihook.store.rows import attempt_of, delivery_of, event_of, page_of, subject_of, tenant_of
 from verihook.store.status_sql import EVENT_HAS_DELIVERY, SUBJECT_HAS_DELIVERY, status_condition
 
 

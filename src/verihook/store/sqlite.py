@@ -16,7 +16,6 @@ import orjson
 
 from verihook.crypto import SecretBox
 from verihook.model import (
-    Attempt,
     Delivery,
     DeliveryResult,
     DeliveryStatus,
@@ -38,7 +37,8 @@ from verihook.store.base import (
     SubjectFilter,
     SubjectUpdate,
 )
-from verihook.store.codec import EndpointCodec, decode_cursor, encode_cursor, loads_or_none, valid_unicode
+from verihook.store.codec import EndpointCodec, decode_cursor, valid_unicode
+from verihook.store.rows import attempt_of, delivery_of, event_of, page_of, subject_of, tenant_of
 from verihook.store.sqlite_conn import Reader, Writer
 from verihook.store.status_sql import EVENT_HAS_DELIVERY, SUBJECT_HAS_DELIVERY, status_condition
 
@@ -90,47 +90,6 @@ def migration_scripts() -> list[tuple[str, str]]:
 
 def _in(ids: Sequence[Any]) -> str:
     return "(" + ",".join("?" * len(ids)) + ")"
-
-
-def _tenant(row: sqlite3.Row) -> Tenant:
-    return Tenant(id=row["id"], name=row["name"], parent_id=row["parent_id"], profile=row["profile"],
-                  require_https=bool(row["require_https"]), created_at=row["created_at"])
-
-
-def _subject(row: sqlite3.Row) -> Subject:
-    return Subject(id=row["id"], tenant_id=row["tenant_id"], kind=row["kind"], external_id=row["external_id"],
-                   profile=row["profile"], webhook_url=row["webhook_url"], status=row["status"],
-                   data=loads_or_none(row["data"]), sequence=row["sequence"], created_at=row["created_at"],
-                   updated_at=row["updated_at"])
-
-
-def _event(row: sqlite3.Row) -> Event:
-    return Event(id=row["id"], tenant_id=row["tenant_id"], type=row["type"], data=orjson.loads(row["data"]),
-                 subject_id=row["subject_id"], sequence=row["sequence"],
-                 idempotency_key=row["idempotency_key"], created_at=row["created_at"])
-
-
-def _delivery(row: sqlite3.Row) -> Delivery:
-    return Delivery(id=row["id"], event_id=row["event_id"], tenant_id=row["tenant_id"],
-                    endpoint_id=row["endpoint_id"], url=row["url"], status=DeliveryStatus(row["status"]),
-                    attempt_count=row["attempt_count"], cycle_attempts=row["cycle_attempts"],
-                    next_attempt_at=row["next_attempt_at"], created_at=row["created_at"],
-                    updated_at=row["updated_at"], last_status_code=row["last_status_code"],
-                    last_error=row["last_error"])
-
-
-def _attempt(row: sqlite3.Row) -> Attempt:
-    return Attempt(delivery_id=row["delivery_id"], number=row["number"], at=row["at"],
-                   status_code=row["status_code"], latency_ms=row["latency_ms"], error=row["error"],
-                   error_detail=row["error_detail"], request_headers=orjson.loads(row["request_headers"]),
-                   response_headers=orjson.loads(row["response_headers"]), response_body=row["response_body"])
-
-
-def _page(rows: list[sqlite3.Row], limit: int, convert: Callable[[sqlite3.Row], T]) -> Page[T]:
-    items = [convert(row) for row in rows[:limit]]
-    more = len(rows) > limit
-    last = rows[limit - 1] if more else None
-    return Page(items, encode_cursor(last["created_at"], last["id"]) if last is not None else None)
 
 
 def _keyset(cursor: str | None, where: list[str], params: list[Any], table: str = "") -> None:
@@ -200,12 +159,12 @@ class SqliteStore:
 
     async def get_tenant(self, tenant_id: str) -> Tenant | None:
         row = await self._read(lambda c: c.execute("SELECT * FROM tenants WHERE id = ?", (tenant_id,)).fetchone())
-        return _tenant(row) if row else None
+        return tenant_of(row) if row else None
 
     async def tenant_by_key_hash(self, api_key_hash: str) -> Tenant | None:
         row = await self._read(lambda c: c.execute(
             "SELECT * FROM tenants WHERE api_key_hash = ?", (api_key_hash,)).fetchone())
-        return _tenant(row) if row else None
+        return tenant_of(row) if row else None
 
     async def tenant_signing_secret(self, tenant_id: str) -> str:
         row = await self._read(lambda c: c.execute(
@@ -223,7 +182,7 @@ class SqliteStore:
         _keyset(cursor, where, params)
         sql = f"SELECT * FROM tenants WHERE {' AND '.join(where) or '1'} ORDER BY created_at DESC, id DESC LIMIT ?"
         rows = await self._read(lambda c: c.execute(sql, (*params, limit + 1)).fetchall())
-        return _page(rows, limit, _tenant)
+        return page_of(rows, limit, tenant_of)
 
     @staticmethod
     def _scope(prefix: str, tenant_ids: Sequence[str] | None, column: str = "tenant_id"
@@ -258,7 +217,7 @@ class SqliteStore:
         _keyset(cursor, where, params)
         sql = f"SELECT * FROM endpoints WHERE {' AND '.join(where)} ORDER BY created_at DESC, id DESC LIMIT ?"
         rows = await self._read(lambda c: c.execute(sql, (*params, limit + 1)).fetchall())
-        return _page(rows, limit, self._codec.from_row)
+        return page_of(rows, limit, self._codec.from_row)
 
     # subjects
 
@@ -281,7 +240,7 @@ class SqliteStore:
     async def get_subject(self, subject_id: str) -> Subject | None:
         row = await self._read(lambda c: c.execute(
             "SELECT * FROM subjects WHERE id = ?", (subject_id,)).fetchone())
-        return _subject(row) if row else None
+        return subject_of(row) if row else None
 
     async def set_subject_status(self, subject_id: str, update: SubjectUpdate, now: float) -> None:
         def run(conn: sqlite3.Connection) -> None:
@@ -310,7 +269,7 @@ class SqliteStore:
         sql = (f"SELECT s.* FROM subjects s WHERE {' AND '.join(conditions) or '1'}"
                " ORDER BY s.created_at DESC, s.id DESC LIMIT ?")
         rows = await self._read(lambda c: c.execute(sql, (*params, limit + 1)).fetchall())
-        return _page(rows, limit, _subject)
+        return page_of(rows, limit, subject_of)
 
     async def subject_delivery_summary(self, subject_id: str) -> dict[str, int]:
         rows = await self._read(lambda c: c.execute(
@@ -331,9 +290,9 @@ class SqliteStore:
                     row = conn.execute("SELECT * FROM events WHERE tenant_id = ? AND idempotency_key = ?",
                                        (draft.tenant_id, draft.idempotency_key)).fetchone()
                     if row is not None:
-                        deliveries = [_delivery(r) for r in conn.execute(
+                        deliveries = [delivery_of(r) for r in conn.execute(
                             "SELECT * FROM deliveries WHERE event_id = ? ORDER BY id", (row["id"],))]
-                        published.append(Published(_event(row), deliveries, duplicate=True))
+                        published.append(Published(event_of(row), deliveries, duplicate=True))
                         continue
                 if draft.tenant_id not in endpoints_of:
                     endpoints_of[draft.tenant_id] = [self._codec.from_row(r) for r in conn.execute(
@@ -360,7 +319,7 @@ class SqliteStore:
                      draft.created_at, draft.subject_id)).fetchone()
                 conn.execute("INSERT INTO subject_status_history (subject_id, status, at, event_id)"
                              " VALUES (?, ?, ?, ?)", (draft.subject_id, update.status, draft.created_at, draft.id))
-            subject = _subject(row)
+            subject = subject_of(row)
             sequence = subject.sequence
         conn.execute(
             "INSERT INTO events (id, tenant_id, type, data, subject_id, sequence, idempotency_key, created_at)"
@@ -387,7 +346,7 @@ class SqliteStore:
 
     async def get_event(self, event_id: str) -> Event | None:
         row = await self._read(lambda c: c.execute("SELECT * FROM events WHERE id = ?", (event_id,)).fetchone())
-        return _event(row) if row else None
+        return event_of(row) if row else None
 
     async def list_events(self, where: EventFilter, limit: int, cursor: str | None) -> Page[Event]:
         conditions, params = self._scope("e.", where.tenant_ids)
@@ -410,18 +369,18 @@ class SqliteStore:
         sql = (f"SELECT e.* FROM events e WHERE {' AND '.join(conditions) or '1'}"
                " ORDER BY e.created_at DESC, e.id DESC LIMIT ?")
         rows = await self._read(lambda c: c.execute(sql, (*params, limit + 1)).fetchall())
-        return _page(rows, limit, _event)
+        return page_of(rows, limit, event_of)
 
     async def deliveries_of(self, event_id: str, with_attempts: bool = True) -> list[Delivery]:
         def run(conn: sqlite3.Connection) -> list[Delivery]:
-            deliveries = [_delivery(r) for r in conn.execute(
+            deliveries = [delivery_of(r) for r in conn.execute(
                 "SELECT * FROM deliveries WHERE event_id = ? ORDER BY id", (event_id,))]
             if with_attempts and deliveries:
                 by_id = {d.id: d for d in deliveries}
                 for row in conn.execute(
                         f"SELECT * FROM attempts WHERE delivery_id IN {_in(list(by_id))} ORDER BY delivery_id, number",
                         list(by_id)):
-                    by_id[row["delivery_id"]].attempts.append(_attempt(row))
+                    by_id[row["delivery_id"]].attempts.append(attempt_of(row))
             return deliveries
 
         return await self._read(run)
