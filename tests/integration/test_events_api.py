@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
+
+import orjson
 
 from tests.support.api import Api
 from tests.support.receivers import Receiver
@@ -40,6 +43,26 @@ async def test_publish_answers_202_with_the_event_and_its_deliveries(api: Api, r
     assert "verihook-sequence" not in request.headers
     done = await api.wait_event(event["id"])
     assert done["deliveries"][0]["status"] == "succeeded"
+
+
+async def test_a_chunked_body_up_to_the_limit_is_published(api: Api, receiver: Receiver) -> None:
+    """A body sent without Content-Length (chunked) is read whole, up to the 1 MiB limit, and published."""
+    await api.endpoint(receiver.url, retry=FAST)
+    blob = "x" * (1024 * 1024 - 200)
+    payload = orjson.dumps({"type": "order.created", "data": {"blob": blob}})
+
+    async def pieces() -> AsyncIterator[bytes]:
+        for start in range(0, len(payload), 50_000):
+            yield payload[start:start + 50_000]
+
+    headers = {"Authorization": f"Bearer {api.key}"}
+    async with api.session.post(api.base_url + "/v1/events", data=pieces(), headers=headers) as response:
+        assert response.status == 202, await response.text()
+        assert "content-length" not in {name.lower() for name in response.request_info.headers}
+        event = await response.json()
+    [request] = await receiver.wait_for(1)
+    assert request.json()["data"] == {"blob": blob}
+    assert (await api.wait_event(event["id"]))["data"] == {"blob": blob}
 
 
 async def test_the_same_idempotency_key_returns_the_first_event(api: Api, receiver: Receiver) -> None:

@@ -111,7 +111,8 @@ class JsonBodies:
 
 
 class BodyLimit:
-    """Refuses request bodies over `max_bytes` with 413, whether Content-Length says so or the stream shows it."""
+    """Refuses request bodies over `max_bytes` with 413 before the app sees them: by the declared Content-Length,
+    else (a chunked body) by reading the body here, up to the limit, and handing it on whole."""
 
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
         self.app = app
@@ -121,30 +122,68 @@ class BodyLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        for name, value in scope.get("headers", []):
-            if name == b"content-length" and value.isdigit() and int(value) > self.max_bytes:
+        length = _content_length(scope)
+        if length is not None:
+            if length > self.max_bytes:
                 await self._refuse(scope, receive, send)
-                return
-        seen = 0
-
-        async def counting_receive() -> Message:
-            nonlocal seen
-            message = await receive()
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > self.max_bytes:
-                    raise _TooLarge
-            return message
-
+            else:
+                await self.app(scope, receive, send)
+            return
         try:
-            await self.app(scope, counting_receive, send)
+            body = await _read_body(receive, self.max_bytes)
         except _TooLarge:
             await self._refuse(scope, receive, send)
+            return
+        if body is not None:
+            await self.app(scope, _replay(body, receive), send)
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
-        response = problem(413, "Payload too large", f"the request body is over the limit of {self.max_bytes} bytes")
+        response = problem(413, "Payload too large", f"the request body is over the limit of {self.max_bytes} bytes",
+                           field="body")
         await response(scope, receive, send)
 
 
 class _TooLarge(Exception):
     pass
+
+
+def _content_length(scope: Scope) -> int | None:
+    """The declared length, when it frames the body (Transfer-Encoding overrides it)."""
+    length = None
+    for name, value in scope["headers"]:
+        if name == b"transfer-encoding":
+            return None
+        if name == b"content-length" and value.isdigit():
+            length = int(value)
+    return length
+
+
+async def _read_body(receive: Receive, max_bytes: int) -> bytes | None:
+    """The whole body, or None when the client went away; raises _TooLarge once it passes `max_bytes`."""
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            return None
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > max_bytes:
+            raise _TooLarge
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks)
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    """A `receive` that gives the body already read as one message, then defers to the server's."""
+    given = False
+
+    async def replay() -> Message:
+        nonlocal given
+        if given:
+            return await receive()
+        given = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return replay

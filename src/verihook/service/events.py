@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -18,6 +19,7 @@ from verihook.service.context import Context
 from verihook.store.base import Destination, EventDraft, EventFilter, Published, SubjectUpdate
 
 MAX_BATCH = 1000
+REGISTERED_TYPES_TTL_S = 1.0  # how long the registered schemas are reused; one registered elsewhere counts after this
 
 
 @dataclass(slots=True)
@@ -38,7 +40,10 @@ class EventDetail:
 class Events:
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
-        self._registered: dict[str, EventType] | None = None
+        self._registered: dict[str, EventType] = {}
+        self._registered_until = 0.0
+        self._registrations = 0  # registrations made here: a reload that overlaps one is not trusted for long
+        self._reloading = asyncio.Lock()
 
     async def publish(self, caller: Caller, inputs: Sequence[EventInput], *, batch: bool = False
                       ) -> list[Published]:
@@ -135,15 +140,33 @@ class Events:
         except ValueError as error:
             raise InvalidInput(f"schema is not a valid JSON Schema: {error}", field="schema") from error
         await self.ctx.store.upsert_event_type(name, description, orjson.dumps(schema), self.ctx.clock())
-        self._registered = None
+        self._registrations += 1
+        self._registered_until = 0.0
         return event_type
 
     async def catalog(self) -> list[EventType]:
         return [*self.ctx.registry.catalog(), *(await self._catalog()).values()]
 
     async def _catalog(self) -> dict[str, EventType]:
-        if self._registered is None:
-            self._registered = {
-                name: EventType(name=name, profile="standard", schema=orjson.loads(schema), description=description)
-                for name, description, schema in await self.ctx.store.list_event_types()}
+        """The registered types, read again from the store once REGISTERED_TYPES_TTL_S have passed (by one caller
+        while the others wait), so a type registered or changed by another process is checked here too."""
+        if self.ctx.clock() >= self._registered_until:
+            async with self._reloading:
+                if self.ctx.clock() >= self._registered_until:
+                    await self._reload_registered()
         return self._registered
+
+    async def _reload_registered(self) -> None:
+        started, registrations = self.ctx.clock(), self._registrations
+        known = self._registered
+        self._registered = {name: _registered_type(known.get(name), name, description, orjson.loads(schema))
+                            for name, description, schema in await self.ctx.store.list_event_types()}
+        if registrations == self._registrations:
+            self._registered_until = started + REGISTERED_TYPES_TTL_S
+
+
+def _registered_type(known: EventType | None, name: str, description: str, schema: dict[str, Any]) -> EventType:
+    """The type as read, or the one known already if unchanged (its validator is built: that is the costly part)."""
+    if known is not None and known.schema == schema and known.description == description:
+        return known
+    return EventType(name=name, profile="standard", schema=schema, description=description)

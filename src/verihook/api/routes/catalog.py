@@ -6,12 +6,12 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from verihook.api.deps import CallerDep, ServiceDep
+from verihook.api.deps import CallerDep, ServiceDep, V1Route
 from verihook.api.schemas import EventTypeCreate
 from verihook.errors import Forbidden
 from verihook.profiles import EventType
 
-router = APIRouter(prefix="/v1/event-types", tags=["event types"])
+router = APIRouter(prefix="/v1/event-types", tags=["event types"], route_class=V1Route)
 
 
 def event_type_out(event_type: EventType) -> dict[str, Any]:

@@ -6,7 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter, Body, Query, Response
 
-from verihook.api.deps import CallerDep, ServiceDep
+from verihook.api.deps import CallerDep, ServiceDep, V1Route
 from verihook.api.schemas import (
     EndpointCreate,
     EndpointUpdate,
@@ -19,7 +19,7 @@ from verihook.api.schemas import (
 )
 from verihook.times import parse_time
 
-router = APIRouter(prefix="/v1/endpoints", tags=["endpoints"])
+router = APIRouter(prefix="/v1/endpoints", tags=["endpoints"], route_class=V1Route)
 
 
 @router.post("", status_code=201, operation_id="v1.endpoint.create")

@@ -6,14 +6,14 @@ from typing import Any
 
 from fastapi import APIRouter, Query
 
-from verihook.api.deps import CallerDep, ServiceDep
+from verihook.api.deps import CallerDep, ServiceDep, V1Route
 from verihook.api.schemas import EventBatch, EventCreate, delivery_out, event_out, page_out
 from verihook.model import DeliveryStatus
 from verihook.service import EventInput
 from verihook.store.base import EventFilter, Published
 from verihook.times import parse_time
 
-router = APIRouter(prefix="/v1/events", tags=["events"])
+router = APIRouter(prefix="/v1/events", tags=["events"], route_class=V1Route)
 
 
 def _input(body: EventCreate) -> EventInput:

@@ -6,14 +6,14 @@ from typing import Any
 
 from fastapi import APIRouter, Query
 
-from verihook.api.deps import CallerDep, ServiceDep
+from verihook.api.deps import CallerDep, ServiceDep, V1Route
 from verihook.api.routes.events import published_out
 from verihook.api.schemas import SubjectCreate, SubjectPatch, event_out, page_out, subject_out
 from verihook.model import DeliveryStatus
 from verihook.service import SubjectInput
 from verihook.store.base import EventFilter
 
-router = APIRouter(prefix="/v1/subjects", tags=["subjects"])
+router = APIRouter(prefix="/v1/subjects", tags=["subjects"], route_class=V1Route)
 
 
 @router.post("", status_code=201, operation_id="v1.subject.create")

@@ -6,10 +6,10 @@ from typing import Any
 
 from fastapi import APIRouter, Query
 
-from verihook.api.deps import CallerDep, ServiceDep
+from verihook.api.deps import CallerDep, ServiceDep, V1Route
 from verihook.api.schemas import TenantCreate, page_out, tenant_out
 
-router = APIRouter(prefix="/v1/tenants", tags=["tenants"])
+router = APIRouter(prefix="/v1/tenants", tags=["tenants"], route_class=V1Route)
 
 
 @router.post("", status_code=201, operation_id="v1.tenant.create")
