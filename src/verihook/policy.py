@@ -56,7 +56,7 @@ class RetryPolicy:
     factor: float = 2.0
     max_attempts: int = 5  # exponential: total attempts including the first
     max_delay_s: float = 36000.0
-    jitter: float = 0.0  # 0.2: each delay is multiplied by uniform(0.8, 1.2)
+    jitter: float = 0.0  # 0.2: each delay is multiplied by uniform(0.8, 1.2), cut at the cap (max_delay_s)
 
     def __post_init__(self) -> None:
         if self.strategy not in _KEYS:
@@ -156,6 +156,22 @@ def _policy_delay(policy: RetryPolicy, attempts_made: int) -> float | None:
     return None
 
 
+def _delay_cap(policy: RetryPolicy) -> float:
+    return policy.max_delay_s if policy.strategy == "exponential" else MAX_DELAY_S
+
+
+def _jittered(delay: float, jitter: float, cap: float, rng: random.Random | None) -> float:
+    """`delay` spread uniformly over ±`jitter` of itself, the window cut at `cap` and at 0.
+
+    The draw is made in the window already cut (not clamped afterwards), so delays at the cap still spread
+    below it instead of half of them landing on the cap together.
+    """
+    uniform = rng.uniform if rng is not None else random.uniform
+    low = max(delay * (1 - jitter), 0.0)
+    high = min(delay * (1 + jitter), cap)
+    return min(max(uniform(low, high), 0.0), cap)  # and clamped: uniform() may round past an end point
+
+
 def next_retry_delay(
     policy: RetryPolicy,
     attempts_made: int,
@@ -164,8 +180,9 @@ def next_retry_delay(
 ) -> float | None:
     """Seconds to wait before the next attempt, or None when the cycle is exhausted.
 
-    ``attempts_made`` counts this cycle's attempts so far, including the one that just failed. A receiver's
-    ``Retry-After`` (capped at MAX_RETRY_AFTER_S) can lengthen a delay, never create a retry.
+    ``attempts_made`` counts this cycle's attempts so far, including the one that just failed. Jitter never
+    takes a delay past the policy's cap (``max_delay_s``; MAX_DELAY_S for a schedule). A receiver's
+    ``Retry-After`` (capped at MAX_RETRY_AFTER_S) can lengthen a delay, past that cap too, but never create a retry.
     """
     if attempts_made < 1:
         raise ValueError(f"attempts_made must be >= 1, got {attempts_made}")
@@ -173,8 +190,7 @@ def next_retry_delay(
     if delay is None:
         return None
     if policy.jitter:
-        uniform = rng.uniform if rng is not None else random.uniform
-        delay *= uniform(1 - policy.jitter, 1 + policy.jitter)
+        delay = _jittered(delay, policy.jitter, _delay_cap(policy), rng)
     if retry_after_s is not None:
         delay = max(delay, min(max(retry_after_s, 0.0), MAX_RETRY_AFTER_S))
     return delay

@@ -8,6 +8,7 @@ import pytest
 
 from verihook.errors import InvalidInput
 from verihook.policy import (
+    MAX_DELAY_S,
     MAX_RETRY_AFTER_S,
     NO_RETRY,
     STANDARD_RETRY,
@@ -95,6 +96,80 @@ def test_jitter_spreads_and_is_reproducible() -> None:
     assert next_retry_delay(policy, 1, rng=random.Random(7)) == next_retry_delay(
         policy, 1, rng=random.Random(7)
     )
+
+
+CAPPED_JITTER = RetryPolicy("exponential", initial_s=10.0, factor=10.0, max_attempts=10, max_delay_s=500.0,
+                            jitter=0.2)
+
+
+class Extreme(random.Random):
+    """A random source whose uniform(a, b) always answers a fixed point of the window (0: a, 1: b), or, with
+    `outside`, a value beyond it, as a broken source might."""
+
+    def __init__(self, at: float, outside: float | None = None) -> None:
+        super().__init__(0)
+        self.at = at
+        self.outside = outside
+        self.windows: list[tuple[float, float]] = []
+
+    def uniform(self, a: float, b: float) -> float:
+        self.windows.append((a, b))
+        return self.outside if self.outside is not None else a + (b - a) * self.at
+
+
+@pytest.mark.parametrize("seed", range(50))
+@pytest.mark.parametrize("attempts_made", range(1, 10))
+def test_jitter_never_pushes_a_delay_past_max_delay_s(seed: int, attempts_made: int) -> None:
+    base = next_retry_delay(CAPPED, attempts_made)
+    assert base is not None
+    delay = next_retry_delay(CAPPED_JITTER, attempts_made, rng=random.Random(seed))
+    assert delay is not None
+    assert base * 0.8 <= delay <= min(base * 1.2, 500.0)
+
+
+@pytest.mark.parametrize(
+    ("attempts_made", "window"),
+    [
+        (1, (8.0, 12.0)),  # far below the cap: the full ±20 %
+        (2, (80.0, 120.0)),
+        (3, (400.0, 500.0)),  # 1000 s capped to 500 s: only the part of the window under the cap
+        (9, (400.0, 500.0)),
+    ],
+)
+def test_jitter_draws_in_the_window_cut_at_the_cap(attempts_made: int, window: tuple[float, float]) -> None:
+    lowest, highest = Extreme(0.0), Extreme(1.0)
+    assert next_retry_delay(CAPPED_JITTER, attempts_made, rng=lowest) == pytest.approx(window[0])
+    assert next_retry_delay(CAPPED_JITTER, attempts_made, rng=highest) == pytest.approx(window[1])
+    assert lowest.windows == highest.windows == [pytest.approx(window)]
+
+
+def test_a_window_partly_over_the_cap_is_cut_at_it() -> None:
+    policy = RetryPolicy("exponential", initial_s=450.0, max_delay_s=500.0, jitter=0.2)
+    assert next_retry_delay(policy, 1, rng=Extreme(0.0)) == pytest.approx(360.0)
+    assert next_retry_delay(policy, 1, rng=Extreme(1.0)) == 500.0
+
+
+def test_delays_at_the_cap_still_spread_below_it() -> None:
+    delays = [next_retry_delay(CAPPED_JITTER, 5, rng=random.Random(seed)) for seed in range(200)]
+    assert all(d is not None and 400.0 <= d <= 500.0 for d in delays)
+    assert len(set(delays)) == 200  # not half of them piled onto 500 s
+    assert sum(d == 500.0 for d in delays) <= 1
+
+
+@pytest.mark.parametrize("outside", [-1e9, -0.001, 500.0001, 1e12, float("inf")])
+def test_a_random_source_out_of_its_window_is_still_held_in_0_and_the_cap(outside: float) -> None:
+    delay = next_retry_delay(CAPPED_JITTER, 5, rng=Extreme(0.0, outside=outside))
+    assert delay is not None and 0.0 <= delay <= 500.0
+
+
+def test_schedule_jitter_stays_under_the_longest_allowed_delay() -> None:
+    policy = RetryPolicy("schedule", delays_s=(MAX_DELAY_S,), jitter=0.5)
+    assert next_retry_delay(policy, 1, rng=Extreme(1.0)) == MAX_DELAY_S
+    assert next_retry_delay(policy, 1, rng=Extreme(0.0)) == MAX_DELAY_S * 0.5
+
+
+def test_retry_after_may_still_lengthen_a_delay_past_the_cap() -> None:
+    assert next_retry_delay(CAPPED_JITTER, 5, retry_after_s=3600.0, rng=Extreme(1.0)) == 3600.0
 
 
 @pytest.mark.parametrize(
