@@ -7,13 +7,16 @@ import json
 import os
 import sys
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
 import uvloop
 
 from verihook.config import Settings
 from verihook.errors import VerihookError
+
+if TYPE_CHECKING:
+    from verihook.runtime import Runtime
 
 SWITCH_INTERVAL_S = 0.0005
 
@@ -42,6 +45,13 @@ def _run(main: Callable[[], Awaitable[int]]) -> int:
         return 2
 
 
+async def _announce_admin_key(runtime: Runtime) -> None:
+    """Print the admin key if this process made it (none configured or stored, and it won any race to store)."""
+    made = await runtime.ensure_admin_key()
+    if made is not None:
+        print(f"verihook: admin API key (shown once, keep it): {made}", flush=True)
+
+
 def serve(args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -54,10 +64,9 @@ def serve(args: argparse.Namespace) -> int:
 
     async def main() -> int:
         runtime = await build_runtime(_settings(args))
-        made = await runtime.ensure_admin_key()
-        if made is not None:
-            print(f"verihook: admin API key (shown once, keep it): {made}", flush=True)
-        app = create_app(runtime, run_dispatcher=args.role != "api")
+        if args.role != "worker":  # a worker serves no tenant API: it neither needs nor makes an admin key
+            await _announce_admin_key(runtime)
+        app = create_app(runtime, run_dispatcher=args.role != "api", serve_api=args.role != "worker")
         if args.role == "worker":
             print("verihook: worker running; Ctrl-C stops it", flush=True)
         config = uvicorn.Config(app, host=args.host, port=args.port, loop="none", http="httptools",

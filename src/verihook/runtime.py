@@ -36,14 +36,18 @@ class Runtime:
     metrics: Metrics
 
     async def ensure_admin_key(self) -> str | None:
-        """Make an admin key when none is configured or stored; returns it (to print once) if it made one."""
+        """Make an admin key when none is configured or stored; returns it (to print once) if it made one.
+
+        Processes starting at once on one database race to store theirs: the first stored wins, and the others
+        take its hash and return None (they print nothing).
+        """
         ctx = self.service.ctx
         if ctx.admin_key_hash is not None:
             return None
         admin_key = ADMIN_KEY_PREFIX + secrets.token_urlsafe(32)
-        ctx.admin_key_hash = hash_api_key(admin_key)
-        await self.store.put_meta(ADMIN_KEY_HASH, ctx.admin_key_hash)
-        return admin_key
+        made = hash_api_key(admin_key)
+        ctx.admin_key_hash = await self.store.put_meta_if_absent(ADMIN_KEY_HASH, made)
+        return admin_key if ctx.admin_key_hash == made else None
 
     async def run_dispatcher(self) -> None:
         """Run the dispatcher until it is stopped, woken by the store when another process makes work due."""

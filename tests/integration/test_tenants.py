@@ -13,7 +13,9 @@ import aiohttp
 from tests.support import postgres as pg
 from tests.support.api import Api
 from tests.support.receivers import Receiver
-from tests.support.server import ServeProcess
+from tests.support.server import ServeProcess, settings_for_tests
+from verihook.runtime import build_runtime, open_store
+from verihook.service.access import ADMIN_KEY_HASH, hash_api_key
 
 FAST = {"strategy": "schedule", "delays_s": [0.2, 0.2]}
 
@@ -172,23 +174,30 @@ async def test_only_the_admin_creates_top_level_tenants(admin: Api, api: Api) ->
     assert (await admin.post("/v1/endpoints", {"url": "http://127.0.0.1:9/x"})).status == 422  # admin names one
 
 
+PRINTED_KEY = re.compile(r"admin API key \(shown once, keep it\): (\S+)")
+
+
+async def _log_once_listening(server: ServeProcess) -> str:
+    """The process's log once it says it listens (the port opens a moment before the line is written)."""
+    log_file = server.workdir / f"{server.role}-{server.port}.log"
+    for _ in range(100):
+        if "listening on" in log_file.read_text():
+            break
+        await asyncio.sleep(0.05)
+    return log_file.read_text()
+
+
 async def test_serve_without_an_admin_key_makes_one_and_prints_it_once(tmp_path: Path,
                                                                        http: aiohttp.ClientSession) -> None:
     database_url = f"sqlite:///{tmp_path / 'made-key.db'}"
-    printed = re.compile(r"admin API key \(shown once, keep it\): (\S+)")
     logs: list[str] = []
     for _ in range(2):  # the second start is a restart on the same database
         server = ServeProcess(database_url, tmp_path)
         del server.env["VERIHOOK_ADMIN_KEY"]
         await server.start()
         try:
-            log_file = tmp_path / f"serve-{server.port}.log"
-            for _ in range(100):  # the port is open; the line saying so may lag a little
-                if "listening on" in log_file.read_text():
-                    break
-                await asyncio.sleep(0.05)
-            logs.append(log_file.read_text())
-            keys = printed.findall(logs[0])
+            logs.append(await _log_once_listening(server))
+            keys = PRINTED_KEY.findall(logs[0])
             assert len(keys) == 1, logs[0]
             admin = Api(server.base_url, keys[0], http)
             made = await admin.tenant(f"made-{len(logs)}")
@@ -197,4 +206,54 @@ async def test_serve_without_an_admin_key_makes_one_and_prints_it_once(tmp_path:
         finally:
             server.stop()
     assert "listening on" in logs[1]
-    assert not printed.search(logs[1]), logs[1]
+    assert not PRINTED_KEY.search(logs[1]), logs[1]
+
+
+async def test_racing_stores_keep_the_first_meta_value(database_url: str) -> None:
+    stores = [open_store(settings_for_tests(database_url)) for _ in range(4)]
+    try:
+        await stores[0].migrate()
+        won = await asyncio.gather(*(s.put_meta_if_absent(ADMIN_KEY_HASH, f"hash-{i}") for i, s in enumerate(stores)))
+        assert len(set(won)) == 1 and won[0] in {f"hash-{i}" for i in range(4)}, won
+        assert await stores[0].put_meta_if_absent(ADMIN_KEY_HASH, "late") == won[0]
+        assert await stores[3].get_meta(ADMIN_KEY_HASH) == won[0]
+    finally:
+        await asyncio.gather(*(s.close() for s in stores))
+
+
+async def test_runtimes_racing_to_make_the_admin_key_agree_on_one(database_url: str) -> None:
+    """Both runtimes found no key when they were built; only the one that stored its key first may print it."""
+    runtimes = [await build_runtime(settings_for_tests(database_url, admin_key=None)) for _ in range(3)]
+    try:
+        assert all(r.service.ctx.admin_key_hash is None for r in runtimes)
+        made = await asyncio.gather(*(r.ensure_admin_key() for r in runtimes))
+        [key] = [k for k in made if k is not None]
+        assert {r.service.ctx.admin_key_hash for r in runtimes} == {hash_api_key(key)}
+        assert await runtimes[0].store.get_meta(ADMIN_KEY_HASH) == hash_api_key(key)
+    finally:
+        for runtime in runtimes:
+            await runtime.close()
+
+
+async def test_api_processes_starting_together_print_one_admin_key_that_works_on_each(
+        pg_databases: pg.TestDatabases, tmp_path: Path, http: aiohttp.ClientSession) -> None:
+    """PostgreSQL, no VERIHOOK_ADMIN_KEY: of three `api` processes starting at once, one prints a key (and the
+    `worker` none); every API process takes that key."""
+    url = pg_databases.create()
+    servers = [ServeProcess(url, tmp_path, role=role) for role in ("api", "api", "api", "worker")]
+    for server in servers:
+        del server.env["VERIHOOK_ADMIN_KEY"]
+    try:
+        await asyncio.gather(*(server.start(timeout=60) for server in servers))
+        logs = [await _log_once_listening(server) for server in servers]
+        keys = [key for log in logs for key in PRINTED_KEY.findall(log)]
+        assert len(keys) == 1, "\n".join(logs)
+        assert not PRINTED_KEY.search(logs[-1]), logs[-1]  # the worker's
+        for server in servers[:3]:
+            admin = Api(server.base_url, keys[0], http)
+            assert (await admin.get("/v1/tenants")).status == 200, server.port
+            assert (await admin.as_key("vh_admin_another").get("/v1/tenants")).status == 401
+    finally:
+        for server in servers:
+            server.stop()
+        pg_databases.drop(url)

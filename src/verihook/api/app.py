@@ -13,8 +13,13 @@ from verihook.api import problems
 from verihook.api.routes import catalog, endpoints, events, health, subjects, tenants
 from verihook.runtime import Runtime
 
+API_ROUTERS = (tenants, endpoints, events, subjects, catalog)  # /v1 and /openapi.json: not served by a worker
 
-def create_app(runtime: Runtime, *, run_dispatcher: bool = True) -> FastAPI:
+
+def create_app(runtime: Runtime, *, run_dispatcher: bool = True, serve_api: bool = True) -> FastAPI:
+    """The app of one role: `serve` (both flags), `api` (no dispatcher) or `worker` (no API: it serves only
+    /healthz, /readyz and /metrics; every other path answers a 404 problem)."""
+
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         task = asyncio.create_task(runtime.run_dispatcher(), name="verihook-dispatcher") if run_dispatcher else None
@@ -25,12 +30,14 @@ def create_app(runtime: Runtime, *, run_dispatcher: bool = True) -> FastAPI:
             if task is not None:
                 await task
 
-    app = FastAPI(title="Verihook", version=__version__, lifespan=lifespan)
+    # without an OpenAPI URL FastAPI serves neither the schema nor /docs and /redoc
+    app = FastAPI(title="Verihook", version=__version__, lifespan=lifespan,
+                  openapi_url="/openapi.json" if serve_api else None)
     app.state.runtime = runtime
     app.state.service = runtime.service
     app.state.runs_dispatcher = run_dispatcher
     problems.install(app)
-    for module in (tenants, endpoints, events, subjects, catalog, health):
+    for module in (*API_ROUTERS, health) if serve_api else (health,):
         app.include_router(module.router)
     app.add_middleware(problems.JsonBodies)
     app.add_middleware(problems.BodyLimit, max_bytes=runtime.settings.max_body_bytes)

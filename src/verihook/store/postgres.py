@@ -113,6 +113,16 @@ class PostgresStore:
         await self._execute("INSERT INTO meta (key, value) VALUES ($1, $2)"
                             " ON CONFLICT (key) DO UPDATE SET value = excluded.value", key, value)
 
+    async def put_meta_if_absent(self, key: str, value: str) -> str:
+        # The INSERT waits for a concurrent one of the same key to commit, then does nothing; the SELECT, a
+        # statement of its own (a new snapshot), then sees the row that won.
+        async with self._one() as conn:
+            stored = await conn.fetchval("INSERT INTO meta (key, value) VALUES ($1, $2)"
+                                         " ON CONFLICT (key) DO NOTHING RETURNING value", key, value)
+            if stored is None:
+                stored = await conn.fetchval("SELECT value FROM meta WHERE key = $1", key)
+        return str(stored)
+
     # tenants
 
     async def insert_tenant(self, tenant: Tenant, api_key_hash: str, signing_secret: str) -> None:

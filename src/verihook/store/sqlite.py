@@ -147,6 +147,13 @@ class SqliteStore:
             "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
             (key, value)))
 
+    async def put_meta_if_absent(self, key: str, value: str) -> str:
+        def run(conn: sqlite3.Connection) -> str:  # one write transaction: the file's lock makes it atomic
+            conn.execute("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING", (key, value))
+            return str(conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()[0])
+
+        return await self._write(run)
+
     # tenants
 
     async def insert_tenant(self, tenant: Tenant, api_key_hash: str, signing_secret: str) -> None:
