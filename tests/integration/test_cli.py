@@ -1,20 +1,26 @@
-"""The `verihook` command as a real child process: migrate, tenant create, send, listen."""
+"""The `verihook` command as a real child process: serve as the README starts it, migrate, tenant create, send,
+listen."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import os
+import stat
 import sys
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
+
+import aiohttp
+from standardwebhooks import Webhook
 
 from tests.support.api import Api
 from tests.support.receivers import Receiver
-from tests.support.server import SECRET_KEY, free_port
+from tests.support.server import SECRET_KEY, ServeProcess, free_port
 
 POLL_INTERVAL_S = 0.25
 
@@ -42,6 +48,66 @@ async def verihook_cli(database_url: str, *args: str, timeout: float = 30) -> Ra
     out, err = await asyncio.wait_for(process.communicate(), timeout)
     assert process.returncode is not None
     return Ran(process.returncode, out.decode(), err.decode())
+
+
+README_ADMIN_KEY = "change-me"
+MADE_KEY_FILE = "made a secret key in verihook.db.key"
+
+
+def readme_serve(workdir: Path) -> ServeProcess:
+    """`VERIHOOK_ADMIN_KEY=change-me verihook serve` in `workdir`: no database URL, no secret key."""
+    server = ServeProcess("unused", workdir, env={"VERIHOOK_ADMIN_KEY": README_ADMIN_KEY})
+    for name in ("VERIHOOK_DATABASE_URL", "VERIHOOK_SECRET_KEY"):
+        del server.env[name]
+    return server
+
+
+async def _serve_log(server: ServeProcess) -> str:
+    log_file = server.workdir / f"serve-{server.port}.log"
+    for _ in range(100):  # the port opens a moment before the line saying so is written
+        if "listening on" in log_file.read_text():
+            break
+        await asyncio.sleep(0.05)
+    return log_file.read_text()
+
+
+async def _delivered(api: Api, receiver: Receiver, secret: str, order: str) -> None:
+    event = await api.publish("order.completed", {"order_id": order})
+    await api.wait_event(event["id"])
+    [request] = [r for r in receiver.requests if r.headers["webhook-id"] == event["id"]]
+    assert Webhook(secret).verify(request.body, request.headers)["data"] == {"order_id": order}
+
+
+async def test_serve_as_the_readme_starts_it_makes_its_files_in_the_working_directory_and_keeps_them(
+        tmp_path: Path, http: aiohttp.ClientSession, receiver: Receiver) -> None:
+    first = readme_serve(tmp_path)
+    await first.start()
+    try:
+        log = await _serve_log(first)
+        assert (tmp_path / "verihook.db").is_file()
+        key_file = tmp_path / "verihook.db.key"
+        assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+        assert MADE_KEY_FILE in log and "admin API key" not in log, log
+        admin = Api(first.base_url, README_ADMIN_KEY, http)
+        api = admin.as_key((await admin.tenant("acme"))["api_key"])
+        endpoint = await api.endpoint(receiver.url + "/webhooks", event_types=["order.completed"])
+        await _delivered(api, receiver, endpoint["signing_secret"], "o-1")
+    finally:
+        first.stop()
+    key = key_file.read_text()
+
+    again = readme_serve(tmp_path)
+    await again.start()
+    try:
+        log = await _serve_log(again)
+        assert "listening on" in log and "secret key" not in log, log
+        api = Api(again.base_url, api.key, http)
+        secrets = (await api.get(f"/v1/endpoints/{endpoint['id']}/secrets")).ok()
+        assert secrets["signing_secret"] == endpoint["signing_secret"]
+        await _delivered(api, receiver, endpoint["signing_secret"], "o-2")
+    finally:
+        again.stop()
+    assert key_file.read_text() == key
 
 
 async def test_migrate_is_idempotent(database_url: str) -> None:

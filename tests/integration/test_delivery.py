@@ -1,21 +1,47 @@
-"""The dispatcher against real receivers: retries, timeouts, Retry-After, 410, wake-ups, isolation, bounds."""
+"""The dispatcher against real receivers: retries, timeouts, Retry-After, 410, wake-ups, isolation, bounds.
+
+The core scenarios run over both outbound transports (VERIHOOK_TRANSPORT): pyreqwest, the default, on both stores,
+and aiohttp, the fallback, on SQLite (the transport does not depend on the store).
+"""
 
 from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import AsyncIterator
 
 import pytest
 from standardwebhooks import Webhook
 
 from tests.support.api import Api
 from tests.support.receivers import Answer, Receiver
-from tests.support.server import running_verihook, settings_for_tests
+from tests.support.server import TRANSPORT_CASES, Running, running_verihook, settings_for_tests
 from verihook.config import DispatcherSettings
+from verihook.delivery.transport import TRANSPORT_ENV
 
 FAST_RETRY = {"strategy": "schedule", "delays_s": [0.2, 0.2, 0.2]}
+over_both_transports = pytest.mark.parametrize(("database_url", "transport"), TRANSPORT_CASES, indirect=True)
 
 
+@pytest.fixture
+def transport(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str | None:
+    """The transport named by the test's parameters, chosen as an operator would (VERIHOOK_TRANSPORT); without
+    parameters, whatever the environment says."""
+    kind: str | None = getattr(request, "param", None)
+    if kind is not None:
+        monkeypatch.setenv(TRANSPORT_ENV, kind)
+    return kind
+
+
+@pytest.fixture
+async def verihook(database_url: str, transport: str | None) -> AsyncIterator[Running]:
+    async with running_verihook(settings_for_tests(database_url)) as running:
+        if transport is not None:
+            assert type(running.runtime.transport).__name__.lower() == f"{transport}transport"
+        yield running
+
+
+@over_both_transports
 async def test_fails_twice_then_succeeds_three_attempts_one_webhook_id_each_signed(
         api: Api, receiver: Receiver) -> None:
     receiver.script(Answer(500), Answer(503, content_type=None, body=b""), Answer(200))
@@ -37,6 +63,7 @@ async def test_fails_twice_then_succeeds_three_attempts_one_webhook_id_each_sign
     assert delivery["status"] == "succeeded"
 
 
+@over_both_transports
 async def test_a_hanging_receiver_is_cut_off_at_the_timeout_and_retried_per_policy(
         api: Api, receiver: Receiver) -> None:
     receiver.script(Answer(delay_s=5), Answer(delay_s=5), Answer(200))
@@ -52,6 +79,7 @@ async def test_a_hanging_receiver_is_cut_off_at_the_timeout_and_retried_per_poli
     assert time.monotonic() - started < 4  # two 0.5 s timeouts + two 0.3 s delays, not two 5 s hangs
 
 
+@over_both_transports
 async def test_exhausted_retries_fail_the_delivery(api: Api, receiver: Receiver) -> None:
     receiver.script(Answer(500))
     await api.endpoint(receiver.url, retry={"strategy": "schedule", "delays_s": [0.1]})
@@ -63,6 +91,7 @@ async def test_exhausted_retries_fail_the_delivery(api: Api, receiver: Receiver)
     assert len(receiver.requests) == 2
 
 
+@over_both_transports
 async def test_retry_after_is_honoured(api: Api, receiver: Receiver) -> None:
     receiver.script(Answer(429, headers={"Retry-After": "2"}), Answer(200))
     await api.endpoint(receiver.url, retry={"strategy": "schedule", "delays_s": [0.1]})
@@ -74,6 +103,7 @@ async def test_retry_after_is_honoured(api: Api, receiver: Receiver) -> None:
     assert second.at - first.at >= 1.9
 
 
+@over_both_transports
 async def test_410_gone_disables_the_endpoint_and_stops_retrying(api: Api, receiver: Receiver) -> None:
     receiver.script(Answer(410))
     endpoint = await api.endpoint(receiver.url, retry=FAST_RETRY)
@@ -187,6 +217,7 @@ async def test_any_2xx_succeeds_under_the_standard_rule(api: Api, receiver: Rece
     assert done["deliveries"][0]["attempt_count"] == 1
 
 
+@over_both_transports
 async def test_a_redirect_is_not_followed_and_counts_as_a_failure(api: Api, receiver: Receiver) -> None:
     target = await Receiver().start()
     try:

@@ -22,6 +22,9 @@ from verihook.runtime import Runtime, build_runtime
 
 ADMIN_KEY = "test-admin-key"
 SECRET_KEY = "test-secret-key"
+# (store, VERIHOOK_TRANSPORT) for end-to-end delivery tests over both transports: the default on both stores, the
+# aiohttp fallback on SQLite only (what a transport does does not depend on the store)
+TRANSPORT_CASES = [("sqlite", "pyreqwest"), ("postgres", "pyreqwest"), ("sqlite", "aiohttp")]
 
 
 def settings_for_tests(database_url: str, **changes: object) -> Settings:

@@ -1,0 +1,89 @@
+"""The target guard through the API, with private targets refused (as in production; every other API test allows
+them): an IP literal in a refused range is refused when an endpoint is created or changed, and a host name that
+resolves to one is accepted then but refused when connecting, by both transports."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import aiohttp
+import pytest
+
+from tests.support.api import Api, Reply
+from tests.support.receivers import Receiver
+from tests.support.server import ADMIN_KEY, TRANSPORT_CASES, running_verihook, settings_for_tests
+from verihook.delivery.transport import TRANSPORT_ENV
+
+REFUSED_URLS = [
+    "http://127.0.0.1:9/hook",  # loopback
+    "http://10.1.2.3/hook",  # private
+    "http://169.254.169.254/latest/meta-data/",  # link-local: the cloud metadata address
+    "http://[::1]:8080/hook",  # IPv6 loopback
+    "http://2130706433/hook",  # 127.0.0.1 in a legacy numeric form
+]
+ALLOWED_URL = "https://hooks.example.com/verihook"  # a public name: not resolved when an endpoint is saved
+REFUSED_ERROR = "target refused by policy"  # model.AttemptError.REFUSED_BY_POLICY, as docs/API.md lists it
+
+
+@pytest.fixture
+def transport(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str | None:
+    kind: str | None = getattr(request, "param", None)
+    if kind is not None:
+        monkeypatch.setenv(TRANSPORT_ENV, kind)
+    return kind
+
+
+@pytest.fixture
+async def guarded(database_url: str, transport: str | None, http: aiohttp.ClientSession) -> AsyncIterator[Api]:
+    """A tenant's client on a Verihook that refuses private targets."""
+    async with running_verihook(settings_for_tests(database_url, allow_private_targets=False)) as running:
+        admin = Api(running.base_url, ADMIN_KEY, http)
+        yield admin.as_key((await admin.tenant("guarded"))["api_key"])
+
+
+def assert_refused_url(reply: Reply, field: str = "url") -> None:
+    assert reply.status == 422, reply.body
+    assert reply.content_type.startswith("application/problem+json")
+    assert reply.body["field"] == field
+    assert REFUSED_ERROR in reply.body["detail"]
+
+
+@pytest.mark.parametrize("url", REFUSED_URLS)
+async def test_an_endpoint_at_a_refused_address_is_refused_and_not_stored(guarded: Api, url: str) -> None:
+    assert_refused_url(await guarded.post("/v1/endpoints", {"url": url}))
+    assert (await guarded.get("/v1/endpoints")).ok()["data"] == []
+
+
+async def test_changing_an_endpoint_to_a_refused_address_is_refused_and_changes_nothing(guarded: Api) -> None:
+    endpoint = await guarded.endpoint(ALLOWED_URL, description="before")
+    for url in REFUSED_URLS:
+        assert_refused_url(await guarded.patch(f"/v1/endpoints/{endpoint['id']}",
+                                               {"url": url, "description": "after"}))
+    kept = (await guarded.get(f"/v1/endpoints/{endpoint['id']}")).ok()
+    assert (kept["url"], kept["description"]) == (ALLOWED_URL, "before")
+
+
+async def test_a_subject_webhook_url_at_a_refused_address_is_refused(guarded: Api) -> None:
+    reply = await guarded.post("/v1/subjects", {"kind": "process", "webhook_url": REFUSED_URLS[0]})
+    assert_refused_url(reply, field="webhook_url")
+    assert (await guarded.get("/v1/subjects")).ok()["data"] == []
+
+
+@pytest.mark.parametrize(("database_url", "transport"), TRANSPORT_CASES, indirect=True)
+async def test_a_name_resolving_to_loopback_is_accepted_but_never_connected_to(
+        guarded: Api, receiver: Receiver) -> None:
+    endpoint = await guarded.endpoint(f"http://localhost:{receiver.port}/hook",
+                                      retry={"strategy": "schedule", "delays_s": [0.1]})
+    event = await guarded.publish("order.created", {"order": "o-1"})
+
+    done = await guarded.wait_event(event["id"], status="failed")
+
+    [delivery] = done["deliveries"]
+    assert delivery["last_error"] == REFUSED_ERROR
+    attempts: list[dict[str, Any]] = delivery["attempts"]
+    assert [(a["status_code"], a["error"]) for a in attempts] == [(None, REFUSED_ERROR)] * 2  # retried per policy
+    assert all("localhost" in a["error_detail"] or "127.0.0.1" in a["error_detail"] for a in attempts), attempts
+    tested = (await guarded.post(f"/v1/endpoints/{endpoint['id']}/test")).ok()
+    assert tested["ok"] is False and tested["status_code"] is None and tested["error"] == REFUSED_ERROR
+    assert receiver.requests == []
