@@ -39,6 +39,7 @@ class Histogram:
 class Metrics:
     deliveries: Counter[tuple[str, str]] = field(default_factory=Counter)  # (outcome, profile) -> count
     attempt_duration: Histogram = field(default_factory=lambda: Histogram(ATTEMPT_BUCKETS_S))
+    deferred: int = 0  # claimed deliveries handed back unsent to a slow destination's later turn
 
     def delivery(self, outcome: str, profile: str) -> None:
         self.deliveries[(outcome, profile)] += 1
@@ -49,6 +50,8 @@ class Metrics:
                   for (outcome, profile), count in sorted(self.deliveries.items())]
         lines += ["# TYPE verihook_attempt_duration_seconds histogram",
                   *self.attempt_duration.lines("verihook_attempt_duration_seconds"),
+                  "# TYPE verihook_deliveries_deferred_total counter",
+                  f"verihook_deliveries_deferred_total {self.deferred}",
                   "# TYPE verihook_pending_deliveries gauge", f"verihook_pending_deliveries {pending}",
                   "# TYPE verihook_oldest_pending_age_seconds gauge",
                   f"verihook_oldest_pending_age_seconds {oldest_pending_age_s}"]

@@ -10,6 +10,11 @@ Outcomes are buffered and written by a flusher task, many per transaction; a del
 its outcome is written (at-least-once). A buffered outcome frees its room at once, so claims and sends do not
 wait for the flush: its delivery stays in `_in_flight` (never claimed twice, its lease renewed) until written,
 and at most `max_in_flight` buffered or unwritten outcomes are held beyond the `max_in_flight` being sent.
+
+Backpressure: a destination keeps queued only what it can send within about HOLD_S at the rate it has been
+answering (never fewer than its concurrency bound). The rest of its claims go back to the store unsent, due again
+when it should have room (at most DEFER_MAX_S later), so a slow or hanging receiver with a large backlog holds a
+bounded share of the room and never holds back deliveries to other destinations.
 """
 
 from __future__ import annotations
@@ -35,16 +40,51 @@ log = logging.getLogger("verihook.dispatcher")
 LEASE_RENEW_EVERY_S = 5.0
 STORE_RETRY_S = 1.0
 STOP_GRACE_S = 10.0
+MEASURE_EVERY_S = 0.5  # how often each destination's answer rate is measured, and backlogs shed
+HOLD_S = 1.0  # a destination keeps queued what it answers in about this long
+DEFER_MAX_S = 30.0  # deliveries handed back are due again within this long
 
 
 class _Destination:
-    """Deliveries claimed for one endpoint (or URL), waiting for one of its workers."""
+    """Deliveries claimed for one endpoint (or URL), waiting for one of its workers, and its answer rate."""
 
-    __slots__ = ("queue", "workers")
+    __slots__ = ("completed", "counted", "counted_at", "next_free", "queue", "rate", "workers")
 
-    def __init__(self) -> None:
+    def __init__(self, now: float) -> None:
         self.queue: deque[tuple[DueDelivery, Target, str]] = deque()
         self.workers = 0
+        self.completed = 0  # sends finished
+        self.counted = 0  # `completed` when last measured
+        self.counted_at = now
+        self.rate: float | None = None  # sends finished per second, smoothed; None until measured once
+        self.next_free = 0.0  # the latest time a delivery handed back was made due again
+
+    def measure(self, now: float) -> None:
+        elapsed = now - self.counted_at
+        if elapsed < MEASURE_EVERY_S:
+            return
+        rate = (self.completed - self.counted) / elapsed
+        self.rate = rate if self.rate is None else (self.rate + rate) / 2
+        self.counted, self.counted_at = self.completed, now
+
+    def shed(self, floor: int, now: float) -> list[tuple[str, float]]:
+        """Take out of the queue what this destination will not send within about HOLD_S; say when each is due."""
+        rate = self.rate
+        if rate is None or len(self.queue) <= floor:
+            return []
+        keep = max(floor, int(rate * HOLD_S))
+        if len(self.queue) <= keep:
+            return []
+        spacing = 1 / rate if rate > 0 else DEFER_MAX_S
+        horizon = now + DEFER_MAX_S
+        at = max(self.next_free, now + keep * spacing)
+        excess = [self.queue.pop()[0] for _ in range(len(self.queue) - keep)]
+        deferrals = []
+        for due in reversed(excess):
+            at = min(at + spacing, horizon)
+            deferrals.append((due.id, at))
+        self.next_free = at
+        return deferrals
 
 
 class Dispatcher:
@@ -78,6 +118,7 @@ class Dispatcher:
         self.running = True
         flusher = asyncio.create_task(self._flush_loop(), name="verihook-flusher")
         renewer = asyncio.create_task(self._renew_leases(), name="verihook-lease-renewer")
+        measurer = asyncio.create_task(self._measure_loop(), name="verihook-destination-meter")
         try:
             while not self._stopping:
                 try:
@@ -91,8 +132,9 @@ class Dispatcher:
             for task in self._tasks:
                 task.cancel()
             renewer.cancel()
+            measurer.cancel()
             self._flushed.set()
-            await asyncio.gather(flusher, renewer, return_exceptions=True)
+            await asyncio.gather(flusher, renewer, measurer, return_exceptions=True)
             self.running = False
 
     async def stop(self) -> None:
@@ -112,6 +154,7 @@ class Dispatcher:
             self._room.clear()
             due = await self.store.claim_due(self.clock(), asked)
             self._dispatch(due)
+            self._shed()
             if len(due) < asked:  # nothing more is due now
                 await self._wait(self._wake)
                 return
@@ -175,7 +218,7 @@ class Dispatcher:
         key = target.endpoint_id or url
         destination = self._destinations.get(key)
         if destination is None:
-            destination = self._destinations[key] = _Destination()
+            destination = self._destinations[key] = _Destination(self.clock())
         destination.queue.append((due, target, url))
         if destination.workers < self.settings.per_endpoint_in_flight:
             destination.workers += 1
@@ -194,6 +237,7 @@ class Dispatcher:
                     self._in_flight.pop(due.id, None)
                     self._done_sending()
                     continue
+                destination.completed += 1
                 self._finish(due, target, sent)
         finally:
             destination.workers -= 1
@@ -269,6 +313,38 @@ class Dispatcher:
                 self._in_flight.pop(result.delivery_id, None)
             if self._room_left() >= self._claim_at:
                 self._room.set()
+
+    async def _measure_loop(self) -> None:
+        while True:
+            await asyncio.sleep(MEASURE_EVERY_S)
+            now = self.clock()
+            for destination in self._destinations.values():
+                destination.measure(now)
+            self._shed()
+
+    def _shed(self) -> None:
+        """Hand back what slow destinations hold beyond what they answer in about HOLD_S (see the docstring)."""
+        now = self.clock()
+        floor = self.settings.per_endpoint_in_flight
+        deferrals = [d for destination in self._destinations.values() for d in destination.shed(floor, now)]
+        if not deferrals:
+            return
+        self._sending -= len(deferrals)
+        self.metrics.deferred += len(deferrals)
+        self._spawn(self._defer(deferrals, now))
+        if self._room_left() >= self._claim_at:
+            self._room.set()
+
+    async def _defer(self, deferrals: list[tuple[str, float]], now: float) -> None:
+        try:
+            await self.store.defer(deferrals, now)
+        except Exception:
+            log.exception("handing back %d deliveries failed; they are left to their leases", len(deferrals))
+        for delivery_id, _ in deferrals:
+            self._in_flight.pop(delivery_id, None)
+        first_due = min(at for _, at in deferrals)
+        if self._next_known_due is None or first_due < self._next_known_due:
+            self._next_known_due = first_due
 
     async def _renew_leases(self) -> None:
         while True:

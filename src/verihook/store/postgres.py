@@ -42,6 +42,7 @@ from verihook.store.postgres_conn import WORK_CHANNEL, Connections, dsn_of
 from verihook.store.postgres_sql import (
     BOOLEAN_ENDPOINT_COLUMNS,
     CLAIM_DUE,
+    DEFER,
     DISABLE_ENDPOINTS,
     LOCK_IDEMPOTENCY_KEYS,
     NOTIFY_WORK,
@@ -375,6 +376,10 @@ class PostgresStore:
     async def extend_leases(self, delivery_ids: Sequence[str], now: float) -> None:
         await self._execute("UPDATE deliveries SET leased_until = $1 + lease_s WHERE id = ANY($2::text[])"
                             " AND status = 'pending'", now, sorted(delivery_ids))
+
+    async def defer(self, deferrals: Sequence[tuple[str, float]], now: float) -> None:
+        ordered = sorted(deferrals)  # the lock order of record_results
+        await self._execute(DEFER, [d[0] for d in ordered], [d[1] for d in ordered], now)
 
     async def record_results(self, results: Sequence[DeliveryResult], now: float) -> None:
         if not results:

@@ -78,8 +78,11 @@ FROM r WHERE d.id = r.delivery_id
 DISABLE_ENDPOINTS = (
     "UPDATE endpoints SET enabled = false, disabled_reason = r.reason, updated_at = $3"
     " FROM unnest($1::text[], $2::text[]) AS r(id, reason) WHERE endpoints.id = r.id")
+# A delivery being sent keeps its lease: its attempt finishes and is recorded before anyone sends it again.
 REQUEUE = ("UPDATE deliveries SET status = 'pending', cycle_attempts = 0, cycle_started_at = $1, next_attempt_at = $1,"
-           " leased_until = NULL, updated_at = $1 WHERE ")
+           " updated_at = $1 WHERE ")
+DEFER = ("UPDATE deliveries SET next_attempt_at = r.at, leased_until = NULL, updated_at = $3"
+         " FROM unnest($1::text[], $2::float8[]) AS r(id, at) WHERE deliveries.id = r.id AND status = 'pending'")
 
 def results_json(results: Sequence[DeliveryResult]) -> str:
     """The rows RECORD_RESULTS reads. Headers go in as JSON text inside a JSON string (PostgreSQL would refuse to

@@ -81,6 +81,11 @@ _UPDATE_DELIVERIES_SQL = (
     " FROM json_each(?) AS j WHERE deliveries.id = j.value->>0"
 )
 
+_DEFER_SQL = (
+    "UPDATE deliveries SET next_attempt_at = j.value->>1, leased_until = NULL, updated_at = ?"
+    " FROM json_each(?) AS j WHERE deliveries.id = j.value->>0 AND deliveries.status = 'pending'"
+)
+
 
 def migration_scripts() -> list[tuple[str, str]]:
     folder = resources.files("verihook.store") / "sql" / "sqlite"
@@ -405,7 +410,6 @@ class SqliteStore:
     async def redeliver_event(self, event_id: str, now: float) -> int:
         cursor = await self._write(lambda c: c.execute(
             "UPDATE deliveries SET status = 'pending', cycle_attempts = 0, cycle_started_at = ?, next_attempt_at = ?,"
-            " leased_until = NULL,"
             " updated_at = ? WHERE event_id = ? AND (endpoint_id IS NULL OR endpoint_id IN"
             " (SELECT id FROM endpoints WHERE deleted_at IS NULL))", (now, now, now, event_id)))
         return cursor.rowcount
@@ -413,7 +417,6 @@ class SqliteStore:
     async def recover_endpoint(self, endpoint_id: str, since: float, until: float, now: float) -> int:
         cursor = await self._write(lambda c: c.execute(
             "UPDATE deliveries SET status = 'pending', cycle_attempts = 0, cycle_started_at = ?, next_attempt_at = ?,"
-            " leased_until = NULL,"
             " updated_at = ? WHERE endpoint_id = ? AND status = 'failed' AND created_at >= ? AND created_at < ?",
             (now, now, now, endpoint_id, since, until)))
         return cursor.rowcount
@@ -454,6 +457,10 @@ class SqliteStore:
         await self._write(lambda c: c.execute(
             "UPDATE deliveries SET leased_until = ? + lease_s"
             " WHERE id IN (SELECT value FROM json_each(?)) AND status = 'pending'", (now, ids)))
+
+    async def defer(self, deferrals: Sequence[tuple[str, float]], now: float) -> None:
+        rows = orjson.dumps(list(deferrals)).decode()
+        await self._write(lambda c: c.execute(_DEFER_SQL, (now, rows)))
 
     async def record_results(self, results: Sequence[DeliveryResult], now: float) -> None:
         rows = [(a.delivery_id, a.number, a.at, a.status_code, a.latency_ms, a.error, a.error_detail,
