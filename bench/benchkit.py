@@ -267,12 +267,13 @@ def verihook_env(database: Path, transport: str | None = None, extra: dict[str, 
 
 
 def parse_env(items: Sequence[str]) -> dict[str, str]:
-    """NAME=VALUE items (from --env) as a dict; only VERIHOOK_ names, so a typo does not pass unnoticed."""
+    """NAME=VALUE items (from --env) as a dict; only VERIHOOK_ names, so a typo does not pass unnoticed, and
+    PYTHONPATH (a copy of another version's `src/` first on the path: two versions of the code in one run)."""
     env = {}
     for item in items:
         name, equals, value = item.partition("=")
-        if not equals or not name.startswith("VERIHOOK_"):
-            raise SystemExit(f"--env wants VERIHOOK_NAME=VALUE, not {item!r}")
+        if not equals or not (name.startswith("VERIHOOK_") or name == "PYTHONPATH"):
+            raise SystemExit(f"--env wants VERIHOOK_NAME=VALUE or PYTHONPATH=DIR, not {item!r}")
         env[name] = value
     return env
 

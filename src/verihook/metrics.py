@@ -40,6 +40,7 @@ class Metrics:
     deliveries: Counter[tuple[str, str]] = field(default_factory=Counter)  # (outcome, profile) -> count
     attempt_duration: Histogram = field(default_factory=lambda: Histogram(ATTEMPT_BUCKETS_S))
     deferred: int = 0  # claimed deliveries handed back unsent to a slow destination's later turn
+    outcome_writes: int = 0  # store calls that wrote a batch of outcomes (attempts and delivery states)
 
     def delivery(self, outcome: str, profile: str) -> None:
         self.deliveries[(outcome, profile)] += 1
@@ -52,6 +53,8 @@ class Metrics:
                   *self.attempt_duration.lines("verihook_attempt_duration_seconds"),
                   "# TYPE verihook_deliveries_deferred_total counter",
                   f"verihook_deliveries_deferred_total {self.deferred}",
+                  "# TYPE verihook_outcome_writes_total counter",
+                  f"verihook_outcome_writes_total {self.outcome_writes}",
                   "# TYPE verihook_pending_deliveries gauge", f"verihook_pending_deliveries {pending}",
                   "# TYPE verihook_oldest_pending_age_seconds gauge",
                   f"verihook_oldest_pending_age_seconds {oldest_pending_age_s}"]

@@ -79,6 +79,19 @@ async def test_metrics(api: Api, receiver: Receiver) -> None:
     assert (await api.get(f"/v1/events/{pending['id']}")).ok()["delivery_status"] == "pending"
 
 
+async def test_outcomes_are_written_in_batches(api: Api, receiver: Receiver) -> None:
+    await api.endpoint(receiver.url)
+    before = _metric((await api.get("/metrics")).body, "verihook_outcome_writes_total")
+    events = (await api.post("/v1/events/batch", {"events": [{"type": "m.batch", "data": {"i": i}}
+                                                            for i in range(300)]})).ok()["data"]
+    for event in events:
+        await api.wait_event(event["id"])
+    text = (await api.get("/metrics")).body
+    writes = _metric(text, "verihook_outcome_writes_total") - before
+    assert _metric(text, 'verihook_deliveries_total{outcome="succeeded",profile="standard"}') == 300
+    assert 1 <= writes <= 30, f"300 outcomes took {writes:g} writes"  # tens a write, not one each
+
+
 async def test_openapi_document(admin: Api) -> None:
     reply = await admin.as_key(None).get("/openapi.json")
     assert reply.status == 200

@@ -309,6 +309,7 @@ class Dispatcher:
                 self._results = batch + self._results
                 await asyncio.sleep(STORE_RETRY_S)
                 continue
+            self.metrics.outcome_writes += 1
             for result in batch:
                 self._in_flight.pop(result.delivery_id, None)
             if self._room_left() >= self._claim_at:
