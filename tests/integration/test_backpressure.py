@@ -54,6 +54,30 @@ async def test_a_slow_receivers_backlog_larger_than_the_room_does_not_hold_back_
         await slow.stop()
 
 
+async def test_a_slow_but_steady_receiver_is_kept_busy_while_its_backlog_is_handed_back(
+        database_url: str, http: aiohttp.ClientSession) -> None:
+    """Handing back must not starve the destination it protects the others from: its backlog still goes out
+    at its full pace (8 at a time, 0.1 s each: 80 a second)."""
+    steady = await Receiver([Answer(delay_s=0.1)]).start()
+    settings = settings_for_tests(database_url, dispatcher=DispatcherSettings(per_endpoint_in_flight=8,
+                                                                              poll_interval_s=0.25))
+    try:
+        async with running_verihook(settings) as verihook:
+            admin = Api(verihook.base_url, ADMIN_KEY, http)
+            api = admin.as_key((await admin.tenant("acme"))["api_key"])
+            await api.endpoint(steady.url, timeout_s=5)
+            (await api.post("/v1/events/batch", {"events": [{"type": "steady.thing", "data": {"i": i}}
+                                                            for i in range(600)]})).ok()
+            requests = await steady.wait_for(600, timeout=30)
+            pace = (len(requests) - 1) / (requests[-1].at - requests[0].at)
+            metrics = (await admin.get("/metrics")).body
+            assert "verihook_deliveries_deferred_total 0\n" not in metrics  # its backlog was handed back
+            assert pace >= 0.85 * 80, f"{pace:.0f} a second, not 80"
+            assert len({r.headers["webhook-id"] for r in requests}) == 600
+    finally:
+        await steady.stop()
+
+
 async def test_a_redelivery_while_an_attempt_is_out_does_not_send_it_twice(
         database_url: str, http: aiohttp.ClientSession) -> None:
     """Two dispatchers share the store (two processes would): the one that did not send must not take it."""

@@ -11,8 +11,9 @@ its outcome is written (at-least-once). A buffered outcome frees its room at onc
 wait for the flush: its delivery stays in `_in_flight` (never claimed twice, its lease renewed) until written,
 and at most `max_in_flight` buffered or unwritten outcomes are held beyond the `max_in_flight` being sent.
 
-Backpressure: a destination keeps queued only what it can send within about HOLD_S at the rate it has been
-answering (never fewer than its concurrency bound). The rest of its claims go back to the store unsent, due again
+Backpressure: a destination keeps queued only what it can send within about HOLD_S at its pace (its concurrency
+over the smoothed time its answers take, or over the time it has been silent if that is longer; never fewer than
+its concurrency bound). The rest of its claims go back to the store unsent, due again
 when it should have room (at most DEFER_MAX_S later), so a slow or hanging receiver with a large backlog holds a
 bounded share of the room and never holds back deliveries to other destinations.
 """
@@ -40,42 +41,46 @@ log = logging.getLogger("verihook.dispatcher")
 LEASE_RENEW_EVERY_S = 5.0
 STORE_RETRY_S = 1.0
 STOP_GRACE_S = 10.0
-MEASURE_EVERY_S = 0.5  # how often each destination's answer rate is measured, and backlogs shed
+SHED_EVERY_S = 0.5  # how often backlogs are checked besides after each claim (a receiver may start to hang)
 HOLD_S = 1.0  # a destination keeps queued what it answers in about this long
+LATENCY_WEIGHT = 0.1  # of the newest send in a destination's smoothed latency
+FEED_SURPLUS = 1.5  # deliveries handed back come due this much faster than the destination's pace: never starved
 DEFER_MAX_S = 30.0  # deliveries handed back are due again within this long
 
 
 class _Destination:
-    """Deliveries claimed for one endpoint (or URL), waiting for one of its workers, and its answer rate."""
+    """Deliveries claimed for one endpoint (or URL), waiting for one of its workers, and how fast it answers."""
 
-    __slots__ = ("completed", "counted", "counted_at", "next_free", "queue", "rate", "workers")
+    __slots__ = ("answered_at", "latency_s", "next_free", "queue", "workers")
 
     def __init__(self, now: float) -> None:
         self.queue: deque[tuple[DueDelivery, Target, str]] = deque()
         self.workers = 0
-        self.completed = 0  # sends finished
-        self.counted = 0  # `completed` when last measured
-        self.counted_at = now
-        self.rate: float | None = None  # sends finished per second, smoothed; None until measured once
+        self.latency_s: float | None = None  # how long a send takes, smoothed; None until one has finished
+        self.answered_at = now  # when a send last finished (or when the destination was first queued on)
         self.next_free = 0.0  # the latest time a delivery handed back was made due again
 
-    def measure(self, now: float) -> None:
-        elapsed = now - self.counted_at
-        if elapsed < MEASURE_EVERY_S:
-            return
-        rate = (self.completed - self.counted) / elapsed
-        self.rate = rate if self.rate is None else (self.rate + rate) / 2
-        self.counted, self.counted_at = self.completed, now
+    def answered(self, latency_s: float, now: float) -> None:
+        known = self.latency_s
+        self.latency_s = latency_s if known is None else known + LATENCY_WEIGHT * (latency_s - known)
+        self.answered_at = now
 
-    def shed(self, floor: int, now: float) -> list[tuple[str, float]]:
+    def capacity(self, concurrency: int, now: float) -> float:
+        """Sends a second at full concurrency. While nothing has finished for longer than a send usually takes
+        (a receiver that hangs), a send takes at least that long."""
+        waited = now - self.answered_at
+        latency = waited if self.latency_s is None else max(self.latency_s, waited)
+        return concurrency / latency if latency > 0 else float("inf")
+
+    def shed(self, concurrency: int, now: float) -> list[tuple[str, float]]:
         """Take out of the queue what this destination will not send within about HOLD_S; say when each is due."""
-        rate = self.rate
-        if rate is None or len(self.queue) <= floor:
+        if len(self.queue) <= concurrency:
             return []
-        keep = max(floor, int(rate * HOLD_S))
+        capacity = self.capacity(concurrency, now)
+        keep = max(concurrency, int(min(capacity * HOLD_S, len(self.queue))))
         if len(self.queue) <= keep:
             return []
-        spacing = 1 / rate if rate > 0 else DEFER_MAX_S
+        spacing = 1 / (capacity * FEED_SURPLUS)
         horizon = now + DEFER_MAX_S
         at = max(self.next_free, now + keep * spacing)
         excess = [self.queue.pop()[0] for _ in range(len(self.queue) - keep)]
@@ -118,7 +123,7 @@ class Dispatcher:
         self.running = True
         flusher = asyncio.create_task(self._flush_loop(), name="verihook-flusher")
         renewer = asyncio.create_task(self._renew_leases(), name="verihook-lease-renewer")
-        measurer = asyncio.create_task(self._measure_loop(), name="verihook-destination-meter")
+        shedder = asyncio.create_task(self._shed_loop(), name="verihook-shedder")
         try:
             while not self._stopping:
                 try:
@@ -132,9 +137,9 @@ class Dispatcher:
             for task in self._tasks:
                 task.cancel()
             renewer.cancel()
-            measurer.cancel()
+            shedder.cancel()
             self._flushed.set()
-            await asyncio.gather(flusher, renewer, measurer, return_exceptions=True)
+            await asyncio.gather(flusher, renewer, shedder, return_exceptions=True)
             self.running = False
 
     async def stop(self) -> None:
@@ -237,7 +242,7 @@ class Dispatcher:
                     self._in_flight.pop(due.id, None)
                     self._done_sending()
                     continue
-                destination.completed += 1
+                destination.answered(sent.outcome.latency_ms / 1000, self.clock())
                 self._finish(due, target, sent)
         finally:
             destination.workers -= 1
@@ -315,19 +320,16 @@ class Dispatcher:
             if self._room_left() >= self._claim_at:
                 self._room.set()
 
-    async def _measure_loop(self) -> None:
+    async def _shed_loop(self) -> None:
         while True:
-            await asyncio.sleep(MEASURE_EVERY_S)
-            now = self.clock()
-            for destination in self._destinations.values():
-                destination.measure(now)
+            await asyncio.sleep(SHED_EVERY_S)
             self._shed()
 
     def _shed(self) -> None:
         """Hand back what slow destinations hold beyond what they answer in about HOLD_S (see the docstring)."""
         now = self.clock()
-        floor = self.settings.per_endpoint_in_flight
-        deferrals = [d for destination in self._destinations.values() for d in destination.shed(floor, now)]
+        concurrency = self.settings.per_endpoint_in_flight
+        deferrals = [d for destination in self._destinations.values() for d in destination.shed(concurrency, now)]
         if not deferrals:
             return
         self._sending -= len(deferrals)
