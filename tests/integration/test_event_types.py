@@ -62,6 +62,7 @@ async def test_a_registered_schema_checks_published_data(admin: Api, api: Api, r
     await _refused(api, {**VALID, "amount": -1}, "data.amount")
     await _refused(api, {**VALID, "currency": "GBP"}, "data.currency")
     await _refused(api, {"currency": "EUR"}, "data")
+    await _refused(api, {**VALID, "lines": [{"sku": "a-1"}, {"qty": 2}]}, "data.lines[1]")  # as the API names paths
     batch = await api.post("/v1/events/batch", {"events": [{"type": TYPE, "data": VALID},
                                                            {"type": TYPE, "data": {**VALID, "amount": None}}]})
     assert batch.status == 422 and batch.body["field"] == "events[1].data.amount", batch.body

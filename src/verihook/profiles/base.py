@@ -38,7 +38,8 @@ class EventType:
             object.__setattr__(self, "_validator", validator)
         error = jsonschema.exceptions.best_match(validator.iter_errors(data))
         if error is not None:
-            where = "data" + "".join(f".{part}" for part in error.absolute_path)
+            where = "data" + "".join(f"[{part}]" if isinstance(part, int) else f".{part}"
+                                     for part in error.absolute_path)
             raise InvalidInput(f"{where}: {error.message} (event type {self.name})", field=where)
 
 
