@@ -13,9 +13,9 @@ and at most `max_in_flight` buffered or unwritten outcomes are held beyond the `
 
 Backpressure: a destination keeps queued only what it can send within about HOLD_S at its pace (its concurrency
 over the smoothed time its answers take, or over the time it has been silent if that is longer; never fewer than
-its concurrency bound). The rest of its claims go back to the store unsent, due again
-when it should have room (at most DEFER_MAX_S later), so a slow or hanging receiver with a large backlog holds a
-bounded share of the room and never holds back deliveries to other destinations.
+its concurrency bound). The rest of its claims go back to the store unsent, due again when it should have room
+(at most DEFER_MAX_S later), so a slow or hanging receiver with a large backlog holds a bounded share of the room
+and never holds back deliveries to other destinations.
 """
 
 from __future__ import annotations
@@ -77,9 +77,9 @@ class _Destination:
         if len(self.queue) <= concurrency:
             return []
         capacity = self.capacity(concurrency, now)
-        keep = max(concurrency, int(min(capacity * HOLD_S, len(self.queue))))
-        if len(self.queue) <= keep:
+        if len(self.queue) <= capacity * HOLD_S:
             return []
+        keep = max(concurrency, int(capacity * HOLD_S))
         spacing = 1 / (capacity * FEED_SURPLUS)
         horizon = now + DEFER_MAX_S
         at = max(self.next_free, now + keep * spacing)
