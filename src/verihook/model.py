@@ -177,6 +177,9 @@ class DeliveryResult:
     next_attempt_at: float | None
     disable_endpoint_id: str | None = None
     disable_reason: str | None = None
+    # The delivery cycle the attempt was sent in (claimed with it). When a redeliver or recover has started a new
+    # cycle meanwhile, a failed attempt does not end or schedule the new cycle: the delivery stays due for it.
+    cycle_started_at: float | None = None
 
 
 @dataclass(slots=True)

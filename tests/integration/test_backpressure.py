@@ -1,5 +1,6 @@
 """A slow receiver with a large backlog holds a bounded share of the dispatcher; a redelivery never doubles a
-delivery that is being sent. Real receivers, real stores, the public API."""
+delivery that is being sent, and the failure of the attempt that was out does not end the new cycle. Real
+receivers, real stores, the public API."""
 
 from __future__ import annotations
 
@@ -102,3 +103,18 @@ async def test_a_redelivery_while_an_attempt_is_out_does_not_send_it_twice(
             assert [a["status_code"] for a in delivery["attempts"]] == [200]
     finally:
         await holding.stop()
+
+
+async def test_a_redelivery_while_the_last_attempt_is_out_starts_a_cycle_that_its_failure_does_not_end(
+        api: Api, receiver: Receiver) -> None:
+    receiver.script(Answer(500, delay_s=1.5), Answer(200))
+    await api.endpoint(receiver.url, retry={"strategy": "none"})  # one attempt a cycle
+    event = await api.publish()
+    await receiver.wait_for(1)
+    (await api.post(f"/v1/events/{event['id']}/redeliver")).ok()
+
+    done = await api.wait_event(event["id"], timeout=10)  # the first answer (500) did not fail the new cycle
+
+    [delivery] = done["deliveries"]
+    assert [a["status_code"] for a in delivery["attempts"]] == [500, 200]
+    assert len(receiver.requests) == 2

@@ -574,6 +574,37 @@ async def test_redeliver_and_recover_requeue_deliveries(store: Store) -> None:
     assert await store.redeliver_event(d[0].event_id, T0 + 21) == 0
 
 
+async def test_an_attempt_of_a_replaced_cycle_does_not_end_the_new_one(store: Store) -> None:
+    """A redeliver while an attempt is out starts a new cycle; that attempt's failure is recorded but neither fails
+    nor schedules the new cycle, while its success still ends the delivery."""
+    tenant, _ = await tenant_with_endpoint(store)
+    published = await store.publish([a_draft(tenant.id, T0), a_draft(tenant.id, T0)], route)
+    failing, passing = (p.deliveries[0] for p in published)
+    claimed = {d.id: d for d in await store.claim_due(T0, 10)}
+    for delivery in (failing, passing):
+        assert await store.redeliver_event(delivery.event_id, T0 + 2) == 1
+        assert await store.claim_due(T0 + 2, 10) == []  # the attempt out keeps its lease
+    old_cycle = claimed[failing.id].cycle_started_at
+    assert old_cycle == T0
+    await store.record_results([
+        a_result(failing.id, failing.event_id, 1, DeliveryStatus.FAILED, code=500, cycle_started_at=old_cycle),
+        a_result(passing.id, passing.event_id, 1, DeliveryStatus.SUCCEEDED, cycle_started_at=old_cycle),
+    ], T0 + 3)
+
+    [again] = await store.deliveries_of(failing.event_id)
+    assert (again.status, again.attempt_count, again.cycle_attempts, again.next_attempt_at, again.last_status_code
+            ) == (DeliveryStatus.PENDING, 1, 0, T0 + 2, 500)
+    [due] = await store.claim_due(T0 + 3, 10)
+    assert (due.id, due.cycle_attempts, due.cycle_started_at) == (failing.id, 0, T0 + 2)
+    [done] = await store.deliveries_of(passing.event_id)
+    assert (done.status, done.next_attempt_at) == (DeliveryStatus.SUCCEEDED, None)
+
+    await store.record_results([a_result(failing.id, failing.event_id, 2, DeliveryStatus.FAILED, code=500,
+                                         cycle_started_at=due.cycle_started_at)], T0 + 4)
+    [ended] = await store.deliveries_of(failing.event_id)
+    assert (ended.status, ended.attempt_count, ended.cycle_attempts) == (DeliveryStatus.FAILED, 2, 1)
+
+
 async def test_listening_for_work_hears_other_processes_or_returns_where_there_are_none(
         store: Store, database_url: str) -> None:
     woken = asyncio.Event()

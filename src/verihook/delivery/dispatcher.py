@@ -288,7 +288,7 @@ class Dispatcher:
         self._results.append(DeliveryResult(
             delivery_id=due.id, event_id=due.event_id, attempt=attempt, status=status, next_attempt_at=next_at,
             disable_endpoint_id=target.endpoint_id if verdict.disable_endpoint else None,
-            disable_reason=verdict.disable_endpoint))
+            disable_reason=verdict.disable_endpoint, cycle_started_at=due.cycle_started_at))
         if verdict.disable_endpoint and target.endpoint_id:
             self.targets.forget(target.endpoint_id)
         # Unwritten outcomes hold room too (at most max_in_flight of them): write before half of that is waiting.

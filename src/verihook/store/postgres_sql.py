@@ -55,24 +55,30 @@ FROM claimed c JOIN events e ON e.id = c.event_id
 LEFT JOIN subjects s ON s.id = e.subject_id LEFT JOIN endpoints ep ON ep.id = c.endpoint_id
 ORDER BY c.next_attempt_at
 """
+# An attempt of a cycle that a redeliver or recover has replaced (its cycle start no longer matches): recorded,
+# but unless it succeeded the delivery stays due for the new cycle, which it does not count towards.
+_STALE = "(r.cycle_started_at IS NOT NULL AND d.cycle_started_at IS DISTINCT FROM r.cycle_started_at)"
 # Results in one statement (atomic without BEGIN/COMMIT round trips): the attempts are inserted and their
 # deliveries moved on from one JSON array of result rows, which the client writes with one orjson call. At the
 # dispatcher's usual batches (tens of results) this costs the worker half the CPU of binding a dozen arrays
 # (asyncpg checks every array element) or of COPY + UPDATE, and the server about the same.
-RECORD_RESULTS = """
+RECORD_RESULTS = f"""
 WITH r AS (
     SELECT * FROM json_to_recordset($1::json) AS r(delivery_id text, number int, at float8, status_code int,
         latency_ms float8, error text, error_detail text, request_headers text, response_headers text,
-        response_body text, status text, next_at float8)
+        response_body text, status text, next_at float8, cycle_started_at float8)
 ), written AS (
     INSERT INTO attempts (delivery_id, number, at, status_code, latency_ms, error, error_detail, request_headers,
                           response_headers, response_body)
     SELECT delivery_id, number, at, status_code, latency_ms, error, error_detail, request_headers,
            response_headers, response_body FROM r
 )
-UPDATE deliveries d SET status = r.status, attempt_count = d.attempt_count + 1,
-    cycle_attempts = d.cycle_attempts + 1, next_attempt_at = r.next_at, leased_until = NULL,
-    last_status_code = r.status_code, last_error = r.error, updated_at = $2
+UPDATE deliveries d SET
+    status = CASE WHEN {_STALE} AND r.status <> 'succeeded' THEN 'pending' ELSE r.status END,
+    attempt_count = d.attempt_count + 1,
+    cycle_attempts = d.cycle_attempts + CASE WHEN {_STALE} THEN 0 ELSE 1 END,
+    next_attempt_at = CASE WHEN {_STALE} AND r.status <> 'succeeded' THEN d.next_attempt_at ELSE r.next_at END,
+    leased_until = NULL, last_status_code = r.status_code, last_error = r.error, updated_at = $2
 FROM r WHERE d.id = r.delivery_id
 """
 DISABLE_ENDPOINTS = (
@@ -99,7 +105,8 @@ def _results_json(results: Sequence[DeliveryResult], fix: Callable[[Any], Any]) 
              "latency_ms": a.latency_ms, "error": clean(fix(a.error)), "error_detail": clean(fix(a.error_detail)),
              "request_headers": dumps(fix(a.request_headers)).decode(),
              "response_headers": dumps(fix(a.response_headers)).decode(),
-             "response_body": clean(fix(a.response_body)), "status": r.status.value, "next_at": r.next_attempt_at}
+             "response_body": clean(fix(a.response_body)), "status": r.status.value, "next_at": r.next_attempt_at,
+             "cycle_started_at": r.cycle_started_at}
             for r in results for a in (r.attempt,)]
     return dumps(rows).decode()
 

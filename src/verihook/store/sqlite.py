@@ -74,10 +74,15 @@ _INSERT_ATTEMPTS_SQL = (
     + ", ".join(f"value->>{i}" for i in range(len(ATTEMPT_COLUMNS)))
     + " FROM json_each(?)"
 )
+# An attempt of a cycle that a redeliver or recover has replaced (its cycle start no longer matches): recorded,
+# but unless it succeeded the delivery stays due for the new cycle, which it does not count towards.
+_STALE = "(j.value->>5 IS NOT NULL AND deliveries.cycle_started_at IS NOT j.value->>5)"
 _UPDATE_DELIVERIES_SQL = (
-    "UPDATE deliveries SET status = j.value->>1, attempt_count = attempt_count + 1,"
-    " cycle_attempts = cycle_attempts + 1, next_attempt_at = j.value->>2, leased_until = NULL,"
-    " last_status_code = j.value->>3, last_error = j.value->>4, updated_at = ?"
+    f"UPDATE deliveries SET"
+    f" status = iif({_STALE} AND j.value->>1 <> 'succeeded', 'pending', j.value->>1),"
+    f" attempt_count = attempt_count + 1, cycle_attempts = cycle_attempts + iif({_STALE}, 0, 1),"
+    f" next_attempt_at = iif({_STALE} AND j.value->>1 <> 'succeeded', next_attempt_at, j.value->>2),"
+    " leased_until = NULL, last_status_code = j.value->>3, last_error = j.value->>4, updated_at = ?"
     " FROM json_each(?) AS j WHERE deliveries.id = j.value->>0"
 )
 
@@ -470,7 +475,8 @@ class SqliteStore:
         except orjson.JSONEncodeError:  # a lone surrogate in an answer: replace it, never fail to record
             attempts = orjson.dumps(valid_unicode(rows)).decode()
         updates = orjson.dumps([
-            (r.delivery_id, r.status.value, r.next_attempt_at, r.attempt.status_code, r.attempt.error)
+            (r.delivery_id, r.status.value, r.next_attempt_at, r.attempt.status_code, r.attempt.error,
+             r.cycle_started_at)
             for r in results
         ]).decode()
         disabled = [(r.disable_reason, now, r.disable_endpoint_id) for r in results if r.disable_endpoint_id]
