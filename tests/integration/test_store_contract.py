@@ -189,11 +189,11 @@ async def test_processes_starting_together_apply_each_migration_once(pg_database
         pg_databases.drop(url)
 
 
-async def test_meta_values_are_kept_and_replaced(store: Store) -> None:
+async def test_a_meta_value_is_kept_once_stored(store: Store) -> None:
     assert await store.get_meta("admin") is None
-    await store.put_meta("admin", "one")
-    await store.put_meta("admin", "two")
-    assert await store.get_meta("admin") == "two"
+    assert await store.put_meta_if_absent("admin", "one") == "one"
+    assert await store.put_meta_if_absent("admin", "two") == "one"
+    assert await store.get_meta("admin") == "one"
 
 
 # tenants

@@ -110,10 +110,6 @@ class PostgresStore:
         row = await self._fetchrow("SELECT value FROM meta WHERE key = $1", key)
         return row[0] if row else None
 
-    async def put_meta(self, key: str, value: str) -> None:
-        await self._execute("INSERT INTO meta (key, value) VALUES ($1, $2)"
-                            " ON CONFLICT (key) DO UPDATE SET value = excluded.value", key, value)
-
     async def put_meta_if_absent(self, key: str, value: str) -> str:
         # The INSERT waits for a concurrent one of the same key to commit, then does nothing; the SELECT, a
         # statement of its own (a new snapshot), then sees the row that won.

@@ -152,11 +152,6 @@ class SqliteStore:
         row = await self._read(lambda c: c.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone())
         return row[0] if row else None
 
-    async def put_meta(self, key: str, value: str) -> None:
-        await self._write(lambda c: c.execute(
-            "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-            (key, value)))
-
     async def put_meta_if_absent(self, key: str, value: str) -> str:
         def run(conn: sqlite3.Connection) -> str:  # one write transaction: the file's lock makes it atomic
             conn.execute("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING", (key, value))
