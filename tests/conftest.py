@@ -59,8 +59,7 @@ def admin(verihook: Running, http: aiohttp.ClientSession) -> Api:
 @pytest.fixture
 async def api(admin: Api) -> Api:
     """A client acting with a fresh tenant's own API key."""
-    tenant = await admin.tenant("acme")
-    return admin.as_key(tenant["api_key"])
+    return await admin.as_new_tenant("acme")
 
 
 @pytest.fixture

@@ -23,7 +23,7 @@ async def test_a_slow_receivers_backlog_larger_than_the_room_does_not_hold_back_
     try:
         async with running_verihook(settings_for_tests(database_url, dispatcher=SMALL)) as verihook:
             admin = Api(verihook.base_url, ADMIN_KEY, http)
-            api = admin.as_key((await admin.tenant("acme"))["api_key"])
+            api = await admin.as_new_tenant("acme")
             slow_endpoint = await api.endpoint(slow.url, timeout_s=5, event_types=["slow.thing"])
             await api.endpoint(receiver.url, event_types=["fast.thing"])
             backlog = [{"type": "slow.thing", "data": {"i": i}} for i in range(300)]  # ~10 times the room
@@ -65,7 +65,7 @@ async def test_a_slow_but_steady_receiver_is_kept_busy_while_its_backlog_is_hand
     try:
         async with running_verihook(settings) as verihook:
             admin = Api(verihook.base_url, ADMIN_KEY, http)
-            api = admin.as_key((await admin.tenant("acme"))["api_key"])
+            api = await admin.as_new_tenant("acme")
             await api.endpoint(steady.url, timeout_s=5)
             (await api.post("/v1/events/batch", {"events": [{"type": "steady.thing", "data": {"i": i}}
                                                             for i in range(600)]})).ok()
@@ -88,7 +88,7 @@ async def test_a_redelivery_while_an_attempt_is_out_does_not_send_it_twice(
     try:
         async with running_verihook(settings) as first, running_verihook(settings) as second:
             admin = Api(first.base_url, ADMIN_KEY, http)
-            api = admin.as_key((await admin.tenant("acme"))["api_key"])
+            api = await admin.as_new_tenant("acme")
             await api.endpoint(holding.url)
             event = await api.publish()
             await holding.wait_for(1)

@@ -348,7 +348,7 @@ async def world(module_database_url: str) -> AsyncIterator[World]:
     async with running_verihook(settings_for_tests(module_database_url)) as running, \
             aiohttp.ClientSession() as session:
         admin = Api(running.base_url, ADMIN_KEY, session)
-        api = admin.as_key((await admin.tenant("acme"))["api_key"])
+        api = await admin.as_new_tenant("acme")
         endpoint = await api.endpoint(URL, enabled=False)
         subject = (await api.post(SUBJECTS, {"kind": "process", "status": "started"})).ok()
         await api.publish("order.created", {}, idempotency_key="seen-key")

@@ -89,7 +89,7 @@ async def test_serve_as_the_readme_starts_it_makes_its_files_in_the_working_dire
         assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
         assert MADE_KEY_FILE in log and "admin API key" not in log, log
         admin = Api(first.base_url, README_ADMIN_KEY, http)
-        api = admin.as_key((await admin.tenant("acme"))["api_key"])
+        api = await admin.as_new_tenant("acme")
         endpoint = await api.endpoint(receiver.url + "/webhooks", event_types=["order.completed"])
         await _delivered(api, receiver, endpoint["signing_secret"], "o-1")
     finally:

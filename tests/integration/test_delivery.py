@@ -124,7 +124,7 @@ async def test_a_published_event_leaves_at_once_not_on_the_next_poll(
     settings = settings_for_tests(database_url, dispatcher=DispatcherSettings(poll_interval_s=30))
     async with running_verihook(settings) as running:
         admin = Api(running.base_url, settings.admin_key, http)
-        api = admin.as_key((await admin.tenant())["api_key"])
+        api = await admin.as_new_tenant()
         await api.endpoint(receiver.url)
         await asyncio.sleep(0.3)  # let the dispatcher settle into its 30 s wait
         started = time.monotonic()
@@ -177,7 +177,7 @@ async def _deliver_through(database_url: str, http, dispatcher: DispatcherSettin
     settings = settings_for_tests(database_url, dispatcher=dispatcher)
     async with running_verihook(settings) as running:
         admin = Api(running.base_url, settings.admin_key, http)
-        api = admin.as_key((await admin.tenant())["api_key"])
+        api = await admin.as_new_tenant()
         for receiver in receivers:
             await api.endpoint(receiver.url)
         events = (await api.post("/v1/events/batch", {"events": [

@@ -83,7 +83,7 @@ async def test_the_same_idempotency_key_returns_the_first_event(api: Api, receiv
 
 
 async def test_idempotency_keys_belong_to_one_tenant(admin: Api, api: Api) -> None:
-    other = admin.as_key((await admin.tenant("other"))["api_key"])
+    other = await admin.as_new_tenant("other")
     mine = await api.publish("order.created", {}, idempotency_key="same-key")
     theirs = await other.publish("order.created", {}, idempotency_key="same-key")
     assert theirs["duplicate"] is False and theirs["id"] != mine["id"]

@@ -30,7 +30,7 @@ async def test_killed_while_a_delivery_waits_for_its_retry_then_restarted_loses_
     await serve.start()
     try:
         admin = Api(serve.base_url, ADMIN_KEY, http)
-        api = admin.as_key((await admin.tenant())["api_key"])
+        api = await admin.as_new_tenant()
         await api.endpoint(receiver.url, retry={"strategy": "schedule", "delays_s": [2]})
         events = [await api.publish("order.created", {"i": i}) for i in range(5)]
         await receiver.wait_for(5)  # every first attempt failed; each retry waits 2 s
@@ -67,7 +67,7 @@ async def test_killed_mid_request_the_delivery_goes_out_again_with_the_same_webh
     await serve.start()
     try:
         admin = Api(serve.base_url, ADMIN_KEY, http)
-        api = admin.as_key((await admin.tenant())["api_key"])
+        api = await admin.as_new_tenant()
         await api.endpoint(receiver.url, timeout_s=1, retry={"strategy": "schedule", "delays_s": [0.2]})
         event = await api.publish()
         await receiver.wait_for(1)

@@ -65,7 +65,7 @@ async def test_a_receiver_that_comes_back_gets_everything_on_the_retry_schedule(
     try:
         api_process, *_ = await asyncio.gather(fleet.start("api"), fleet.start("worker"), fleet.start("worker"))
         admin = Api(api_process.base_url, ADMIN_KEY, http)
-        api = admin.as_key((await admin.tenant("outage"))["api_key"])
+        api = await admin.as_new_tenant("outage")
         retry = {"strategy": "schedule", "delays_s": DELAYS_S, "jitter": 0}
         back = await api.endpoint(receiver.url, timeout_s=2, retry=retry, event_types=["kyc.checked"])
         never = await api.endpoint(f"http://127.0.0.1:{free_port()}/gone", timeout_s=2,

@@ -80,7 +80,7 @@ async def test_api_and_workers_ride_out_a_database_restart(tmp_path: Path, http:
         for process in (api_process, *workers):
             await pg.wait_ready(process.base_url)
         admin = Api(api_process.base_url, ADMIN_KEY, http)
-        api = admin.as_key((await admin.tenant("restart"))["api_key"])
+        api = await admin.as_new_tenant("restart")
         await api.endpoint(receiver.url + "/hook", timeout_s=2,
                            retry={"strategy": "schedule", "delays_s": [1, 1, 1, 1, 1, 1], "jitter": 0})
 

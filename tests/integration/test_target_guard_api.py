@@ -39,7 +39,7 @@ async def guarded(database_url: str, transport: str | None, http: aiohttp.Client
     """A tenant's client on a Verihook that refuses private targets."""
     async with running_verihook(settings_for_tests(database_url, allow_private_targets=False)) as running:
         admin = Api(running.base_url, ADMIN_KEY, http)
-        yield admin.as_key((await admin.tenant("guarded"))["api_key"])
+        yield await admin.as_new_tenant("guarded")
 
 
 def assert_refused_url(reply: Reply, field: str = "url") -> None:

@@ -76,7 +76,7 @@ async def test_api_keys_and_secrets_are_not_stored_in_plain_text(admin: Api, rec
 
 
 async def test_a_reseller_administers_its_children(admin: Api, receiver: Receiver) -> None:
-    reseller = admin.as_key((await admin.tenant("reseller"))["api_key"])
+    reseller = await admin.as_new_tenant("reseller")
     child = (await reseller.post("/v1/tenants", {"name": "portal"})).ok()
     reseller_id = (await reseller.get("/v1/tenants")).ok()["data"]
     assert child["parent_id"] in {t["id"] for t in reseller_id}

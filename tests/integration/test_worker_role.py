@@ -47,7 +47,7 @@ async def test_a_worker_delivers_what_an_api_process_publishes(
         worker: ServeProcess, database_url: str, http: aiohttp.ClientSession, receiver: Receiver) -> None:
     async with running_verihook(settings_for_tests(database_url), run_dispatcher=False) as api_only:
         admin = Api(api_only.base_url, ADMIN_KEY, http)
-        api = admin.as_key((await admin.tenant("split"))["api_key"])
+        api = await admin.as_new_tenant("split")
         await api.endpoint(receiver.url)
         await worker.start()
         await pg.wait_ready(worker.base_url)

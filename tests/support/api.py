@@ -57,6 +57,10 @@ class Api:
     async def tenant(self, name: str = "acme", **fields: Any) -> dict[str, Any]:
         return (await self.post("/v1/tenants", {"name": name, **fields})).ok()
 
+    async def as_new_tenant(self, name: str = "acme") -> Api:
+        """A client acting with the API key of a tenant made now with this client's key."""
+        return self.as_key((await self.tenant(name))["api_key"])
+
     async def endpoint(self, url: str, **fields: Any) -> dict[str, Any]:
         return (await self.post("/v1/endpoints", {"url": url, **fields})).ok()
 
