@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any
@@ -18,7 +17,6 @@ from verihook.errors import VerihookError
 if TYPE_CHECKING:
     from verihook.runtime import Runtime
 
-SWITCH_INTERVAL_S = 0.0005
 
 
 def redacted_url(url: str) -> str:
@@ -58,12 +56,11 @@ def serve(args: argparse.Namespace) -> int:
     from verihook.api.app import create_app
     from verihook.runtime import build_runtime
 
-    # Store and HTTP client threads hand results back to the event loop many times a second; with the default
-    # 5 ms switch interval each hand-back can wait that long for the GIL (bench/RESULTS.md: p99 67 -> 23 ms).
-    sys.setswitchinterval(float(os.environ.get("VERIHOOK_SWITCH_INTERVAL_S") or SWITCH_INTERVAL_S))
+    settings = _settings(args)
+    sys.setswitchinterval(settings.switch_interval_s)
 
     async def main() -> int:
-        runtime = await build_runtime(_settings(args))
+        runtime = await build_runtime(settings)
         if args.role != "worker":  # a worker serves no tenant API: it neither needs nor makes an admin key
             await _announce_admin_key(runtime)
         app = create_app(runtime, run_dispatcher=args.role != "api", serve_api=args.role != "worker")

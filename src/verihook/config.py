@@ -7,6 +7,10 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 DEFAULT_DATABASE_URL = "sqlite:///verihook.db"
+TRANSPORTS = ("pyreqwest", "aiohttp")
+# Store and HTTP client threads hand results back to the event loop many times a second; with Python's default
+# 5 ms switch interval each hand-back can wait that long for the GIL (bench/RESULTS.md: p99 67 -> 23 ms).
+DEFAULT_SWITCH_INTERVAL_S = 0.0005
 
 
 @dataclass(frozen=True, slots=True)
@@ -17,6 +21,9 @@ class Settings:
     allow_private_targets: bool = False
     ca_file: str | None = None
     max_body_bytes: int = 1024 * 1024
+    transport: str = "pyreqwest"  # the outbound HTTP client (VERIHOOK_TRANSPORT): pyreqwest, or aiohttp
+    switch_interval_s: float = DEFAULT_SWITCH_INTERVAL_S  # sys.setswitchinterval for serve, api and worker
+    stall_after_s: float = 60.0  # /readyz answers 503 once a due delivery has waited this long; 0: never
     dispatcher: DispatcherSettings = field(default_factory=lambda: DispatcherSettings())
 
     @classmethod
@@ -28,6 +35,9 @@ class Settings:
             secret_key=env.get("VERIHOOK_SECRET_KEY") or None,
             allow_private_targets=env.get("VERIHOOK_ALLOW_PRIVATE_TARGETS", "") in ("1", "true", "yes"),
             ca_file=env.get("VERIHOOK_CA_FILE") or None,
+            transport=_transport(env.get("VERIHOOK_TRANSPORT", "")),
+            switch_interval_s=_number(env, "VERIHOOK_SWITCH_INTERVAL_S", DEFAULT_SWITCH_INTERVAL_S),
+            stall_after_s=_number(env, "VERIHOOK_STALL_AFTER_S", 60.0),
             dispatcher=DispatcherSettings.from_env(env),
         )
 
@@ -53,8 +63,7 @@ class DispatcherSettings:
     @classmethod
     def from_env(cls, env: dict[str, str]) -> DispatcherSettings:
         def number(name: str, default: float) -> float:
-            value = env.get(name)
-            return float(value) if value else default
+            return _number(env, name, default)
 
         defaults = cls()
         return cls(
@@ -65,3 +74,20 @@ class DispatcherSettings:
             flush_interval_s=number("VERIHOOK_FLUSH_INTERVAL_S", defaults.flush_interval_s),
             flush_batch=int(number("VERIHOOK_FLUSH_BATCH", defaults.flush_batch)),
         )
+
+
+def _number(env: dict[str, str], name: str, default: float) -> float:
+    value = env.get(name)
+    if not value:
+        return default
+    try:
+        return float(value)
+    except ValueError:
+        raise ValueError(f"{name} must be a number, not {value!r}") from None
+
+
+def _transport(value: str) -> str:
+    kind = value.strip().lower() or "pyreqwest"
+    if kind not in TRANSPORTS:
+        raise ValueError(f"VERIHOOK_TRANSPORT must be 'pyreqwest' or 'aiohttp', not {value!r}")
+    return kind

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import bisect
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 ATTEMPT_BUCKETS_S = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
@@ -45,7 +46,8 @@ class Metrics:
     def delivery(self, outcome: str, profile: str) -> None:
         self.deliveries[(outcome, profile)] += 1
 
-    def render(self, pending: int, oldest_pending_age_s: float) -> str:
+    def render(self, pending: int, oldest_pending_age_s: float, gauges: Mapping[str, float] | None = None,
+               side_task_restarts: Mapping[str, int] | None = None) -> str:
         lines = ["# TYPE verihook_deliveries_total counter"]
         lines += [f'verihook_deliveries_total{{outcome="{outcome}",profile="{profile}"}} {count}'
                   for (outcome, profile), count in sorted(self.deliveries.items())]
@@ -58,4 +60,9 @@ class Metrics:
                   "# TYPE verihook_pending_deliveries gauge", f"verihook_pending_deliveries {pending}",
                   "# TYPE verihook_oldest_pending_age_seconds gauge",
                   f"verihook_oldest_pending_age_seconds {oldest_pending_age_s}"]
+        for name, value in (gauges or {}).items():
+            lines += [f"# TYPE {name} gauge", f"{name} {value}"]
+        lines.append("# TYPE verihook_side_task_restarts_total counter")
+        lines += [f'verihook_side_task_restarts_total{{task="{task}"}} {count}'
+                  for task, count in sorted((side_task_restarts or {}).items())]
         return "\n".join(lines) + "\n"

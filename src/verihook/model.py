@@ -29,6 +29,7 @@ class AttemptError(StrEnum):
     REFUSED_BY_POLICY = "target refused by policy"
     AUTH = "auth"
     ENDPOINT_DISABLED = "endpoint disabled"
+    INTERNAL = "internal"  # Verihook could not prepare or send the request
     OTHER = "other"
 
 

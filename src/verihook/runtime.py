@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import secrets
 import sys
 from dataclasses import dataclass
@@ -19,6 +18,7 @@ from verihook.profiles import ProfileRegistry, default_registry
 from verihook.service import Service
 from verihook.service.access import ADMIN_KEY_HASH, hash_api_key
 from verihook.service.context import Context
+from verihook.service.health import DispatcherState, Health
 from verihook.store.base import Store
 from verihook.store.sqlite import SqliteStore
 
@@ -51,12 +51,7 @@ class Runtime:
 
     async def run_dispatcher(self) -> None:
         """Run the dispatcher until it is stopped, woken by the store when another process makes work due."""
-        listener = asyncio.create_task(self.store.listen_for_work(self.dispatcher.wake), name="verihook-listen")
-        try:
-            await self.dispatcher.run()
-        finally:
-            listener.cancel()
-            await asyncio.gather(listener, return_exceptions=True)
+        await self.dispatcher.run()
 
     async def close(self) -> None:
         await self.dispatcher.stop()
@@ -94,12 +89,16 @@ async def build_runtime(settings: Settings, registry: ProfileRegistry | None = N
     registry = registry or default_registry()
     store = open_store(settings)
     await store.migrate()
-    transport = create_transport(allow_private_targets=settings.allow_private_targets, ca_file=settings.ca_file)
+    transport = create_transport(settings.transport, allow_private_targets=settings.allow_private_targets,
+                                 ca_file=settings.ca_file)
     targets = Targets(store, registry)
     sender = Sender(transport, Authenticator(transport))
     metrics = Metrics()
-    dispatcher = Dispatcher(store, sender, targets, settings.dispatcher, metrics)
+    dispatcher = Dispatcher(store, sender, targets, settings.dispatcher, metrics, listen=store.listen_for_work)
     admin_key_hash = hash_api_key(settings.admin_key) if settings.admin_key else await store.get_meta(ADMIN_KEY_HASH)
     ctx = Context(store=store, registry=registry, settings=settings, admin_key_hash=admin_key_hash,
                   wake_dispatcher=dispatcher.wake)
-    return Runtime(settings, store, transport, dispatcher, Service(ctx, sender, targets), metrics)
+    health = Health(store, metrics, ctx.clock, settings.stall_after_s, DispatcherState(
+        problems=dispatcher.problems, side_task_restarts=lambda: dispatcher.supervisor.restarts,
+        stalled_sends=lambda: dispatcher.stalled_sends))
+    return Runtime(settings, store, transport, dispatcher, Service(ctx, sender, targets, health), metrics)

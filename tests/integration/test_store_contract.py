@@ -467,6 +467,19 @@ async def test_claims_take_the_oldest_due_first_up_to_the_limit(store: Store) ->
     assert [d.event_created_at for d in await store.claim_due(T0 + 10, 5)] == [T0 + 2, T0 + 3]
 
 
+async def test_the_oldest_due_delivery_is_the_one_waiting_longest_to_be_claimed(store: Store) -> None:
+    tenant, _ = await tenant_with_endpoint(store)
+    assert await store.oldest_due_at(T0) is None
+    await store.publish([a_draft(tenant.id, T0 + n) for n in (2, 0, 5)], route)
+    assert await store.oldest_due_at(T0 - 1) is None  # nothing is due yet
+    assert await store.oldest_due_at(T0 + 3) == T0
+    [claimed] = await store.claim_due(T0 + 3, 1)
+    assert await store.oldest_due_at(T0 + 3) == T0 + 2  # a claimed delivery is not waiting
+    assert await store.oldest_due_at(T0 + 3 + LEASE_S) == T0  # unless its lease ran out
+    await store.defer([(claimed.id, T0 + 9)], T0 + 3)
+    assert await store.oldest_due_at(T0 + 9) == T0 + 2
+
+
 async def test_two_stores_claiming_at_once_never_take_the_same_delivery(database_url: str) -> None:
     stores = [open_test_store(database_url) for _ in range(3)]
     try:

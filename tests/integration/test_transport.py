@@ -16,6 +16,7 @@ from aiohttp import web
 from multidict import CIMultiDict
 
 from tests.tlsutil import TlsFiles, make_tls
+from verihook.config import Settings
 from verihook.delivery.guard import GuardedResolver, IPAddress
 from verihook.delivery.transport import (
     MAX_RESPONSE_BYTES,
@@ -399,23 +400,22 @@ async def test_concurrent_sends(make: MakeTransport, receiver: Receiver) -> None
     assert len(receiver.seen) == 50
 
 
-@pytest.mark.parametrize(("env", "kind"), [(None, PyreqwestTransport), ("aiohttp", AiohttpTransport)])
-async def test_create_transport_by_environment(monkeypatch: pytest.MonkeyPatch, env: str | None, kind: type) -> None:
-    if env is None:
-        monkeypatch.delenv("VERIHOOK_TRANSPORT", raising=False)
-    else:
-        monkeypatch.setenv("VERIHOOK_TRANSPORT", env)
-    transport = create_transport(allow_private_targets=True, ca_file=None)
+@pytest.mark.parametrize(("env", "kind"), [(None, PyreqwestTransport), ("aiohttp", AiohttpTransport),
+                                           (" AIOHTTP ", AiohttpTransport)])
+async def test_the_transport_is_chosen_by_environment(env: str | None, kind: type) -> None:
+    settings = Settings.from_env({} if env is None else {"VERIHOOK_TRANSPORT": env})
+    transport = create_transport(settings.transport, allow_private_targets=True, ca_file=None)
     try:
         assert isinstance(transport, kind)
     finally:
         await transport.aclose()
 
 
-def test_create_transport_refuses_an_unknown_kind(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("VERIHOOK_TRANSPORT", "curl")
+def test_an_unknown_transport_is_refused_naming_the_variable() -> None:
     with pytest.raises(ValueError, match="VERIHOOK_TRANSPORT"):
-        create_transport(allow_private_targets=True, ca_file=None)
+        Settings.from_env({"VERIHOOK_TRANSPORT": "curl"})
+    with pytest.raises(ValueError, match="transport"):
+        create_transport("curl", allow_private_targets=True, ca_file=None)
 
 
 def test_a_ca_file_without_certificates_is_refused(tmp_path: Path) -> None:

@@ -29,7 +29,7 @@ TRANSPORT_CASES = [("sqlite", "pyreqwest"), ("postgres", "pyreqwest"), ("sqlite"
 
 def settings_for_tests(database_url: str, **changes: object) -> Settings:
     return Settings(database_url=database_url, admin_key=ADMIN_KEY, secret_key=SECRET_KEY,
-                    allow_private_targets=True,
+                    allow_private_targets=True, transport=Settings.from_env().transport,
                     dispatcher=DispatcherSettings(poll_interval_s=0.25)).with_(**changes)
 
 

@@ -1,115 +1,74 @@
-"""The dispatcher: claim due deliveries in batches, send each under a global and a per-destination bound,
-and write the outcomes in batches.
+"""The dispatcher's scheduling stage: claim due deliveries in batches, queue each on its destination's lane, send
+under the room's bounds, and hand the answers to the recorder (recorder.py), which writes them in batches.
 
-One cycle: claim as many due deliveries as there is room for and queue each on its destination, then wait for a
-wake-up (an event was published), room (enough deliveries finished), the next known due time or the poll
-interval, whichever is first. Each destination with queued deliveries has up to `per_endpoint_in_flight` worker
-coroutines taking them from its queue in turn (no task or semaphore per delivery).
+One cycle: claim as many due deliveries as there is room for and queue each on its lane, then wait for a wake-up
+(an event was published), room (enough deliveries finished), the next known due time or the poll interval,
+whichever is first. A lane has up to its window of worker coroutines taking deliveries from its queue in turn.
 
-Outcomes are buffered and written by a flusher task, many per transaction; a delivery counts as done only once
-its outcome is written (at-least-once). A buffered outcome frees its room at once, so claims and sends do not
-wait for the flush: its delivery stays in `_in_flight` (never claimed twice, its lease renewed) until written,
-and at most `max_in_flight` buffered or unwritten outcomes are held beyond the `max_in_flight` being sent.
-
-Backpressure: a destination keeps queued only what it can send within about HOLD_S at its pace (its concurrency
-over the smoothed time its answers take, or over the time it has been silent if that is longer; never fewer than
-its concurrency bound). The rest of its claims go back to the store unsent, due again when it should have room
-(at most DEFER_MAX_S later), so a slow or hanging receiver with a large backlog holds a bounded share of the room
-and never holds back deliveries to other destinations.
+How the room is shared (docs/ARCHITECTURE.md, "The room"): `max_in_flight` deliveries may be held (queued or
+being sent). A send that has stalled (out longer than its lane's answers usually take, at least STALL_MIN_S) no
+longer counts: a hanging receiver holds sockets, not room (at most STALLED_PER_ROOM times the room of them). A
+silent lane keeps no queue; a lane keeps queued only what it sends in about HOLD_S; a lane's window starts small
+and grows with its answers. When slow lanes together hold more than the room less a reserve kept for everyone
+else, they are cut to max-min fair shares, by tenant and then by lane: what they claim beyond that goes back to
+the store unsent, due again at their pace, so claims reach the deliveries behind them at once.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import itertools
 import logging
 import time
-from collections import deque
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 from verihook.config import DispatcherSettings
-from verihook.delivery.sender import Message, Sender, Sent, excerpt, judge
+from verihook.delivery.fairness import lane_shares
+from verihook.delivery.lanes import Lane, Work
+from verihook.delivery.recorder import Recorder, internal_failure, result_of
+from verihook.delivery.sender import Message, Sender, Sent
+from verihook.delivery.supervisor import Supervisor
 from verihook.delivery.targets import Target, Targets
 from verihook.delivery.transport import Outcome
 from verihook.metrics import Metrics
-from verihook.model import Attempt, AttemptError, DeliveryResult, DeliveryStatus, DueDelivery
+from verihook.model import AttemptError, DueDelivery
 from verihook.store.base import Store
+from verihook.store.errors import is_unavailable
 
 log = logging.getLogger("verihook.dispatcher")
 
-LEASE_RENEW_EVERY_S = 5.0
 STORE_RETRY_S = 1.0
 STOP_GRACE_S = 10.0
-SHED_EVERY_S = 0.5  # how often backlogs are checked besides after each claim (a receiver may start to hang)
-HOLD_S = 1.0  # a destination keeps queued what it answers in about this long
-LATENCY_WEIGHT = 0.1  # of the newest send in a destination's smoothed latency
-FEED_SURPLUS = 1.5  # deliveries handed back come due this much faster than the destination's pace: never starved
-DEFER_MAX_S = 30.0  # deliveries handed back are due again within this long
+PACE_EVERY_S = 0.25  # how often lanes are checked for stalled sends and backlogs, besides after each claim
+RESERVE_PART = 4  # slow lanes together keep at most the room less 1/RESERVE_PART of it
+STALLED_PER_ROOM = 4  # stalled sends kept out of the room: at most this many times max_in_flight
+LANE_IDLE_S = 120.0  # an idle lane (and what it learned of its destination) is forgotten after this long
 
-
-class _Destination:
-    """Deliveries claimed for one endpoint (or URL), waiting for one of its workers, and how fast it answers."""
-
-    __slots__ = ("answered_at", "latency_s", "next_free", "queue", "workers")
-
-    def __init__(self, now: float) -> None:
-        self.queue: deque[tuple[DueDelivery, Target, str]] = deque()
-        self.workers = 0
-        self.latency_s: float | None = None  # how long a send takes, smoothed; None until one has finished
-        self.answered_at = now  # when a send last finished (or when the destination was first queued on)
-        self.next_free = 0.0  # the latest time a delivery handed back was made due again
-
-    def answered(self, latency_s: float, now: float) -> None:
-        known = self.latency_s
-        self.latency_s = latency_s if known is None else known + LATENCY_WEIGHT * (latency_s - known)
-        self.answered_at = now
-
-    def capacity(self, concurrency: int, now: float) -> float:
-        """Sends a second at full concurrency. While nothing has finished for longer than a send usually takes
-        (a receiver that hangs), a send takes at least that long."""
-        waited = now - self.answered_at
-        latency = waited if self.latency_s is None else max(self.latency_s, waited)
-        return concurrency / latency if latency > 0 else float("inf")
-
-    def shed(self, concurrency: int, now: float) -> list[tuple[str, float]]:
-        """Take out of the queue what this destination will not send within about HOLD_S; say when each is due."""
-        if len(self.queue) <= concurrency:
-            return []
-        capacity = self.capacity(concurrency, now)
-        if len(self.queue) <= capacity * HOLD_S:
-            return []
-        keep = max(concurrency, int(capacity * HOLD_S))
-        spacing = 1 / (capacity * FEED_SURPLUS)
-        horizon = now + DEFER_MAX_S
-        at = max(self.next_free, now + keep * spacing)
-        excess = [self.queue.pop()[0] for _ in range(len(self.queue) - keep)]
-        deferrals = []
-        for due in reversed(excess):
-            at = min(at + spacing, horizon)
-            deferrals.append((due.id, at))
-        self.next_free = at
-        return deferrals
+Listen = Callable[[Callable[[], None]], Awaitable[None]]
 
 
 class Dispatcher:
     def __init__(self, store: Store, sender: Sender, targets: Targets, settings: DispatcherSettings,
-                 metrics: Metrics | None = None, clock: Callable[[], float] = time.time) -> None:
+                 metrics: Metrics | None = None, clock: Callable[[], float] = time.time,
+                 listen: Listen | None = None) -> None:
         self.store = store
         self.sender = sender
         self.targets = targets
         self.settings = settings
         self.metrics = metrics or Metrics()
         self.clock = clock
+        self.recorder = Recorder(store, settings, self.metrics, clock, on_written=self._room_may_have_freed)
+        self.supervisor = Supervisor()
+        self._listen = listen
         self._wake = asyncio.Event()
         self._room = asyncio.Event()
-        self._flushed = asyncio.Event()
         self._stopping = False
-        self._in_flight: dict[str, float] = {}  # delivery id -> when claimed; until its outcome is written
-        self._sending = 0  # claimed deliveries whose outcome is not buffered yet (queued, resolving or sending)
+        self._live = 0  # claimed deliveries not yet answered (queued, resolving or sending) that count in the room
+        self._stalled = 0  # sends out that have stalled: not counted in the room
         self._tasks: set[asyncio.Task[None]] = set()  # workers and target look-ups
-        self._destinations: dict[str, _Destination] = {}
-        self._results: list[DeliveryResult] = []
+        self._lanes: dict[str, Lane] = {}
+        self._tokens = itertools.count()
         self._next_known_due: float | None = None
         # Claim again once this much room is free: claims ahead of the sends, in batches worth a transaction.
         self._claim_at = max(1, min(settings.claim_batch, settings.max_in_flight) // 4)
@@ -118,12 +77,26 @@ class Dispatcher:
     def wake(self) -> None:
         self._wake.set()
 
+    def problems(self) -> list[str]:
+        """Why this dispatcher is not fit to deliver now; empty when it is."""
+        if not self.running:
+            return ["the dispatcher is not running"]
+        return [f"side task {name} is not running" for name in self.supervisor.down()]
+
+    @property
+    def stalled_sends(self) -> int:
+        return self._stalled
+
     async def run(self) -> None:
         """Deliver until `stop()`; then finish what is in flight (up to a grace period) and write it."""
         self.running = True
-        flusher = asyncio.create_task(self._flush_loop(), name="verihook-flusher")
-        renewer = asyncio.create_task(self._renew_leases(), name="verihook-lease-renewer")
-        shedder = asyncio.create_task(self._shed_loop(), name="verihook-shedder")
+        self.supervisor.start("verihook-flusher", self.recorder.flush_loop)
+        self.supervisor.start("verihook-lease-renewer", self.recorder.renew_leases)
+        self.supervisor.start("verihook-pacer", self._pace_loop)
+        if self._listen is not None:
+            listen = self._listen
+            # a store with nothing to listen to (one process on SQLite) returns at once
+            self.supervisor.start("verihook-listen", lambda: listen(self.wake), may_return=True)
         try:
             while not self._stopping:
                 try:
@@ -136,10 +109,8 @@ class Dispatcher:
         finally:
             for task in self._tasks:
                 task.cancel()
-            renewer.cancel()
-            shedder.cancel()
-            self._flushed.set()
-            await asyncio.gather(flusher, renewer, shedder, return_exceptions=True)
+            await self.supervisor.stop()
+            await self.recorder.flush_all(give_up_at=time.monotonic() + STOP_GRACE_S)
             self.running = False
 
     async def stop(self) -> None:
@@ -150,7 +121,11 @@ class Dispatcher:
     def _room_left(self) -> int:
         """How many more deliveries may be claimed: `max_in_flight` being sent, as many more unwritten."""
         limit = self.settings.max_in_flight
-        return min(limit - self._sending, 2 * limit - len(self._in_flight))
+        return min(limit - self._live, 2 * limit - (len(self.recorder.held) - self._stalled))
+
+    def _room_may_have_freed(self) -> None:
+        if self._room_left() >= self._claim_at:
+            self._room.set()
 
     async def _cycle(self) -> None:
         asked = min(self._room_left(), self.settings.claim_batch)
@@ -159,7 +134,7 @@ class Dispatcher:
             self._room.clear()
             due = await self.store.claim_due(self.clock(), asked)
             self._dispatch(due)
-            self._shed()
+            self._pace()
             if len(due) < asked:  # nothing more is due now
                 await self._wait(self._wake)
                 return
@@ -182,14 +157,13 @@ class Dispatcher:
             self._next_known_due = None
 
     def _dispatch(self, claimed: list[DueDelivery]) -> None:
-        """Queue claimed deliveries on their destinations; targets not in memory are looked up in a task."""
+        """Queue claimed deliveries on their lanes; targets not in memory are looked up in a task."""
         now = self.clock()
         unknown = []
         for due in claimed:
-            if due.id in self._in_flight:
+            if not self.recorder.hold(due.id, now):
                 continue
-            self._in_flight[due.id] = now
-            self._sending += 1
+            self._live += 1
             target = self.targets.cached(due)
             if target is None:
                 unknown.append(due)
@@ -207,136 +181,109 @@ class Dispatcher:
         for due in deliveries:  # one at a time: the first of an endpoint loads it, the others find it cached
             try:
                 target = await self.targets.for_delivery(due)
-            except Exception:
-                log.exception("delivery %s failed unexpectedly; it is left to its lease", due.id)
-                self._in_flight.pop(due.id, None)
-                self._done_sending()
+            except Exception as error:
+                if is_unavailable(error):  # the store is away: the delivery waits for its lease
+                    log.warning("looking up delivery %s failed (%s); it is left to its lease", due.id, error)
+                    self.recorder.release(due.id)
+                    self._done(counted=True)
+                    continue
+                log.exception("delivery %s cannot be prepared; recorded as a failed attempt", due.id)
+                self._finish(due, self.targets.fallback(due), internal_failure(error), counted=True)
                 continue
             self._route(due, target)
 
     def _route(self, due: DueDelivery, target: Target) -> None:
         url = target.url or due.url
         if target.refusal is not None:
-            sent = Sent(Outcome(None, {}, b"", 0.0, AttemptError.ENDPOINT_DISABLED, target.refusal), {}, False)
-            self._finish(due, target, sent)
+            refused = Sent(Outcome(None, {}, b"", 0.0, AttemptError.ENDPOINT_DISABLED, target.refusal), {}, False)
+            self._finish(due, target, refused, counted=True)
             return
         key = target.endpoint_id or url
-        destination = self._destinations.get(key)
-        if destination is None:
-            destination = self._destinations[key] = _Destination(self.clock())
-        destination.queue.append((due, target, url))
-        if destination.workers < self.settings.per_endpoint_in_flight:
-            destination.workers += 1
-            self._spawn(self._work(key, destination))
+        lane = self._lanes.get(key)
+        if lane is None:
+            lane = self._lanes[key] = Lane(key, due.tenant_id, self.settings.per_endpoint_in_flight, self.clock())
+        lane.queue.append(Work(due, target, url))
+        if lane.may_start_worker():
+            lane.workers += 1
+            self._spawn(self._work(lane))
 
-    async def _work(self, key: str, destination: _Destination) -> None:
-        """One of a destination's workers: send its queued deliveries one after another until none is left."""
+    async def _work(self, lane: Lane) -> None:
+        """One of a lane's workers: send its queued deliveries one after another while it has work and room."""
         try:
-            queue = destination.queue
-            while queue:
-                due, target, url = queue.popleft()
+            while not lane.worker_should_stop():
+                due, target, url = lane.queue.popleft()
+                token = next(self._tokens)
+                lane.start_send(token, self.clock())
                 try:
                     sent = await self.sender.send(target, url, _message(due))
-                except Exception:
-                    log.exception("delivery %s failed unexpectedly; it is left to its lease", due.id)
-                    self._in_flight.pop(due.id, None)
-                    self._done_sending()
-                    continue
-                destination.answered(sent.outcome.latency_ms / 1000, self.clock())
-                self._finish(due, target, sent)
+                except Exception as error:
+                    log.exception("delivery %s failed in Verihook; recorded as a failed attempt", due.id)
+                    sent = internal_failure(error)
+                timed_out = sent.outcome.error is AttemptError.TIMEOUT
+                stalled = lane.finish_send(token, sent.outcome.latency_ms / 1000, timed_out, self.clock())
+                if stalled:
+                    self._stalled -= 1
+                self._finish(due, target, sent, counted=not stalled)
+                while lane.may_start_worker():  # the window grew: more workers may take the queue
+                    lane.workers += 1
+                    self._spawn(self._work(lane))
         finally:
-            destination.workers -= 1
-            if not destination.workers and not destination.queue and self._destinations.get(key) is destination:
-                del self._destinations[key]
+            lane.workers -= 1
 
-    def _finish(self, due: DueDelivery, target: Target, sent: Sent) -> None:
+    def _finish(self, due: DueDelivery, target: Target, sent: Sent, *, counted: bool) -> None:
         try:
-            self._record(due, target, sent)
-        except Exception:
-            log.exception("delivery %s failed unexpectedly; it is left to its lease", due.id)
-            self._in_flight.pop(due.id, None)
-        self._done_sending()
-
-    def _done_sending(self) -> None:
-        self._sending -= 1
-        if self._room_left() >= self._claim_at:
-            self._room.set()
-
-    def _record(self, due: DueDelivery, target: Target, sent: Sent) -> None:
-        now = self.clock()
-        outcome = sent.outcome
-        verdict = judge(sent, target, due.cycle_attempts, now)
-        if target.refusal is not None:
-            verdict.retry_in_s = None
-        attempt = Attempt(
-            delivery_id=due.id, number=due.attempt_count + 1, at=now - outcome.latency_ms / 1000,
-            status_code=outcome.status_code, latency_ms=round(outcome.latency_ms, 3),
-            error=None if outcome.error is None else outcome.error.value, error_detail=outcome.error_detail,
-            request_headers=sent.request_headers, response_headers=outcome.headers,
-            response_body=excerpt(outcome.body))
-        if verdict.succeeded:
-            status, next_at, label = DeliveryStatus.SUCCEEDED, None, "succeeded"
-        elif verdict.retry_in_s is not None:
-            status, next_at, label = DeliveryStatus.PENDING, now + verdict.retry_in_s, "retrying"
-            if self._next_known_due is None or next_at < self._next_known_due:
+            recorded = result_of(due, target, sent, self.clock())
+            self.recorder.record(recorded, target.rules.profile.name)
+            next_at = recorded.result.next_attempt_at
+            if next_at is not None and (self._next_known_due is None or next_at < self._next_known_due):
                 self._next_known_due = next_at
-        else:
-            status, next_at, label = DeliveryStatus.FAILED, None, "failed"
-        self.metrics.delivery(label, target.rules.profile.name)
-        if outcome.status_code is not None:
-            self.metrics.attempt_duration.observe(outcome.latency_ms / 1000)
-        self._results.append(DeliveryResult(
-            delivery_id=due.id, event_id=due.event_id, attempt=attempt, status=status, next_attempt_at=next_at,
-            disable_endpoint_id=target.endpoint_id if verdict.disable_endpoint else None,
-            disable_reason=verdict.disable_endpoint, cycle_started_at=due.cycle_started_at))
-        if verdict.disable_endpoint and target.endpoint_id:
-            self.targets.forget(target.endpoint_id)
-        # Unwritten outcomes hold room too (at most max_in_flight of them): write before half of that is waiting.
-        if len(self._results) >= min(self.settings.flush_batch, self.settings.max_in_flight // 2):
-            self._flushed.set()
+            if recorded.result.disable_endpoint_id:
+                self.targets.forget(recorded.result.disable_endpoint_id)
+        except Exception:
+            log.exception("the outcome of delivery %s cannot be recorded; it is left to its lease", due.id)
+            self.recorder.release(due.id)
+        self._done(counted=counted)
 
-    async def _flush_loop(self) -> None:
+    def _done(self, *, counted: bool) -> None:
+        if counted:
+            self._live -= 1
+        self._room_may_have_freed()
+
+    async def _pace_loop(self) -> None:
         while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._flushed.wait(), self.settings.flush_interval_s)
-            self._flushed.clear()
-            await self._flush_all()
-            if not self.running or (self._stopping and not self._tasks and not self._results):
-                return
+            await asyncio.sleep(PACE_EVERY_S)
+            self._pace()
 
-    async def _flush_all(self) -> None:
-        while self._results:
-            batch, self._results = self._results, []
-            try:
-                await self.store.record_results(batch, self.clock())
-            except Exception:
-                log.exception("writing %d outcomes failed; keeping them to write again", len(batch))
-                self._results = batch + self._results
-                await asyncio.sleep(STORE_RETRY_S)
-                continue
-            self.metrics.outcome_writes += 1
-            for result in batch:
-                self._in_flight.pop(result.delivery_id, None)
-            if self._room_left() >= self._claim_at:
-                self._room.set()
-
-    async def _shed_loop(self) -> None:
-        while True:
-            await asyncio.sleep(SHED_EVERY_S)
-            self._shed()
-
-    def _shed(self) -> None:
-        """Hand back what slow destinations hold beyond what they answer in about HOLD_S (see the docstring)."""
+    def _pace(self) -> None:
+        """Take stalled sends out of the room, share the room fairly, and hand back what lanes should not keep."""
         now = self.clock()
-        concurrency = self.settings.per_endpoint_in_flight
-        deferrals = [d for destination in self._destinations.values() for d in destination.shed(concurrency, now)]
-        if not deferrals:
-            return
-        self._sending -= len(deferrals)
-        self.metrics.deferred += len(deferrals)
-        self._spawn(self._defer(deferrals, now))
-        if self._room_left() >= self._claim_at:
-            self._room.set()
+        self._mark_stalled(now)
+        limit = self.settings.max_in_flight
+        slow = [lane for lane in self._lanes.values() if lane.is_slow(now)]
+        shares = lane_shares(slow, limit - limit // RESERVE_PART) if slow else {}
+        deferrals: list[tuple[str, float]] = []
+        for key, lane in list(self._lanes.items()):
+            share = shares.get(key)
+            lane.send_cap = lane.max_window if share is None else max(1, share)
+            deferrals += lane.shed(now, lane.queue_keep(now, share))
+            if lane.idle() and now - lane.used_at > LANE_IDLE_S:
+                del self._lanes[key]
+        if deferrals:
+            self._live -= len(deferrals)
+            self.metrics.deferred += len(deferrals)
+            self._spawn(self._defer(deferrals, now))
+        self._room_may_have_freed()
+
+    def _mark_stalled(self, now: float) -> None:
+        room_for_stalled = STALLED_PER_ROOM * self.settings.max_in_flight - self._stalled
+        for lane in self._lanes.values():
+            if room_for_stalled <= 0:
+                return
+            for token in lane.newly_stalled(now)[:room_for_stalled]:
+                lane.stalled.add(token)
+                self._stalled += 1
+                self._live -= 1
+                room_for_stalled -= 1
 
     async def _defer(self, deferrals: list[tuple[str, float]], now: float) -> None:
         try:
@@ -344,22 +291,10 @@ class Dispatcher:
         except Exception:
             log.exception("handing back %d deliveries failed; they are left to their leases", len(deferrals))
         for delivery_id, _ in deferrals:
-            self._in_flight.pop(delivery_id, None)
+            self.recorder.release(delivery_id)
         first_due = min(at for _, at in deferrals)
         if self._next_known_due is None or first_due < self._next_known_due:
             self._next_known_due = first_due
-
-    async def _renew_leases(self) -> None:
-        while True:
-            await asyncio.sleep(LEASE_RENEW_EVERY_S)
-            now = self.clock()
-            held = [delivery_id for delivery_id, since in self._in_flight.items()
-                    if now - since >= LEASE_RENEW_EVERY_S]
-            if held:
-                try:
-                    await self.store.extend_leases(held, now)
-                except Exception:
-                    log.exception("renewing %d leases failed", len(held))
 
 
 def _message(due: DueDelivery) -> Message:

@@ -65,6 +65,12 @@ class Targets:
     async def for_endpoint(self, endpoint: Endpoint) -> Target:
         return await self._endpoint_target(endpoint, None)
 
+    def fallback(self, due: DueDelivery) -> Target:
+        """A stand-in for a target that cannot be built (its stored settings do not load): the standard rules, so
+        the failed attempt is recorded, retried on the standard schedule and, if it never loads, fails."""
+        rules = subject_rules(None, "standard", self._registry)
+        return Target(due.endpoint_id, None, rules, [], {"type": "none"}, [], False)
+
     def forget(self, endpoint_id: str) -> None:
         self._endpoints.pop(endpoint_id, None)
 

@@ -20,7 +20,6 @@ its in-flight requests). IP literals and unguarded transports use one shared cli
 from __future__ import annotations
 
 import asyncio
-import os
 import socket
 import ssl
 import time
@@ -41,7 +40,6 @@ from verihook.model import AttemptError
 
 MAX_RESPONSE_BYTES = 64 * 1024  # response bodies are read up to this cap, the rest discarded
 MAX_PINNED_CLIENTS = 512  # pyreqwest clients pinned to one (host, port, ip) kept at once
-TRANSPORT_ENV = "VERIHOOK_TRANSPORT"  # "pyreqwest" (default) or "aiohttp"
 DEFAULT_USER_AGENT = "Verihook/0.1"
 
 _TIMEOUTS_KEPT = 64  # distinct timeout values whose client-side objects are kept
@@ -75,14 +73,13 @@ class Transport(Protocol):
     async def aclose(self) -> None: ...
 
 
-def create_transport(*, allow_private_targets: bool, ca_file: str | None) -> Transport:
-    """The transport the service uses: pyreqwest unless VERIHOOK_TRANSPORT=aiohttp."""
-    kind = os.environ.get(TRANSPORT_ENV, "").strip().lower() or "pyreqwest"
+def create_transport(kind: str = "pyreqwest", *, allow_private_targets: bool, ca_file: str | None) -> Transport:
+    """The transport named by Settings.transport: pyreqwest (the default) or aiohttp."""
     if kind == "pyreqwest":
         return PyreqwestTransport(allow_private_targets=allow_private_targets, ca_file=ca_file)
     if kind == "aiohttp":
         return AiohttpTransport(allow_private_targets=allow_private_targets, ca_file=ca_file)
-    raise ValueError(f"{TRANSPORT_ENV} must be 'pyreqwest' or 'aiohttp', not {kind!r}")
+    raise ValueError(f"the transport must be 'pyreqwest' or 'aiohttp', not {kind!r}")
 
 
 def load_ca_file(ca_file: str) -> list[bytes]:

@@ -13,6 +13,7 @@ from verihook.service.access import ADMIN, Caller
 from verihook.service.context import Context
 from verihook.service.endpoints import Endpoints, EndpointView
 from verihook.service.events import EventDetail, EventInput, Events
+from verihook.service.health import Health
 from verihook.service.subjects import SubjectDetail, SubjectInput, Subjects
 from verihook.service.tenants import NewTenant, Tenants
 
@@ -33,8 +34,9 @@ class EndpointTest:
 
 
 class Service:
-    def __init__(self, ctx: Context, sender: Sender, targets: Targets) -> None:
+    def __init__(self, ctx: Context, sender: Sender, targets: Targets, health: Health) -> None:
         self.ctx = ctx
+        self.health = health
         self.tenants = Tenants(ctx)
         self.endpoints = Endpoints(ctx)
         self.events = Events(ctx)

@@ -394,6 +394,12 @@ class PostgresStore:
         row = await self._fetchrow("SELECT min(next_attempt_at) FROM deliveries WHERE status = 'pending'")
         return row[0] if row else None
 
+    async def oldest_due_at(self, now: float) -> float | None:
+        row = await self._fetchrow(
+            "SELECT min(next_attempt_at) FROM deliveries WHERE status = 'pending' AND next_attempt_at <= $1"
+            " AND (leased_until IS NULL OR leased_until <= $1)", now)
+        return row[0] if row else None
+
     async def queue_stats(self) -> QueueStats:
         row = await self._fetchrow("SELECT count(*), min(created_at) FROM deliveries WHERE status = 'pending'")
         assert row is not None

@@ -490,6 +490,12 @@ class SqliteStore:
             "SELECT min(next_attempt_at) FROM deliveries WHERE status = 'pending'").fetchone())
         return row[0]
 
+    async def oldest_due_at(self, now: float) -> float | None:
+        row = await self._read(lambda c: c.execute(
+            "SELECT min(next_attempt_at) FROM deliveries WHERE status = 'pending' AND next_attempt_at <= ?"
+            " AND (leased_until IS NULL OR leased_until <= ?)", (now, now)).fetchone())
+        return row[0]
+
     async def queue_stats(self) -> QueueStats:
         row = await self._read(lambda c: c.execute(
             "SELECT count(*), min(created_at) FROM deliveries WHERE status = 'pending'").fetchone())

@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 
 from verihook.api.problems import problem
+from verihook.service import Service
 
 router = APIRouter(tags=["operations"])
 
@@ -18,21 +19,15 @@ async def healthz() -> dict[str, Any]:
 
 @router.get("/readyz", operation_id="readyz")
 async def readyz(request: Request) -> Response:
-    runtime = request.app.state.runtime
-    try:
-        await runtime.store.ping()
-    except Exception as error:
-        return problem(503, "Not ready", f"the store is unreachable: {error}")
-    if request.app.state.runs_dispatcher and not runtime.dispatcher.running:
-        return problem(503, "Not ready", "the dispatcher is not running")
+    service: Service = request.app.state.service
+    problems = await service.health.readiness(delivers=request.app.state.runs_dispatcher)
+    if problems:
+        return problem(503, "Not ready", "; ".join(problems))
     return Response(b'{"status":"ready"}', media_type="application/json")
 
 
 @router.get("/metrics", operation_id="metrics")
 async def metrics(request: Request) -> Response:
-    runtime = request.app.state.runtime
-    stats = await runtime.store.queue_stats()
-    clock = runtime.service.ctx.clock
-    oldest = 0.0 if stats.oldest_pending_created_at is None else max(0.0, clock() - stats.oldest_pending_created_at)
-    text = runtime.metrics.render(stats.pending, oldest)
+    service: Service = request.app.state.service
+    text = await service.health.metrics_text(delivers=request.app.state.runs_dispatcher)
     return Response(text, media_type="text/plain; version=0.0.4")

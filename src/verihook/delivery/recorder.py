@@ -1,0 +1,140 @@
+"""Recording: what an attempt's answer makes of its delivery (a pure function), the outcome buffer written in
+groups, and the leases of what is claimed but not yet written.
+
+A delivery counts as done only once its outcome is written (at-least-once). Until then it stays held here: never
+claimed twice by this process, its lease renewed every LEASE_RENEW_EVERY_S.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from typing import NamedTuple
+
+from verihook.config import DispatcherSettings
+from verihook.delivery.sender import Sent, excerpt, judge
+from verihook.delivery.targets import Target
+from verihook.delivery.transport import Outcome
+from verihook.metrics import Metrics
+from verihook.model import Attempt, AttemptError, DeliveryResult, DeliveryStatus, DueDelivery
+from verihook.store.base import Store
+
+log = logging.getLogger("verihook.recorder")
+
+LEASE_RENEW_EVERY_S = 5.0
+STORE_RETRY_S = 1.0
+
+
+class Recorded(NamedTuple):
+    result: DeliveryResult
+    outcome: str  # succeeded | retrying | failed, as the metrics name it
+
+
+def result_of(due: DueDelivery, target: Target, sent: Sent, now: float) -> Recorded:
+    """The attempt record and the delivery's next state after `sent`."""
+    outcome = sent.outcome
+    verdict = judge(sent, target, due.cycle_attempts, now)
+    if target.refusal is not None:
+        verdict.retry_in_s = None
+    attempt = Attempt(
+        delivery_id=due.id, number=due.attempt_count + 1, at=now - outcome.latency_ms / 1000,
+        status_code=outcome.status_code, latency_ms=round(outcome.latency_ms, 3),
+        error=None if outcome.error is None else outcome.error.value, error_detail=outcome.error_detail,
+        request_headers=sent.request_headers, response_headers=outcome.headers,
+        response_body=excerpt(outcome.body))
+    if verdict.succeeded:
+        status, next_at, label = DeliveryStatus.SUCCEEDED, None, "succeeded"
+    elif verdict.retry_in_s is not None:
+        status, next_at, label = DeliveryStatus.PENDING, now + verdict.retry_in_s, "retrying"
+    else:
+        status, next_at, label = DeliveryStatus.FAILED, None, "failed"
+    result = DeliveryResult(
+        delivery_id=due.id, event_id=due.event_id, attempt=attempt, status=status, next_attempt_at=next_at,
+        disable_endpoint_id=target.endpoint_id if verdict.disable_endpoint else None,
+        disable_reason=verdict.disable_endpoint, cycle_started_at=due.cycle_started_at)
+    return Recorded(result, label)
+
+
+def internal_failure(error: BaseException) -> Sent:
+    """An attempt that failed in Verihook itself (a secret that does not decode, a header the client refuses, a
+    bug): recorded and retried like any failed attempt. The detail names the error's type, not its text, which
+    may quote a secret."""
+    detail = f"Verihook could not prepare or send the request ({type(error).__name__})"
+    return Sent(Outcome(None, {}, b"", 0.0, AttemptError.INTERNAL, detail), {}, False)
+
+
+class Recorder:
+    def __init__(self, store: Store, settings: DispatcherSettings, metrics: Metrics,
+                 clock: Callable[[], float] = time.time, on_written: Callable[[], None] = lambda: None) -> None:
+        self.store = store
+        self.settings = settings
+        self.metrics = metrics
+        self.clock = clock
+        self.on_written = on_written
+        self.held: dict[str, float] = {}  # delivery id -> when claimed; until its outcome is written or handed back
+        self._results: list[DeliveryResult] = []
+        self._flush_now = asyncio.Event()
+
+    def hold(self, delivery_id: str, now: float) -> bool:
+        """Hold a claimed delivery; False when it is held already (claimed again while its outcome is unwritten)."""
+        if delivery_id in self.held:
+            return False
+        self.held[delivery_id] = now
+        return True
+
+    def release(self, delivery_id: str) -> None:
+        """Drop a delivery that goes back to the store without an outcome (handed back, or left to its lease)."""
+        self.held.pop(delivery_id, None)
+
+    def record(self, recorded: Recorded, profile: str) -> None:
+        result = recorded.result
+        self.metrics.delivery(recorded.outcome, profile)
+        if result.attempt.status_code is not None:
+            self.metrics.attempt_duration.observe(result.attempt.latency_ms / 1000)
+        self._results.append(result)
+        # Unwritten outcomes hold room too (at most max_in_flight of them): write before half of that is waiting.
+        if len(self._results) >= min(self.settings.flush_batch, self.settings.max_in_flight // 2):
+            self._flush_now.set()
+
+    @property
+    def unwritten(self) -> int:
+        return len(self._results)
+
+    async def flush_loop(self) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._flush_now.wait(), self.settings.flush_interval_s)
+            self._flush_now.clear()
+            await self.flush_all()
+
+    async def flush_all(self, give_up_at: float | None = None) -> None:
+        """Write every buffered outcome, retrying while the store fails (until `give_up_at`, if given)."""
+        while self._results:
+            batch, self._results = self._results, []
+            try:
+                await self.store.record_results(batch, self.clock())
+            except Exception:
+                log.exception("writing %d outcomes failed; keeping them to write again", len(batch))
+                self._results = batch + self._results
+                if give_up_at is not None and time.monotonic() >= give_up_at:
+                    return
+                await asyncio.sleep(STORE_RETRY_S)
+                continue
+            self.metrics.outcome_writes += 1
+            for result in batch:
+                self.held.pop(result.delivery_id, None)
+            self.on_written()
+
+    async def renew_leases(self) -> None:
+        while True:
+            await asyncio.sleep(LEASE_RENEW_EVERY_S)
+            now = self.clock()
+            held = [delivery_id for delivery_id, since in self.held.items() if now - since >= LEASE_RENEW_EVERY_S]
+            if held:
+                try:
+                    await self.store.extend_leases(held, now)
+                except Exception:
+                    log.exception("renewing %d leases failed", len(held))
