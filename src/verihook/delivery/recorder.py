@@ -114,19 +114,32 @@ class Recorder:
         """Write every buffered outcome, retrying while the store fails (until `give_up_at`, if given)."""
         while self._results:
             batch, self._results = self._results, []
+            write = asyncio.ensure_future(self.store.record_results(batch, self.clock()))
             try:
-                await self.store.record_results(batch, self.clock())
+                await asyncio.shield(write)
+            except asyncio.CancelledError:  # the flusher is stopped or killed: the write goes on and is accounted
+                write.add_done_callback(lambda done, batch=batch: self._written(batch, done))  # type: ignore[misc]
+                raise
             except Exception:
-                log.exception("writing %d outcomes failed; keeping them to write again", len(batch))
-                self._results = batch + self._results
-                if give_up_at is not None and time.monotonic() >= give_up_at:
-                    return
-                await asyncio.sleep(STORE_RETRY_S)
+                pass
+            if self._written(batch, write):
                 continue
-            self.metrics.outcome_writes += 1
-            for result in batch:
-                self.held.pop(result.delivery_id, None)
-            self.on_written()
+            if give_up_at is not None and time.monotonic() >= give_up_at:
+                return
+            await asyncio.sleep(STORE_RETRY_S)
+
+    def _written(self, batch: list[DeliveryResult], write: asyncio.Future[None]) -> bool:
+        """Account for a finished write: release its deliveries, or keep its outcomes to write again."""
+        error = None if write.cancelled() else write.exception()
+        if write.cancelled() or error is not None:
+            log.error("writing %d outcomes failed (%r); keeping them to write again", len(batch), error)
+            self._results = batch + self._results
+            return False
+        self.metrics.outcome_writes += 1
+        for result in batch:
+            self.held.pop(result.delivery_id, None)
+        self.on_written()
+        return True
 
     async def renew_leases(self) -> None:
         while True:
