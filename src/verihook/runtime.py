@@ -85,12 +85,15 @@ def open_store(settings: Settings) -> Store:
     return SqliteStore(path, secret_box(settings))
 
 
-async def build_runtime(settings: Settings, registry: ProfileRegistry | None = None) -> Runtime:
+async def build_runtime(settings: Settings, registry: ProfileRegistry | None = None,
+                        transport: Transport | None = None) -> Runtime:
+    """Everything `settings` describe; `transport` replaces the one they name (tests hand in their own)."""
     registry = registry or default_registry()
     store = open_store(settings)
     await store.migrate()
-    transport = create_transport(settings.transport, allow_private_targets=settings.allow_private_targets,
-                                 ca_file=settings.ca_file)
+    if transport is None:
+        transport = create_transport(settings.transport, allow_private_targets=settings.allow_private_targets,
+                                     ca_file=settings.ca_file)
     targets = Targets(store, registry)
     sender = Sender(transport, Authenticator(transport))
     metrics = Metrics()
