@@ -122,7 +122,9 @@ class Lane:
         capacity = self.capacity(now)
         spacing = 1 / (capacity * FEED_SURPLUS) if capacity > 0 else DEFER_MAX_S
         horizon = now + DEFER_MAX_S
-        at = min(max(self.next_free, now + keep * spacing), horizon)
+        # until its first answer nobody knows the lane's pace: what it cannot take waits until it would have stalled
+        start = now + keep * spacing if self.latency_s is not None else now + self.stall_after()
+        at = min(max(self.next_free, start), horizon)
         excess = [self.queue.pop().due for _ in range(len(self.queue) - keep)]
         deferrals = []
         for due in reversed(excess):
