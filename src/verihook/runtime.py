@@ -23,6 +23,7 @@ from verihook.store.base import Store
 from verihook.store.sqlite import SqliteStore
 
 ADMIN_KEY_PREFIX = "vh_admin_"
+SIGNING_PURPOSE = "verihook dashboard sessions and portal links"
 POSTGRES_SCHEMES = ("postgresql://", "postgres://", "postgresql+asyncpg://")
 
 
@@ -101,5 +102,5 @@ async def build_runtime(settings: Settings, registry: ProfileRegistry | None = N
     dispatcher = Dispatcher(store, sender, targets, settings.dispatcher, metrics)
     admin_key_hash = hash_api_key(settings.admin_key) if settings.admin_key else await store.get_meta(ADMIN_KEY_HASH)
     ctx = Context(store=store, registry=registry, settings=settings, admin_key_hash=admin_key_hash,
-                  wake_dispatcher=dispatcher.wake)
+                  wake_dispatcher=dispatcher.wake, signing_key=secret_box(settings).derive(SIGNING_PURPOSE))
     return Runtime(settings, store, transport, dispatcher, Service(ctx, sender, targets), metrics)

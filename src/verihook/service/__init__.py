@@ -13,6 +13,8 @@ from verihook.service.access import ADMIN, Caller
 from verihook.service.context import Context
 from verihook.service.endpoints import Endpoints, EndpointView
 from verihook.service.events import EventDetail, EventInput, Events
+from verihook.service.portal import Portal
+from verihook.service.stats import Stats
 from verihook.service.subjects import SubjectDetail, SubjectInput, Subjects
 from verihook.service.tenants import NewTenant, Tenants
 
@@ -39,6 +41,8 @@ class Service:
         self.endpoints = Endpoints(ctx)
         self.events = Events(ctx)
         self.subjects = Subjects(ctx, self.events)
+        self.portal = Portal(ctx)
+        self.stats = Stats(ctx)
         self._sender = sender
         self._targets = targets
 
