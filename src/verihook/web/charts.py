@@ -9,7 +9,7 @@ from markupsafe import Markup, escape
 
 from verihook.service.stats import Bucket
 
-WIDTH, HEIGHT, AXIS = 480, 160, 18
+WIDTH, HEIGHT, AXIS = 480, 160, 24
 
 
 def bar_chart(title: str, buckets: Sequence[Bucket], value: Callable[[Bucket], float | None],
@@ -38,7 +38,7 @@ def bar_chart(title: str, buckets: Sequence[Bucket], value: Callable[[Bucket], f
         f'{"".join(bars)}'
         f'<text class="tick" x="0" y="{HEIGHT - 4}">{first}</text>'
         f'<text class="tick" x="{WIDTH}" y="{HEIGHT - 4}" text-anchor="end">now</text>'
-        f'<text class="tick" x="0" y="12">{escape(label(top))}</text></svg>')
+        f'<text class="tick" x="0" y="16">{escape(label(top))}</text></svg>')
 
 
 def overview_charts(buckets: Sequence[Bucket]) -> list[tuple[str, Markup]]:
