@@ -38,6 +38,9 @@ async def test_filter_failed_redeliver_and_see_success(page: Page, ui_server: Ru
     await expect(page.locator(".attempt")).to_contain_text("HTTP 500")
     await expect(page.locator(".attempt[open]")).to_contain_text("down for maintenance")
     await expect(page.locator(".attempt[open]")).to_contain_text("webhook-signature")
+    await page.get_by_text("Request body").click()
+    sent = receiver.requests[1].body.decode()
+    await expect(page.locator(".request-body pre")).to_have_text(sent)  # what the receiver got, byte for byte
 
     await page.get_by_role("button", name="Redeliver").click()
     await expect(page.locator(".notice")).to_contain_text("new delivery cycle")

@@ -44,10 +44,11 @@ async def event_detail(request: Request) -> Response:
     pages: Pages = request.app.state.pages
     who = await visitor(request)
     detail = await service.events.get(who.caller, request.path_params["event_id"])
+    bodies = {d.id: await service.requests.body(detail.event, d) for d in detail.deliveries}
     notice = "A new delivery cycle started for every destination." if request.query_params.get("done") else None
     return pages.render(request, "event_detail.html", visitor=who, nav="events", event=detail.event,
                         deliveries=detail.deliveries, status=rollup(d.status for d in detail.deliveries),
-                        notice=notice)
+                        bodies=bodies, notice=notice)
 
 
 async def redeliver(request: Request) -> Response:
