@@ -59,7 +59,8 @@ async def test_a_tenant_key_cannot_change_what_the_seed_fixes(admin: Api, http: 
     endpoint = await api.endpoint("http://127.0.0.1:9/a")
     ui = await logged_in(api, http)
     page = await ui.get(f"/ui/endpoints/{endpoint['id']}")
-    assert "Fixed by the attestr profile" in page.text and 'name="timeout_s"' not in page.text
+    assert "fixed by the attestr profile" in page.text and 'name="timeout_s"' not in page.text
+    assert 'name="success"' not in page.text and page.text.count("(fixed)") == 3
     saved = await ui.post(f"/ui/endpoints/{endpoint['id']}", {
         "csrf": page.csrf, "url": "http://127.0.0.1:9/b", "token": endpoint["auth"]["token"], "timeout_s": "60",
         "success": "2xx", "headers": ""})
@@ -102,3 +103,18 @@ async def test_subjects_and_their_history(api: Api, http: aiohttp.ClientSession)
     assert subject["id"] not in (await ui.get("/ui/subjects?kind=other")).text
     detail = await ui.get(f"/ui/subjects/{subject['id']}")
     assert detail.text.index("<strong>started</strong>") < detail.text.index("<strong>approved</strong>")
+
+
+async def test_incode_fixes_retry_and_success_but_not_the_timeout(admin: Api, http: aiohttp.ClientSession) -> None:
+    tenant = await admin.tenant("incode-customer", profile="incode")
+    api = admin.as_key(tenant["api_key"])
+    endpoint = await api.endpoint("http://127.0.0.1:9/i")
+    ui = await logged_in(api, http)
+    page = await ui.get(f"/ui/endpoints/{endpoint['id']}")
+    assert 'name="timeout_s"' in page.text and 'name="success"' not in page.text
+    assert page.text.count("(fixed)") == 2
+    saved = await ui.post(f"/ui/endpoints/{endpoint['id']}", {
+        "csrf": page.csrf, "url": "http://127.0.0.1:9/i", "timeout_s": "9", "success": "2xx", "headers": ""})
+    assert saved.status == 303
+    after = (await api.get(f"/v1/endpoints/{endpoint['id']}")).ok()
+    assert (after["timeout_s"], after["success"]) == (9.0, "200-json-or-204")

@@ -9,9 +9,8 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from verihook.errors import InvalidInput
-from verihook.profiles import Profile
-from verihook.service import EndpointTest, EndpointView, Service
-from verihook.web import forms
+from verihook.service import EndpointTest, Service
+from verihook.web import forms, rules
 from verihook.web.render import Pages
 from verihook.web.session import Form, Visitor, posted, visitor
 
@@ -24,20 +23,6 @@ NOTICES = {
 
 def _parts(request: Request) -> tuple[Service, Pages]:
     return request.app.state.service, request.app.state.pages
-
-
-def fixed_rules(profile: Profile) -> dict[str, str]:
-    """The delivery rules a seed profile promises its customers, in words (none for `standard`)."""
-    if profile.name == "standard":
-        return {}
-    defaults = profile.defaults
-    retry = defaults.retry.to_dict()
-    attempts = "one attempt, no retry" if retry["strategy"] == "none" else f"retry: {retry['strategy']}"
-    return {"timeout": f"{defaults.timeout_s:g} s", "retry": attempts, "success": defaults.success}
-
-
-def rules_editable(who: Visitor, view: EndpointView) -> bool:
-    return who.is_admin or not fixed_rules(view.rules.profile)
 
 
 async def list_endpoints(request: Request) -> Response:
@@ -56,7 +41,7 @@ async def _new_form_context(service: Service, who: Visitor, form: Form | None) -
     return {"profiles": profiles, "registered_types": registered, "tenants": tenants,
             "default_profile": form.get("profile") if form else default_profile,
             "token": form.get("token") if form else service.portal.new_basic_token(),
-            "fixed": {p.name: fixed_rules(p) for p in profiles}, "form": form or Form([])}
+            "fixed": {p.name: rules.fixed_in_words(p) for p in profiles}, "form": form or Form([])}
 
 
 async def new_endpoint_form(request: Request) -> Response:
@@ -88,8 +73,9 @@ async def _detail(request: Request, who: Visitor, endpoint_id: str, *, status_co
     profile = view.rules.profile
     return pages.render(
         request, "endpoint_detail.html", status_code, visitor=who, nav="endpoints", view=view, health=health,
-        ep=view.endpoint, rules=view.rules, fixed=fixed_rules(profile), editable=rules_editable(who, view),
-        event_type_choices=list(profile.event_types), error=error, test=test, notice=notice)
+        ep=view.endpoint, rules=view.rules, fixed=rules.fixed_fields(profile), editable=rules.editable(who, profile),
+        retry_words=rules.retry_in_words(view.rules.retry.to_dict()), event_type_choices=list(profile.event_types),
+        error=error, test=test, notice=notice)
 
 
 async def endpoint_detail(request: Request) -> Response:
@@ -103,8 +89,8 @@ async def update_endpoint(request: Request) -> Response:
     view = await service.endpoints.get(who.caller, endpoint_id)
     try:
         fields = forms.edit_endpoint_fields(form, view.endpoint.auth)
-        if not rules_editable(who, view):
-            fields = {k: v for k, v in fields.items() if k not in ("timeout_s", "success")}
+        allowed = rules.editable(who, view.rules.profile)
+        fields = {k: v for k, v in fields.items() if k not in rules.RULE_FIELDS or k in allowed}
         await service.endpoints.update(who.caller, endpoint_id, fields)
     except InvalidInput as error:
         return await _detail(request, who, endpoint_id, status_code=422, error=error)
