@@ -104,3 +104,14 @@ async def test_log_out_ends_the_session(api: Api, http: aiohttp.ClientSession) -
     out = await ui.post("/ui/logout", {"csrf": page.csrf})
     assert (out.status, out.location) == (303, "/ui/login") and "verihook_session" not in ui.cookies
     assert (await ui.get("/ui/")).status == 303
+
+
+async def test_unknown_pages_and_resources_answer_a_404_page(api: Api, http: aiohttp.ClientSession) -> None:
+    ui = DashboardClient(api.base_url, http)
+    await ui.log_in(api.key or "")
+    for path, said in (("/ui/nowhere", "There is no such page."), ("/ui/events/evt_missing", "event evt_missing"),
+                       ("/ui/endpoints/ep_missing", "endpoint ep_missing"),
+                       ("/ui/subjects/sub_missing", "subject sub_missing")):
+        page = await ui.get(path)
+        assert page.status == 404 and said in page.text and page.text.startswith("<!doctype html>"), path
+    assert (await ui.request("DELETE", "/ui/endpoints")).status == 405
