@@ -115,3 +115,11 @@ async def test_unknown_pages_and_resources_answer_a_404_page(api: Api, http: aio
         page = await ui.get(path)
         assert page.status == 404 and said in page.text and page.text.startswith("<!doctype html>"), path
     assert (await ui.request("DELETE", "/ui/endpoints")).status == 405
+
+
+async def test_a_bad_filter_or_cursor_is_said_on_the_event_log(api: Api, http: aiohttp.ClientSession) -> None:
+    ui = DashboardClient(api.base_url, http)
+    await ui.log_in(api.key or "")
+    for query, said in (("status=bogus", "status must be one of"), ("cursor=not-a-cursor", "cursor")):
+        page = await ui.get(f"/ui/events?{query}")
+        assert page.status == 422 and 'role="alert"' in page.text and said in page.text, page.text[-600:]

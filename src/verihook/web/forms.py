@@ -11,7 +11,8 @@ from verihook.store.base import EventFilter
 from verihook.web.session import Form
 
 AUTH_TYPES = ("none", "basic", "bearer", "oauth2")
-TIME_WINDOWS = {"": None, "1h": 3600.0, "24h": 86400.0, "7d": 7 * 86400.0, "30d": 30 * 86400.0}
+RECOVER_WINDOWS = {"1h": 3600.0, "24h": 86400.0, "7d": 7 * 86400.0, "30d": 30 * 86400.0}
+TIME_WINDOWS: dict[str, float | None] = {"": None, **RECOVER_WINDOWS}
 TYPE_SPLIT = re.compile(r"[\s,]+")
 
 

@@ -127,8 +127,7 @@ async def recover(request: Request) -> Response:
     service, _ = _parts(request)
     who, form = await posted(request)
     endpoint_id = request.path_params["endpoint_id"]
-    window = forms.TIME_WINDOWS.get(form.get("window")) or forms.TIME_WINDOWS["24h"]
-    assert window is not None
+    window = forms.RECOVER_WINDOWS.get(form.get("window"), forms.RECOVER_WINDOWS["24h"])
     count = await service.endpoints.recover(who.caller, endpoint_id, service.ctx.clock() - window, None)
     plural = "y" if count == 1 else "ies"
     return await _detail(request, who, endpoint_id, notice=f"{count} failed deliver{plural} queued again.")

@@ -30,13 +30,13 @@ async def event_log(request: Request) -> Response:
         page = await service.events.list(who.caller, where, PAGE_SIZE, query.get("cursor") or None)
     except InvalidInput as error:
         return pages.render(request, "events.html", 422, visitor=who, nav="events", events=[], statuses={},
-                            chosen=chosen, error=error, older=None, windows=forms.TIME_WINDOWS)
+                            chosen=chosen, error=error, older=None, first_page=True, filtered="")
     statuses = await service.events.statuses([e.id for e in page.items])
     kept = {k: v for k, v in chosen.items() if v}
     older = f"?{urlencode({**kept, 'cursor': page.next_cursor})}" if page.next_cursor else None
     return pages.render(request, "events.html", visitor=who, nav="events", events=page.items, statuses=statuses,
-                        chosen=chosen, error=None, older=older, windows=forms.TIME_WINDOWS,
-                        first_page=not query.get("cursor"), filtered="?" + urlencode(kept) if kept else "")
+                        chosen=chosen, error=None, older=older, first_page=not query.get("cursor"),
+                        filtered="?" + urlencode(kept) if kept else "")
 
 
 async def event_detail(request: Request) -> Response:
