@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import base64
+from pathlib import Path
 
 import aiohttp
+import pytest
 
 from tests.support.api import Api
 from tests.support.browserless import DashboardClient
-from tests.support.server import ADMIN_KEY, Running
+from tests.support.server import ADMIN_KEY, Running, ServeProcess
 
 
 async def test_root_redirects_to_the_dashboard_and_the_dashboard_to_its_login(
@@ -123,3 +125,18 @@ async def test_a_bad_filter_or_cursor_is_said_on_the_event_log(api: Api, http: a
     for query, said in (("status=bogus", "status must be one of"), ("cursor=not-a-cursor", "cursor")):
         page = await ui.get(f"/ui/events?{query}")
         assert page.status == 422 and 'role="alert"' in page.text and said in page.text, page.text[-600:]
+
+
+@pytest.mark.parametrize("role", ["serve", "api"])
+async def test_serve_and_api_processes_serve_the_dashboard(role: str, tmp_path: Path,
+                                                           http: aiohttp.ClientSession) -> None:
+    process = ServeProcess(f"sqlite:///{tmp_path / 'verihook.db'}", tmp_path, role=role)
+    await process.start()
+    try:
+        ui = DashboardClient(process.base_url, http)
+        assert (await ui.get("/")).location == "/ui/"
+        logged_in = await ui.log_in(ADMIN_KEY)
+        assert (logged_in.status, logged_in.location) == (303, "/ui/")
+        assert "Admin: every tenant" in (await ui.get("/ui/endpoints")).text
+    finally:
+        process.stop()
