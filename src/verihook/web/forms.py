@@ -95,6 +95,11 @@ def edit_endpoint_fields(form: Form, current_auth: dict[str, Any]) -> dict[str, 
         if not token:
             raise InvalidInput("the token must not be empty", field="token")
         fields["auth"] = {"type": current_auth["type"], "token": token}
+    if "token_url" in form and current_auth.get("type") == "oauth2":
+        # the stored client secret is never put in the page: an empty field keeps it
+        secret = form.get("client_secret").strip() or str(current_auth.get("client_secret", ""))
+        given = [(name, form.get(name)) for name in ("token_url", "client_id", "scope")]
+        fields["auth"] = auth_fields(Form([("auth_type", "oauth2"), *given, ("client_secret", secret)]))
     return {**fields, **rule_fields(form)}
 
 
