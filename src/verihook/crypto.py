@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import hmac
 import os
 import secrets
 from pathlib import Path
@@ -19,8 +20,13 @@ class SecretBox:
 
     def __init__(self, secret_key: str) -> None:
         derived = hashlib.sha256(secret_key.encode()).digest()
+        self._derived = derived
         self._fernet = Fernet(base64.urlsafe_b64encode(derived))
         self._opened: dict[str, str] = {}  # every seal is unique, so a sealed value opens to one plaintext
+
+    def derive(self, purpose: str) -> bytes:
+        """A key for another use (signing dashboard sessions), derived from the same secret: 32 bytes."""
+        return hmac.new(self._derived, purpose.encode(), hashlib.sha256).digest()
 
     def seal(self, plaintext: str) -> str:
         return SEALED_PREFIX + self._fernet.encrypt(plaintext.encode()).decode()

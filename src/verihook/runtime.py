@@ -23,6 +23,7 @@ from verihook.store.base import Store
 from verihook.store.sqlite import SqliteStore
 
 ADMIN_KEY_PREFIX = "vh_admin_"
+SIGNING_PURPOSE = "verihook dashboard sessions and portal links"
 POSTGRES_SCHEMES = ("postgresql://", "postgres://", "postgresql+asyncpg://")
 
 
@@ -100,7 +101,7 @@ async def build_runtime(settings: Settings, registry: ProfileRegistry | None = N
     dispatcher = Dispatcher(store, sender, targets, settings.dispatcher, metrics, listen=store.listen_for_work)
     admin_key_hash = hash_api_key(settings.admin_key) if settings.admin_key else await store.get_meta(ADMIN_KEY_HASH)
     ctx = Context(store=store, registry=registry, settings=settings, admin_key_hash=admin_key_hash,
-                  wake_dispatcher=dispatcher.wake)
+                  wake_dispatcher=dispatcher.wake, signing_key=secret_box(settings).derive(SIGNING_PURPOSE))
     health = Health(store, metrics, ctx.clock, settings.stall_after_s, DispatcherState(
         problems=dispatcher.problems, side_task_restarts=lambda: dispatcher.supervisor.restarts,
         stalled_sends=lambda: dispatcher.stalled_sends))

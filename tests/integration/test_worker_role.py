@@ -16,7 +16,8 @@ from tests.support.server import ADMIN_KEY, ServeProcess, running_verihook, sett
 
 NOT_SERVED = [("GET", "/v1/tenants"), ("POST", "/v1/tenants"), ("GET", "/v1/endpoints"), ("POST", "/v1/events"),
               ("GET", "/v1/events/evt_x"), ("GET", "/v1/event-types"), ("PATCH", "/v1/subjects/sub_x"),
-              ("GET", "/openapi.json"), ("GET", "/docs"), ("GET", "/redoc")]
+              ("GET", "/openapi.json"), ("GET", "/docs"), ("GET", "/redoc"), ("GET", "/"), ("GET", "/ui/"),
+              ("GET", "/ui/login"), ("POST", "/ui/login")]
 
 
 @pytest.fixture

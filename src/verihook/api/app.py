@@ -7,11 +7,13 @@ import contextlib
 from collections.abc import AsyncIterator
 
 from fastapi import FastAPI
+from fastapi.responses import RedirectResponse
 
 from verihook import __version__
 from verihook.api import problems
 from verihook.api.routes import catalog, endpoints, events, health, subjects, tenants
 from verihook.runtime import Runtime
+from verihook.web import create_dashboard
 
 API_ROUTERS = (tenants, endpoints, events, subjects, catalog)  # /v1 and /openapi.json: not served by a worker
 
@@ -39,6 +41,9 @@ def create_app(runtime: Runtime, *, run_dispatcher: bool = True, serve_api: bool
     problems.install(app)
     for module in (*API_ROUTERS, health) if serve_api else (health,):
         app.include_router(module.router)
+    if serve_api:  # the dashboard is a face beside the API, over the same service; a worker serves neither
+        app.mount("/ui", create_dashboard(runtime.service))
+        app.add_api_route("/", lambda: RedirectResponse("/ui/", status_code=307), include_in_schema=False)
     app.add_middleware(problems.JsonBodies)
     app.add_middleware(problems.BodyLimit, max_bytes=runtime.settings.max_body_bytes)
     return app

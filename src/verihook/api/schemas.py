@@ -154,6 +154,10 @@ class SubjectPatch(Strict):
     data: dict[str, Any] | None = None
 
 
+class PortalLinkCreate(Strict):
+    ttl_s: float | None = Field(default=None, gt=0, le=7 * 24 * 3600.0)
+
+
 class EventTypeCreate(Strict):
     name: str
     description: str = ""

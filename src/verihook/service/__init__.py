@@ -14,6 +14,9 @@ from verihook.service.context import Context
 from verihook.service.endpoints import Endpoints, EndpointView
 from verihook.service.events import EventDetail, EventInput, Events
 from verihook.service.health import Health
+from verihook.service.portal import Portal
+from verihook.service.requests import Requests
+from verihook.service.stats import Stats
 from verihook.service.subjects import SubjectDetail, SubjectInput, Subjects
 from verihook.service.tenants import NewTenant, Tenants
 
@@ -41,6 +44,9 @@ class Service:
         self.endpoints = Endpoints(ctx)
         self.events = Events(ctx)
         self.subjects = Subjects(ctx, self.events)
+        self.portal = Portal(ctx)
+        self.stats = Stats(ctx)
+        self.requests = Requests(ctx)
         self._sender = sender
         self._targets = targets
 

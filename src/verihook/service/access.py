@@ -52,7 +52,10 @@ ADMIN_KEY_HASH = "admin_key_hash"
 async def authenticate(store: Store, admin_key_hash: str | None, api_key: str | None) -> Caller:
     if not api_key:
         raise Unauthorized("send 'Authorization: Bearer <api key>'")
-    key_hash = hash_api_key(api_key)
+    return await authenticate_key_hash(store, admin_key_hash, hash_api_key(api_key))
+
+
+async def authenticate_key_hash(store: Store, admin_key_hash: str | None, key_hash: str) -> Caller:
     if admin_key_hash is not None and hmac.compare_digest(key_hash, admin_key_hash):
         return ADMIN
     tenant = await store.tenant_by_key_hash(key_hash)

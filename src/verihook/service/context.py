@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -10,7 +11,7 @@ from verihook.config import Settings
 from verihook.errors import NotFound
 from verihook.model import Tenant
 from verihook.profiles import ProfileRegistry
-from verihook.service.access import Caller, authenticate, hash_api_key
+from verihook.service.access import Caller, authenticate, authenticate_key_hash, hash_api_key
 from verihook.store.base import Store
 
 CALLER_TTL_S = 5.0  # how long a key's view of the tenant tree is reused; a child made elsewhere shows after this
@@ -25,17 +26,25 @@ class Context:
     admin_key_hash: str | None = None
     wake_dispatcher: Callable[[], None] = lambda: None
     clock: Callable[[], float] = field(default=time.time)
+    # signs dashboard sessions and portal links; the same in every process of one deployment (runtime derives it
+    # from the secret key); a random one only where none is given, so nothing signed outlives the process
+    signing_key: bytes = field(default_factory=lambda: secrets.token_bytes(32))
     _tenants: dict[str, Tenant] = field(default_factory=dict)  # tenants do not change once made
     _callers: dict[str, tuple[float, Caller]] = field(default_factory=dict)
 
     async def caller(self, api_key: str | None) -> Caller:
         """The caller an API key stands for, reused for CALLER_TTL_S."""
-        key_hash = hash_api_key(api_key) if api_key else ""
+        if not api_key:
+            return await authenticate(self.store, self.admin_key_hash, api_key)
+        return await self.caller_by_key_hash(hash_api_key(api_key))
+
+    async def caller_by_key_hash(self, key_hash: str) -> Caller:
+        """The caller whose API key has this hash (a dashboard session holds the hash, never the key)."""
         cached = self._callers.get(key_hash)
         now = self.clock()
         if cached is not None and cached[0] > now:
             return cached[1]
-        caller = await authenticate(self.store, self.admin_key_hash, api_key)
+        caller = await authenticate_key_hash(self.store, self.admin_key_hash, key_hash)
         if len(self._callers) >= MAX_CACHED:
             self._callers.clear()
         self._callers[key_hash] = (now + CALLER_TTL_S, caller)

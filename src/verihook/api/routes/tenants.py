@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Body, Query, Request
 
 from verihook.api.deps import CallerDep, ServiceDep, V1Route
-from verihook.api.schemas import TenantCreate, page_out, tenant_out
+from verihook.api.schemas import PortalLinkCreate, TenantCreate, page_out, tenant_out
+from verihook.times import rfc3339
 
 router = APIRouter(prefix="/v1/tenants", tags=["tenants"], route_class=V1Route)
 
@@ -33,3 +34,12 @@ async def get_tenant(tenant_id: str, caller: CallerDep, service: ServiceDep) -> 
 @router.get("/{tenant_id}/secrets", operation_id="v1.tenant.secrets")
 async def tenant_secrets(tenant_id: str, caller: CallerDep, service: ServiceDep) -> dict[str, Any]:
     return {"signing_secret": await service.tenants.signing_secret(caller, tenant_id)}
+
+
+@router.post("/{tenant_id}/portal-links", status_code=201, operation_id="v1.tenant.portal_link")
+async def create_portal_link(tenant_id: str, request: Request, caller: CallerDep, service: ServiceDep,
+                             body: PortalLinkCreate | None = Body(default=None)) -> dict[str, Any]:
+    """A one-time link that opens the dashboard as this tenant (admin key or an ancestor's key)."""
+    link = await service.portal.create_link(caller, tenant_id, (body or PortalLinkCreate()).ttl_s)
+    return {"url": f"{request.base_url}ui/portal/{link.token}", "tenant_id": link.tenant_id,
+            "expires_at": rfc3339(link.expires_at)}

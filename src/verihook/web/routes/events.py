@@ -1,0 +1,66 @@
+"""The event log (filters and paging), an event with every attempt's request and response, redelivery."""
+
+from __future__ import annotations
+
+from urllib.parse import urlencode
+
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import Route
+
+from verihook.errors import InvalidInput
+from verihook.model import rollup
+from verihook.service import Service
+from verihook.web import forms
+from verihook.web.render import Pages
+from verihook.web.session import Form, posted, visitor
+
+PAGE_SIZE = 25
+FILTERS = ("type", "subject", "status", "window", "endpoint")
+
+
+async def event_log(request: Request) -> Response:
+    service: Service = request.app.state.service
+    pages: Pages = request.app.state.pages
+    who = await visitor(request)
+    query = Form(list(request.query_params.multi_items()))
+    chosen = {name: query.get(name) for name in FILTERS}
+    try:
+        where = forms.event_filter(query, service.ctx.clock())
+        page = await service.events.list(who.caller, where, PAGE_SIZE, query.get("cursor") or None)
+    except InvalidInput as error:
+        return pages.render(request, "events.html", 422, visitor=who, nav="events", events=[], statuses={},
+                            chosen=chosen, error=error, older=None, first_page=True, filtered="")
+    statuses = await service.events.statuses([e.id for e in page.items])
+    kept = {k: v for k, v in chosen.items() if v}
+    older = f"?{urlencode({**kept, 'cursor': page.next_cursor})}" if page.next_cursor else None
+    return pages.render(request, "events.html", visitor=who, nav="events", events=page.items, statuses=statuses,
+                        chosen=chosen, error=None, older=older, first_page=not query.get("cursor"),
+                        filtered="?" + urlencode(kept) if kept else "")
+
+
+async def event_detail(request: Request) -> Response:
+    service: Service = request.app.state.service
+    pages: Pages = request.app.state.pages
+    who = await visitor(request)
+    detail = await service.events.get(who.caller, request.path_params["event_id"])
+    bodies = {d.id: await service.requests.body(detail.event, d) for d in detail.deliveries}
+    notice = "A new delivery cycle started for every destination." if request.query_params.get("done") else None
+    return pages.render(request, "event_detail.html", visitor=who, nav="events", event=detail.event,
+                        deliveries=detail.deliveries, status=rollup(d.status for d in detail.deliveries),
+                        bodies=bodies, notice=notice)
+
+
+async def redeliver(request: Request) -> Response:
+    service: Service = request.app.state.service
+    who, _ = await posted(request)
+    event_id = request.path_params["event_id"]
+    await service.events.redeliver(who.caller, event_id)
+    return RedirectResponse(f"{request.scope['root_path']}/events/{event_id}?done=redelivered", 303)
+
+
+routes = [
+    Route("/events", event_log, methods=["GET"]),
+    Route("/events/{event_id}", event_detail, methods=["GET"]),
+    Route("/events/{event_id}/redeliver", redeliver, methods=["POST"]),
+]

@@ -1,0 +1,120 @@
+"""The dashboard's forms over plain HTTP: New webhook with OAuth2 and custom headers, bad input shown on the form
+(nothing stored), seed rules not changed by a tenant key, recovery of failed deliveries, the figures shown."""
+
+from __future__ import annotations
+
+import aiohttp
+
+from tests.support.api import Api
+from tests.support.browserless import DashboardClient
+from tests.support.receivers import Answer, Receiver
+
+
+async def logged_in(api: Api, http: aiohttp.ClientSession) -> DashboardClient:
+    ui = DashboardClient(api.base_url, http)
+    await ui.log_in(api.key or "")
+    return ui
+
+
+async def test_new_webhook_with_oauth2_and_custom_headers(api: Api, http: aiohttp.ClientSession) -> None:
+    ui = await logged_in(api, http)
+    form = await ui.get("/ui/endpoints/new")
+    for label in ("URL", "Profile", "Authentication", "Token", "Token URL", "Client ID", "Client secret",
+                  "Custom headers", "async.completed", "onboarding.status_changed"):
+        assert f">{label}</label>" in form.text or f">{label} <span" in form.text, label
+    created = await ui.post("/ui/endpoints", {
+        "csrf": form.csrf, "url": "https://127.0.0.1:9/incode", "profile": "incode",
+        "event_types": "onboarding.status_changed", "auth_type": "oauth2", "token_url": "https://127.0.0.1:9/token",
+        "client_id": "client-1", "client_secret": "s3cret", "scope": "webhooks",
+        "headers": "X-Partner: acme\n\nX-Region: eu-west", "enabled": "on"})
+    assert created.status == 303, created.text
+    endpoint_id = created.location.rsplit("/", 1)[1].split("?")[0]
+    endpoint = (await api.get(f"/v1/endpoints/{endpoint_id}")).ok()
+    assert endpoint["profile"] == "incode" and endpoint["event_types"] == ["onboarding.status_changed"]
+    assert endpoint["headers"] == {"X-Partner": "acme", "X-Region": "eu-west"} and endpoint["enabled"] is True
+    secrets = (await api.get(f"/v1/endpoints/{endpoint_id}/secrets")).ok()
+    assert secrets["auth"] == {"type": "oauth2", "token_url": "https://127.0.0.1:9/token", "client_id": "client-1",
+                               "client_secret": "s3cret", "scope": "webhooks"}
+
+
+async def test_bad_input_is_shown_on_the_form_and_nothing_is_stored(api: Api, http: aiohttp.ClientSession) -> None:
+    ui = await logged_in(api, http)
+    csrf = (await ui.get("/ui/endpoints/new")).csrf
+    for form, said in (({"url": "ftp://example.com/x"}, "url"),
+                       ({"url": "http://127.0.0.1:9/x", "headers": "no colon here"}, "Name: value"),
+                       ({"url": "http://127.0.0.1:9/x", "headers": "Authorization: x"}, "set by Verihook"),
+                       ({"url": "http://127.0.0.1:9/x", "auth_type": "oauth2", "token_url": ""}, "token url"),
+                       ({"url": "http://127.0.0.1:9/x", "auth_type": "magic"}, "authentication must be"),
+                       ({"url": "http://127.0.0.1:9/x", "profile": "attestr", "event_types": "order.created"},
+                        "not one of profile attestr")):
+        page = await ui.post("/ui/endpoints", {"csrf": csrf, "auth_type": "none", **form})
+        assert page.status == 422 and 'role="alert"' in page.text and said in page.text, (form, page.text[:200])
+        assert 'value="' + form["url"] + '"' in page.text  # what was typed is kept
+    assert (await api.get("/v1/endpoints")).ok()["data"] == []
+
+
+async def test_a_tenant_key_cannot_change_what_the_seed_fixes(admin: Api, http: aiohttp.ClientSession) -> None:
+    tenant = await admin.tenant("attestr-customer", profile="attestr")
+    api = admin.as_key(tenant["api_key"])
+    endpoint = await api.endpoint("http://127.0.0.1:9/a")
+    ui = await logged_in(api, http)
+    page = await ui.get(f"/ui/endpoints/{endpoint['id']}")
+    assert "fixed by the attestr profile" in page.text and 'name="timeout_s"' not in page.text
+    assert 'name="success"' not in page.text and page.text.count("(fixed)") == 3
+    saved = await ui.post(f"/ui/endpoints/{endpoint['id']}", {
+        "csrf": page.csrf, "url": "http://127.0.0.1:9/b", "token": endpoint["auth"]["token"], "timeout_s": "60",
+        "success": "2xx", "headers": ""})
+    assert saved.status == 303
+    after = (await api.get(f"/v1/endpoints/{endpoint['id']}")).ok()
+    assert (after["url"], after["timeout_s"], after["success"], after["retry"]) == (
+        "http://127.0.0.1:9/b", 5.0, "200", {"strategy": "none"})
+
+
+async def test_recover_from_the_endpoint_page_and_its_figures(api: Api, http: aiohttp.ClientSession,
+                                                              receiver: Receiver) -> None:
+    receiver.script(Answer(200), Answer(503), Answer(503), Answer(200))
+    endpoint = await api.endpoint(receiver.url, retry={"strategy": "none"})
+    events = []
+    for number in range(4):
+        events.append(await api.publish("order.created", {"n": number}))
+        await receiver.wait_for(number + 1)
+    await api.wait_event(events[2]["id"], "failed")
+    await api.wait_event(events[3]["id"], "succeeded")
+    ui = await logged_in(api, http)
+    page = await ui.get(f"/ui/endpoints/{endpoint['id']}")
+    assert 'data-test="success-rate">50 %<' in page.text and "2 succeeded, 2 failed, 0 pending" in page.text
+    receiver.script(Answer(200))
+    recovered = await ui.post(f"/ui/endpoints/{endpoint['id']}/recover", {"csrf": page.csrf, "window": "1h"})
+    assert recovered.status == 200 and "2 failed deliveries queued again." in recovered.text
+    for event in events:
+        await api.wait_event(event["id"], "succeeded")
+    assert 'data-test="success-rate">100 %<' in (await ui.get(f"/ui/endpoints/{endpoint['id']}")).text
+    overview = await ui.get("/ui/")
+    assert "4 events published, 4 deliveries succeeded, 0 failed" in " ".join(overview.text.split())
+    assert overview.text.count('<svg class="chart"') == 3
+
+
+async def test_subjects_and_their_history(api: Api, http: aiohttp.ClientSession) -> None:
+    subject = (await api.post("/v1/subjects", {"kind": "verification", "status": "started"})).ok()
+    await api.patch(f"/v1/subjects/{subject['id']}", {"status": "approved"})
+    ui = await logged_in(api, http)
+    listing = await ui.get("/ui/subjects?kind=verification")
+    assert subject["id"] in listing.text
+    assert subject["id"] not in (await ui.get("/ui/subjects?kind=other")).text
+    detail = await ui.get(f"/ui/subjects/{subject['id']}")
+    assert detail.text.index("<strong>started</strong>") < detail.text.index("<strong>approved</strong>")
+
+
+async def test_incode_fixes_retry_and_success_but_not_the_timeout(admin: Api, http: aiohttp.ClientSession) -> None:
+    tenant = await admin.tenant("incode-customer", profile="incode")
+    api = admin.as_key(tenant["api_key"])
+    endpoint = await api.endpoint("http://127.0.0.1:9/i")
+    ui = await logged_in(api, http)
+    page = await ui.get(f"/ui/endpoints/{endpoint['id']}")
+    assert 'name="timeout_s"' in page.text and 'name="success"' not in page.text
+    assert page.text.count("(fixed)") == 2
+    saved = await ui.post(f"/ui/endpoints/{endpoint['id']}", {
+        "csrf": page.csrf, "url": "http://127.0.0.1:9/i", "timeout_s": "9", "success": "2xx", "headers": ""})
+    assert saved.status == 303
+    after = (await api.get(f"/v1/endpoints/{endpoint['id']}")).ok()
+    assert (after["timeout_s"], after["success"]) == (9.0, "200-json-or-204")
