@@ -141,9 +141,14 @@ def send(args: argparse.Namespace) -> int:
 
 
 def listen(args: argparse.Namespace) -> int:
-    from verihook.receiver import listen_main
+    from verihook.receiver.listen import listen_main, parse_statuses
 
-    listen_main(args.host, args.port, args.secret, args.status)
+    try:
+        statuses = parse_statuses(args.status)
+    except ValueError as error:
+        print(f"verihook: --status: {error}", file=sys.stderr)
+        return 2
+    listen_main(args.host, args.port, args.secret, statuses)
     return 0
 
 
@@ -180,7 +185,8 @@ def parser() -> argparse.ArgumentParser:
     listener.add_argument("--host", default="127.0.0.1")
     listener.add_argument("--port", type=int, default=9000)
     listener.add_argument("--secret", help="whsec_... to check signatures with")
-    listener.add_argument("--status", type=int, default=200, help="the status code to answer")
+    listener.add_argument("--status", default="200", help="the status code to answer, or a list (500,500,200): "
+                          "the Nth attempt of a webhook-id gets the Nth code, later ones the last")
     listener.set_defaults(handler=listen)
 
     sender = with_database(commands.add_parser("send", help="publish an event from the shell"))
