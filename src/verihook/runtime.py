@@ -96,10 +96,10 @@ async def build_runtime(settings: Settings, registry: ProfileRegistry | None = N
     await store.migrate()
     transport = create_transport(allow_private_targets=settings.allow_private_targets, ca_file=settings.ca_file)
     targets = Targets(store, registry)
-    sender = Sender(transport, Authenticator(transport))
     metrics = Metrics()
+    sender = Sender(transport, Authenticator(transport, metrics=metrics))
     dispatcher = Dispatcher(store, sender, targets, settings.dispatcher, metrics)
     admin_key_hash = hash_api_key(settings.admin_key) if settings.admin_key else await store.get_meta(ADMIN_KEY_HASH)
     ctx = Context(store=store, registry=registry, settings=settings, admin_key_hash=admin_key_hash,
-                  wake_dispatcher=dispatcher.wake)
+                  wake_dispatcher=dispatcher.wake, metrics=metrics)
     return Runtime(settings, store, transport, dispatcher, Service(ctx, sender, targets), metrics)

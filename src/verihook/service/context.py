@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 from verihook.config import Settings
 from verihook.errors import NotFound
+from verihook.metrics import Metrics
 from verihook.model import Tenant
 from verihook.profiles import ProfileRegistry
 from verihook.service.access import Caller, authenticate, hash_api_key
@@ -25,6 +26,7 @@ class Context:
     admin_key_hash: str | None = None
     wake_dispatcher: Callable[[], None] = lambda: None
     clock: Callable[[], float] = field(default=time.time)
+    metrics: Metrics = field(default_factory=Metrics)
     _tenants: dict[str, Tenant] = field(default_factory=dict)  # tenants do not change once made
     _callers: dict[str, tuple[float, Caller]] = field(default_factory=dict)
 

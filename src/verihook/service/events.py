@@ -66,7 +66,15 @@ class Events:
         published = await self.ctx.store.publish(drafts, self.route)
         if any(p.deliveries and not p.duplicate for p in published):
             self.ctx.wake_dispatcher()
+        self.count_published(published)
         return published
+
+    def count_published(self, published: Sequence[Published]) -> None:
+        """`verihook_events_published_total{profile}`: the profile owning each new event's type."""
+        for item in published:
+            if not item.duplicate:
+                owner = self.ctx.registry.owner_of(item.event.type)
+                self.ctx.metrics.event_published(owner.name if owner is not None else "standard")
 
     async def draft(self, caller: Caller, item: EventInput, subject_update: SubjectUpdate | None = None
                      ) -> EventDraft:

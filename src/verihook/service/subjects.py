@@ -103,6 +103,7 @@ class Subjects:
         [published] = await self.ctx.store.publish([draft], self.events.route)
         if published.deliveries:
             self.ctx.wake_dispatcher()
+        self.events.count_published([published])
         return StatusChanged(await self.get(caller, subject_id), published)
 
     async def list(self, caller: Caller, kind: str | None, delivery_status: Any, limit: int, cursor: str | None
