@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping
+from pathlib import Path
 
 import aiohttp
 from fastapi import Depends, FastAPI
 from prometheus_client.parser import text_string_to_metric_families
 
+from tests.support import postgres as pg
 from tests.support.api import Api
 from tests.support.apps import serving_asgi
 from tests.support.receivers import Answer, Received, Receiver
-from tests.support.server import ADMIN_KEY, running_verihook, settings_for_tests
+from tests.support.server import ADMIN_KEY, ServeProcess, running_verihook, settings_for_tests
 from verihook.receiver import ClientCredentials
 from verihook.receiver.fastapi import BearerRequired, token_endpoint
 
@@ -117,7 +119,7 @@ async def test_the_contracts_metrics_after_real_deliveries(admin: Api, receiver:
     assert (await api.get(f"/v1/events/{pending['id']}")).ok()["delivery_status"] == "pending"
 
 
-async def test_each_runtime_counts_its_own(database_url: str, tmp_path: object, http: aiohttp.ClientSession,
+async def test_each_runtime_counts_its_own(database_url: str, http: aiohttp.ClientSession,
                                            receiver: Receiver) -> None:
     """Tests run many runtimes in one process: each has a registry of its own."""
     async with running_verihook(settings_for_tests(database_url)) as first:
@@ -132,3 +134,35 @@ async def test_each_runtime_counts_its_own(database_url: str, tmp_path: object, 
             assert ("verihook_deliveries_total", frozenset({("outcome", "succeeded"), ("profile", "standard")})) \
                 not in other
             assert value(other, "verihook_attempt_duration_seconds_count") == 0
+
+
+async def test_every_process_is_counted_with_a_shared_directory(
+        database_url: str, tmp_path: Path, http: aiohttp.ClientSession, receiver: Receiver) -> None:
+    """`verihook api` and two `verihook worker` processes sharing PROMETHEUS_MULTIPROC_DIR: the API process
+    delivers nothing itself, yet its /metrics counts what both workers delivered (and what it published)."""
+    shared = tmp_path / "metrics"
+    shared.mkdir()
+    env = {"PROMETHEUS_MULTIPROC_DIR": str(shared)}
+    processes = [ServeProcess(database_url, tmp_path, role="api", env=env),
+                 *(ServeProcess(database_url, tmp_path, role="worker", env=env) for _ in range(2))]
+    try:
+        for process in processes:
+            await process.start()
+            await pg.wait_ready(process.base_url)
+        api_process = processes[0]
+        api = await Api(api_process.base_url, ADMIN_KEY, http).as_new_tenant("shared")
+        await api.endpoint(receiver.url)
+        events = (await api.post("/v1/events/batch", {"events": [{"type": "m.shared", "data": {"i": i}}
+                                                                for i in range(50)]})).ok()["data"]
+        for event in events:
+            await api.wait_event(event["id"])
+        succeeded = {"outcome": "succeeded", "profile": "standard"}
+        for process in processes:
+            page = await scrape_until(Api(process.base_url, None, http), "verihook_deliveries_total", succeeded, 50)
+            assert value(page, "verihook_events_published_total", {"profile": "standard"}) == 50
+            assert value(page, "verihook_attempt_duration_seconds_count") == 50
+            assert value(page, "verihook_pending_deliveries") == 0
+        assert len({path.name for path in shared.glob("counter_*.db")}) == 3  # one file per process
+    finally:
+        for process in processes:
+            process.stop()
