@@ -31,9 +31,12 @@ def redacted_url(url: str) -> str:
 
 
 def _settings(args: argparse.Namespace) -> Settings:
+    from verihook.logs import configure_logging
+
     settings = Settings.from_env()
     if getattr(args, "database_url", None):
         settings = settings.with_(database_url=args.database_url)
+    configure_logging(settings.log_format)
     return settings
 
 
@@ -62,15 +65,18 @@ def serve(args: argparse.Namespace) -> int:
     # 5 ms switch interval each hand-back can wait that long for the GIL (bench/RESULTS.md: p99 67 -> 23 ms).
     sys.setswitchinterval(float(os.environ.get("VERIHOOK_SWITCH_INTERVAL_S") or SWITCH_INTERVAL_S))
 
+    settings = _settings(args)
+
     async def main() -> int:
-        runtime = await build_runtime(_settings(args))
+        runtime = await build_runtime(settings)
         if args.role != "worker":  # a worker serves no tenant API: it neither needs nor makes an admin key
             await _announce_admin_key(runtime)
         app = create_app(runtime, run_dispatcher=args.role != "api", serve_api=args.role != "worker")
         if args.role == "worker":
             print("verihook: worker running; Ctrl-C stops it", flush=True)
+        log_config = None if settings.log_format == "json" else uvicorn.config.LOGGING_CONFIG  # json: the root's
         config = uvicorn.Config(app, host=args.host, port=args.port, loop="none", http="httptools",
-                                log_level="warning", access_log=False, lifespan="on")
+                                log_level="warning", access_log=False, lifespan="on", log_config=log_config)
         server = uvicorn.Server(config)
         print(f"verihook: listening on http://{args.host}:{args.port}/ "
               f"(database {redacted_url(runtime.settings.database_url)})", flush=True)

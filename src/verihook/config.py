@@ -17,6 +17,7 @@ class Settings:
     allow_private_targets: bool = False
     ca_file: str | None = None
     max_body_bytes: int = 1024 * 1024
+    log_format: str = "text"  # "json": one JSON object a line (verihook.logs)
     dispatcher: DispatcherSettings = field(default_factory=lambda: DispatcherSettings())
 
     @classmethod
@@ -28,6 +29,7 @@ class Settings:
             secret_key=env.get("VERIHOOK_SECRET_KEY") or None,
             allow_private_targets=env.get("VERIHOOK_ALLOW_PRIVATE_TARGETS", "") in ("1", "true", "yes"),
             ca_file=env.get("VERIHOOK_CA_FILE") or None,
+            log_format=(env.get("VERIHOOK_LOG_FORMAT") or "text").strip().lower(),
             dispatcher=DispatcherSettings.from_env(env),
         )
 
