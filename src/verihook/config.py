@@ -18,6 +18,7 @@ class Settings:
     ca_file: str | None = None
     max_body_bytes: int = 1024 * 1024
     log_format: str = "text"  # "json": one JSON object a line (verihook.logs)
+    propagate_trace: bool = False  # send a W3C traceparent to receivers (verihook.tracing)
     dispatcher: DispatcherSettings = field(default_factory=lambda: DispatcherSettings())
 
     @classmethod
@@ -30,6 +31,7 @@ class Settings:
             allow_private_targets=env.get("VERIHOOK_ALLOW_PRIVATE_TARGETS", "") in ("1", "true", "yes"),
             ca_file=env.get("VERIHOOK_CA_FILE") or None,
             log_format=(env.get("VERIHOOK_LOG_FORMAT") or "text").strip().lower(),
+            propagate_trace=env.get("VERIHOOK_PROPAGATE_TRACE", "") in ("1", "true", "yes"),
             dispatcher=DispatcherSettings.from_env(env),
         )
 

@@ -21,6 +21,7 @@ from verihook.service.access import ADMIN_KEY_HASH, hash_api_key
 from verihook.service.context import Context
 from verihook.store.base import Store
 from verihook.store.sqlite import SqliteStore
+from verihook.tracing import Tracing
 
 ADMIN_KEY_PREFIX = "vh_admin_"
 POSTGRES_SCHEMES = ("postgresql://", "postgres://", "postgresql+asyncpg://")
@@ -62,6 +63,7 @@ class Runtime:
         await self.dispatcher.stop()
         await self.transport.aclose()
         await self.store.close()
+        self.service.ctx.tracing.shutdown()
 
 
 def secret_box(settings: Settings) -> SecretBox:
@@ -97,9 +99,10 @@ async def build_runtime(settings: Settings, registry: ProfileRegistry | None = N
     transport = create_transport(allow_private_targets=settings.allow_private_targets, ca_file=settings.ca_file)
     targets = Targets(store, registry)
     metrics = Metrics()
-    sender = Sender(transport, Authenticator(transport, metrics=metrics))
+    tracing = Tracing.start(propagate=settings.propagate_trace)
+    sender = Sender(transport, Authenticator(transport, metrics=metrics), tracing=tracing)
     dispatcher = Dispatcher(store, sender, targets, settings.dispatcher, metrics)
     admin_key_hash = hash_api_key(settings.admin_key) if settings.admin_key else await store.get_meta(ADMIN_KEY_HASH)
     ctx = Context(store=store, registry=registry, settings=settings, admin_key_hash=admin_key_hash,
-                  wake_dispatcher=dispatcher.wake, metrics=metrics)
+                  wake_dispatcher=dispatcher.wake, metrics=metrics, tracing=tracing)
     return Runtime(settings, store, transport, dispatcher, Service(ctx, sender, targets), metrics)

@@ -13,6 +13,7 @@ from verihook.model import Tenant
 from verihook.profiles import ProfileRegistry
 from verihook.service.access import Caller, authenticate, hash_api_key
 from verihook.store.base import Store
+from verihook.tracing import Tracing
 
 CALLER_TTL_S = 5.0  # how long a key's view of the tenant tree is reused; a child made elsewhere shows after this
 MAX_CACHED = 10_000
@@ -27,6 +28,7 @@ class Context:
     wake_dispatcher: Callable[[], None] = lambda: None
     clock: Callable[[], float] = field(default=time.time)
     metrics: Metrics = field(default_factory=Metrics)
+    tracing: Tracing = field(default_factory=Tracing)
     _tenants: dict[str, Tenant] = field(default_factory=dict)  # tenants do not change once made
     _callers: dict[str, tuple[float, Caller]] = field(default_factory=dict)
 
