@@ -11,6 +11,8 @@
             handle(webhook.json())
         return {"received": True}
 
+Make the verifier a module-level name as above: under `from __future__ import annotations` FastAPI resolves
+`Depends(verified)` in the module's globals, and a local name there makes the parameter a 422 query field.
 A bad or stale signature answers 401 before the handler runs. With a deduplicator, `webhook.duplicate` is True
 for an id seen before, and an exception raised by the handler forgets the id again, so the retry is processed.
 """
