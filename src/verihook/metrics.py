@@ -27,6 +27,7 @@ from prometheus_client import (
     disable_created_metrics,
     generate_latest,
 )
+from prometheus_client import values as prometheus_values
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
@@ -82,6 +83,10 @@ class Metrics:
     outcome_writes = _CounterAttribute()  # store calls that wrote a batch of outcomes (attempts and states)
 
     def __init__(self) -> None:
+        self.shared_dir = multiprocess_dir()
+        if self.shared_dir is not None and prometheus_values.ValueClass is prometheus_values.MutexValue:
+            raise RuntimeError(f"{MULTIPROCESS_DIR_ENV} was set after prometheus_client was imported: set it in the "
+                               "environment before the process starts (or before it imports verihook.metrics)")
         disable_created_metrics()  # no `_created` series beside every counter
         self.registry = CollectorRegistry(auto_describe=True)
         registry = self.registry
@@ -109,7 +114,6 @@ class Metrics:
         for outcome in TOKEN_OUTCOMES:
             self.oauth_token_requests.labels(outcome)
         self._queue = _QueueGauges()
-        self.shared_dir = multiprocess_dir()
         if self.shared_dir is None:
             registry.register(self._queue)
             for collector in (ProcessCollector, PlatformCollector, GCCollector):

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 import aiohttp
+import pytest
 from fastapi import Depends, FastAPI
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -166,3 +167,12 @@ async def test_every_process_is_counted_with_a_shared_directory(
     finally:
         for process in processes:
             process.stop()
+
+
+@pytest.mark.xfail(strict=True, reason="until the dispatcher calls metrics.endpoint_disabled() where a 410 disables")
+async def test_a_410_counts_a_disabled_endpoint(api: Api, receiver: Receiver) -> None:
+    receiver.script(Answer(410))
+    endpoint = await api.endpoint(receiver.url)
+    await api.wait_event((await api.publish("m.gone", {}))["id"], "failed")
+    assert (await api.get(f"/v1/endpoints/{endpoint['id']}")).ok()["enabled"] is False
+    await scrape_until(api, "verihook_endpoints_disabled_total", None, 1)
