@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from typing import Any
 
 from prometheus_client import (
     CollectorRegistry,
@@ -113,6 +114,7 @@ class Metrics:
                                             registry=registry)
         for outcome in TOKEN_OUTCOMES:
             self.oauth_token_requests.labels(outcome)
+        self._delivery_counters: dict[tuple[str, str], Any] = {}  # labels() takes a lock; once per pair here
         self._queue = _QueueGauges()
         if self.shared_dir is None:
             registry.register(self._queue)
@@ -126,7 +128,10 @@ class Metrics:
 
     def delivery(self, outcome: str, profile: str) -> None:
         """One attempt's outcome: `succeeded`, `failed` (no retry left) or `retrying` (a retry is scheduled)."""
-        self.deliveries.labels(outcome, profile).inc()
+        counter = self._delivery_counters.get((outcome, profile))
+        if counter is None:
+            counter = self._delivery_counters[(outcome, profile)] = self.deliveries.labels(outcome, profile)
+        counter.inc()
         if outcome == "retrying":
             self.retries_scheduled.inc()
 

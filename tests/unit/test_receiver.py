@@ -179,3 +179,13 @@ def test_listen_statuses() -> None:
     for bad in ("99", "600", "abc", ""):
         with pytest.raises(ValueError):
             parse_statuses(bad)
+
+
+def test_the_toolkits_public_names() -> None:
+    import verihook.receiver as toolkit
+
+    assert sorted(toolkit.__all__) == [
+        "ClientCredentials", "DEFAULT_TOLERANCE_S", "Deduplicator", "InvalidSignature", "TokenAnswer", "Webhook",
+        "basic_token_matches", "listen_main", "run_listener", "verify", "verify_webhook"]
+    for name in toolkit.__all__:
+        assert getattr(toolkit, name) is not None

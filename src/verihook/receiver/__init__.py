@@ -18,8 +18,9 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from verihook.receiver.dedup import Deduplicator
-from verihook.receiver.listen import listen_main, run_listener
 from verihook.receiver.tokens import ClientCredentials, TokenAnswer, basic_token_matches
 from verihook.receiver.webhook import DEFAULT_TOLERANCE_S, InvalidSignature, Webhook, verify, verify_webhook
 
@@ -36,3 +37,12 @@ __all__ = [
     "verify",
     "verify_webhook",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """`run_listener` and `listen_main` on first use: a receiver that never listens does not load rich."""
+    if name in ("listen_main", "run_listener"):
+        from verihook.receiver import listen
+
+        return getattr(listen, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
