@@ -1,39 +1,36 @@
-"""An Attestr webhook receiver: check the Basic token, answer 200 at once, work afterwards.
+"""An Attestr webhook receiver (FastAPI): check the Basic token, answer 200 at once, work afterwards.
 
     ATTESTR_TOKEN=... python examples/attestr_receiver.py      # listens on :9000
 
-Attestr sends each event once and waits 5 s for a 200: acknowledge first, then process. Anything missed is
-pulled with `GET /v1/subjects/{id}`.
+Attestr sends each event once and waits 5 s for a 200: acknowledge first, then process (a background task).
+Anything missed is pulled with `GET /v1/subjects/{id}`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hmac
 import os
 from typing import Any
 
-from aiohttp import web
+from fastapi import BackgroundTasks, Depends, FastAPI, Request, Response
 
-QUEUE = web.AppKey("queue", asyncio.Queue[dict[str, Any]])
+from verihook.receiver.fastapi import BasicTokenRequired
 
 
-def make_app(token: str) -> web.Application:
-    app = web.Application()
-    app[QUEUE] = asyncio.Queue()
-    expected = f"Basic {token}".encode()
+def make_app(token: str) -> FastAPI:
+    app = FastAPI()
+    app.state.queue = asyncio.Queue()  # processed by a worker of yours, after the 200
 
-    async def webhook(request: web.Request) -> web.Response:
-        given = request.headers.get("Authorization", "").encode()
-        if not hmac.compare_digest(given, expected):
-            raise web.HTTPUnauthorized(text="bad token")
+    @app.post("/attestr", dependencies=[Depends(BasicTokenRequired(token))])
+    async def webhook(request: Request, later: BackgroundTasks) -> Response:
         payload: dict[str, Any] = await request.json()
-        app[QUEUE].put_nowait(payload)  # processed by a worker of yours, after the 200
-        return web.Response(status=200)
+        later.add_task(app.state.queue.put_nowait, payload)
+        return Response(status_code=200)
 
-    app.router.add_post("/attestr", webhook)
     return app
 
 
 if __name__ == "__main__":
-    web.run_app(make_app(os.environ["ATTESTR_TOKEN"]), port=int(os.environ.get("PORT", "9000")))
+    import uvicorn
+
+    uvicorn.run(make_app(os.environ["ATTESTR_TOKEN"]), port=int(os.environ.get("PORT", "9000")))

@@ -1,63 +1,43 @@
-"""A vali-Das webhook receiver: HTTPS, protected by OAuth2 client credentials, with its own token endpoint.
+"""A vali-Das webhook receiver (FastAPI): HTTPS, protected by OAuth2 client credentials, with its own token URL.
 
     CLIENT_ID=validas CLIENT_SECRET=... TLS_CERT=server.pem TLS_KEY=server.key \
         python examples/validas_receiver.py     # https://this-host:9443/oauth/token and /validas
 
-Give Verihook `"auth": {"type": "oauth2", "token_url": "https://this-host:9443/oauth/token", "client_id": ...,
-"client_secret": ...}`.
+Give Verihook (or `POST /validas/v1/webhook/settings`) `"auth": {"type": "oauth2", "token_url":
+"https://this-host:9443/oauth/token", "client_id": ..., "client_secret": ...}`.
 """
 
 from __future__ import annotations
 
-import base64
-import hmac
 import os
-import secrets
-import ssl
-import time
 from typing import Any
 
-from aiohttp import web
+from fastapi import Depends, FastAPI, Request
 
-TOKEN_LIFETIME_S = 3600
-
-TOKENS = web.AppKey("tokens", dict[str, float])
-VALIDATIONS = web.AppKey("validations", dict[str, tuple[str, str]])
+from verihook.receiver import ClientCredentials
+from verihook.receiver.fastapi import BearerRequired, token_endpoint
 
 
-def make_app(client_id: str, client_secret: str) -> web.Application:
-    app = web.Application()
-    app[TOKENS] = {}  # access token -> expiry
-    app[VALIDATIONS] = {}  # validation_id -> (time, status) of the newest change
-    expected = "Basic " + base64.b64encode(f"{client_id}:{client_secret}".encode()).decode()
+def make_app(client_id: str, client_secret: str) -> FastAPI:
+    app = FastAPI()
+    app.state.validations = {}  # validation_id -> (time, status) of the newest change
+    issuer = ClientCredentials(client_id, client_secret)
+    app.state.issuer = issuer
+    app.add_api_route("/oauth/token", token_endpoint(issuer), methods=["POST"])
 
-    async def token(request: web.Request) -> web.Response:
-        form = await request.post()
-        if not hmac.compare_digest(request.headers.get("Authorization", ""), expected):
-            return web.json_response({"error": "invalid_client"}, status=401)
-        if form.get("grant_type") != "client_credentials":
-            return web.json_response({"error": "unsupported_grant_type"}, status=400)
-        access_token = secrets.token_urlsafe(32)
-        app[TOKENS][access_token] = time.time() + TOKEN_LIFETIME_S
-        return web.json_response({"access_token": access_token, "token_type": "Bearer",
-                                  "expires_in": TOKEN_LIFETIME_S})
-
-    async def webhook(request: web.Request) -> web.Response:
-        bearer = request.headers.get("Authorization", "").removeprefix("Bearer ")
-        if app[TOKENS].get(bearer, 0) < time.time():
-            return web.json_response({"error": "invalid_token"}, status=401)
+    @app.post("/validas", dependencies=[Depends(BearerRequired(issuer))])
+    async def webhook(request: Request) -> dict[str, bool]:
         change: dict[str, Any] = await request.json()
-        newest = app[VALIDATIONS].get(change["validation_id"])
+        newest = app.state.validations.get(change["validation_id"])
         if newest is None or newest[0] <= change["time"]:  # RFC 3339 UTC times sort as text
-            app[VALIDATIONS][change["validation_id"]] = (change["time"], change["status"])
-        return web.json_response({"received": True})
+            app.state.validations[change["validation_id"]] = (change["time"], change["status"])
+        return {"received": True}
 
-    app.router.add_post("/oauth/token", token)
-    app.router.add_post("/validas", webhook)
     return app
 
 
 if __name__ == "__main__":
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.load_cert_chain(os.environ["TLS_CERT"], os.environ["TLS_KEY"])
-    web.run_app(make_app(os.environ["CLIENT_ID"], os.environ["CLIENT_SECRET"]), port=9443, ssl_context=context)
+    import uvicorn
+
+    uvicorn.run(make_app(os.environ["CLIENT_ID"], os.environ["CLIENT_SECRET"]), port=9443,
+                ssl_certfile=os.environ["TLS_CERT"], ssl_keyfile=os.environ["TLS_KEY"])

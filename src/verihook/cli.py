@@ -29,9 +29,12 @@ def redacted_url(url: str) -> str:
 
 
 def _settings(args: argparse.Namespace) -> Settings:
+    from verihook.logs import configure_logging
+
     settings = Settings.from_env()
     if getattr(args, "database_url", None):
         settings = settings.with_(database_url=args.database_url)
+    configure_logging(settings.log_format)
     return settings
 
 
@@ -59,6 +62,8 @@ def serve(args: argparse.Namespace) -> int:
     settings = _settings(args)
     sys.setswitchinterval(settings.switch_interval_s)
 
+    settings = _settings(args)
+
     async def main() -> int:
         runtime = await build_runtime(settings)
         if args.role != "worker":  # a worker serves no tenant API: it neither needs nor makes an admin key
@@ -66,8 +71,9 @@ def serve(args: argparse.Namespace) -> int:
         app = create_app(runtime, run_dispatcher=args.role != "api", serve_api=args.role != "worker")
         if args.role == "worker":
             print("verihook: worker running; Ctrl-C stops it", flush=True)
+        log_config = None if settings.log_format == "json" else uvicorn.config.LOGGING_CONFIG  # json: the root's
         config = uvicorn.Config(app, host=args.host, port=args.port, loop="none", http="httptools",
-                                log_level="warning", access_log=False, lifespan="on")
+                                log_level="warning", access_log=False, lifespan="on", log_config=log_config)
         server = uvicorn.Server(config)
         print(f"verihook: listening on http://{args.host}:{args.port}/ "
               f"(database {redacted_url(runtime.settings.database_url)})", flush=True)
@@ -138,9 +144,14 @@ def send(args: argparse.Namespace) -> int:
 
 
 def listen(args: argparse.Namespace) -> int:
-    from verihook.receiver import listen_main
+    from verihook.receiver.listen import listen_main, parse_statuses
 
-    listen_main(args.host, args.port, args.secret, args.status)
+    try:
+        statuses = parse_statuses(args.status)
+    except ValueError as error:
+        print(f"verihook: --status: {error}", file=sys.stderr)
+        return 2
+    listen_main(args.host, args.port, args.secret, statuses)
     return 0
 
 
@@ -177,7 +188,8 @@ def parser() -> argparse.ArgumentParser:
     listener.add_argument("--host", default="127.0.0.1")
     listener.add_argument("--port", type=int, default=9000)
     listener.add_argument("--secret", help="whsec_... to check signatures with")
-    listener.add_argument("--status", type=int, default=200, help="the status code to answer")
+    listener.add_argument("--status", default="200", help="the status code to answer, or a list (500,500,200): "
+                          "the Nth attempt of a webhook-id gets the Nth code, later ones the last")
     listener.set_defaults(handler=listen)
 
     sender = with_database(commands.add_parser("send", help="publish an event from the shell"))

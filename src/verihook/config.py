@@ -24,6 +24,8 @@ class Settings:
     transport: str = "pyreqwest"  # the outbound HTTP client (VERIHOOK_TRANSPORT): pyreqwest, or aiohttp
     switch_interval_s: float = DEFAULT_SWITCH_INTERVAL_S  # sys.setswitchinterval for serve, api and worker
     stall_after_s: float = 60.0  # /readyz answers 503 once a due delivery has waited this long; 0: never
+    log_format: str = "text"  # "json": one JSON object a line (verihook.logs)
+    propagate_trace: bool = False  # send a W3C traceparent to receivers (verihook.tracing)
     dispatcher: DispatcherSettings = field(default_factory=lambda: DispatcherSettings())
 
     @classmethod
@@ -38,6 +40,8 @@ class Settings:
             transport=_transport(env.get("VERIHOOK_TRANSPORT", "")),
             switch_interval_s=_number(env, "VERIHOOK_SWITCH_INTERVAL_S", DEFAULT_SWITCH_INTERVAL_S),
             stall_after_s=_number(env, "VERIHOOK_STALL_AFTER_S", 60.0),
+            log_format=(env.get("VERIHOOK_LOG_FORMAT") or "text").strip().lower(),
+            propagate_trace=env.get("VERIHOOK_PROPAGATE_TRACE", "") in ("1", "true", "yes"),
             dispatcher=DispatcherSettings.from_env(env),
         )
 

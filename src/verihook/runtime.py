@@ -21,6 +21,7 @@ from verihook.service.context import Context
 from verihook.service.health import DispatcherState, Health
 from verihook.store.base import Store
 from verihook.store.sqlite import SqliteStore
+from verihook.tracing import Tracing
 
 ADMIN_KEY_PREFIX = "vh_admin_"
 SIGNING_PURPOSE = "verihook dashboard sessions and portal links"
@@ -58,6 +59,7 @@ class Runtime:
         await self.dispatcher.stop()
         await self.transport.aclose()
         await self.store.close()
+        self.service.ctx.tracing.shutdown()
 
 
 def secret_box(settings: Settings) -> SecretBox:
@@ -96,12 +98,14 @@ async def build_runtime(settings: Settings, registry: ProfileRegistry | None = N
         transport = create_transport(settings.transport, allow_private_targets=settings.allow_private_targets,
                                      ca_file=settings.ca_file)
     targets = Targets(store, registry)
-    sender = Sender(transport, Authenticator(transport))
     metrics = Metrics()
+    tracing = Tracing.start(propagate=settings.propagate_trace)
+    sender = Sender(transport, Authenticator(transport, metrics=metrics), tracing=tracing)
     dispatcher = Dispatcher(store, sender, targets, settings.dispatcher, metrics, listen=store.listen_for_work)
     admin_key_hash = hash_api_key(settings.admin_key) if settings.admin_key else await store.get_meta(ADMIN_KEY_HASH)
     ctx = Context(store=store, registry=registry, settings=settings, admin_key_hash=admin_key_hash,
-                  wake_dispatcher=dispatcher.wake, signing_key=secret_box(settings).derive(SIGNING_PURPOSE))
+                  wake_dispatcher=dispatcher.wake, signing_key=secret_box(settings).derive(SIGNING_PURPOSE),
+                  metrics=metrics, tracing=tracing)
     health = Health(store, metrics, ctx.clock, settings.stall_after_s, DispatcherState(
         problems=dispatcher.problems, side_task_restarts=lambda: dispatcher.supervisor.restarts,
         stalled_sends=lambda: dispatcher.stalled_sends))

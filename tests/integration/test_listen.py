@@ -3,6 +3,7 @@ from __future__ import annotations
 import asyncio
 import io
 import socket
+import sys
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -10,6 +11,7 @@ from contextlib import asynccontextmanager
 import aiohttp
 import pytest
 
+from tests.support.api import Api
 from verihook.delivery.signing import generate_secret, signing_headers
 from verihook.receiver import InvalidSignature, run_listener, verify
 
@@ -54,6 +56,7 @@ async def test_valid_and_invalid_signatures() -> None:
         assert "webhook-id: msg_listen_1" in first.lower()
         assert '  "ProcessId": "p-1",' in first  # pretty-printed JSON
         assert "signature: valid" in first
+        assert "delivery: first attempt" in first and "answered: 200" in first
 
         bad = _signed(generate_secret())
         async with http.post(f"{url}/hooks", data=BODY, headers=bad) as r:
@@ -64,6 +67,7 @@ async def test_valid_and_invalid_signatures() -> None:
         second = out.getvalue()[len(first) :]
         assert second.startswith("POST /hooks  ")
         assert "signature: INVALID (no matching v1 signature)" in second
+        assert "answered: 401" in second
 
         async with http.put(f"{url}/other", data=b"plain text") as r:
             assert r.status == 401
@@ -80,7 +84,7 @@ async def test_without_secret_answers_the_given_status(status: int) -> None:
         async with http.get(f"{url}/anything") as r:
             assert r.status == status
             if status != 204:
-                assert await r.json() == {"ok": True}
+                assert await r.json() == {"ok": status == 200}
         printed = out.getvalue()
         assert printed.startswith("GET /anything  ")
         assert "(empty body)" in printed
@@ -98,3 +102,55 @@ def test_receiver_verify_is_the_toolkit_entry_point() -> None:
     verify(secret, headers, BODY)
     with pytest.raises(InvalidSignature):
         verify(secret, headers, BODY + b" ")
+
+
+async def test_a_list_of_statuses_rehearses_retries() -> None:
+    """`--status 500,503,200`: each attempt of one webhook-id gets the next code, later ones the last."""
+    secret = generate_secret()
+    async with _listener(secret, status=(500, 503, 200)) as (url, out), aiohttp.ClientSession() as http:
+        answers = []
+        for msg_id in ("msg_a", "msg_a", "msg_b", "msg_a", "msg_a"):
+            headers = dict(signing_headers([secret], msg_id, int(time.time()), BODY))
+            async with http.post(f"{url}/hooks", data=BODY, headers=headers) as r:
+                answers.append(r.status)
+        assert answers == [500, 503, 500, 200, 200]
+        blocks = out.getvalue().split("POST /hooks  ")[1:]
+        assert len(blocks) == 5
+        assert "delivery: first attempt" in blocks[0] and "answered: 500" in blocks[0]
+        assert "delivery: attempt 2 of this webhook-id (a retry)" in blocks[1] and "answered: 503" in blocks[1]
+        assert "delivery: first attempt" in blocks[2]
+        assert "delivery: attempt 4 of this webhook-id (a retry)" in blocks[4] and "answered: 200" in blocks[4]
+        assert "webhook-timestamp: " in blocks[0] and " s ago)" in blocks[0]
+
+
+async def test_the_command_rehearses_a_retry_with_a_real_verihook(api: Api) -> None:
+    port = _free_port()
+    endpoint = await api.endpoint(f"http://127.0.0.1:{port}/hooks",
+                                  retry={"strategy": "schedule", "delays_s": [0.2]})
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "verihook.cli", "listen", "--port", str(port), "--secret", endpoint["signing_secret"],
+        "--status", "503,200", stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+    try:
+        assert process.stdout is not None
+        assert b"listening on" in await asyncio.wait_for(process.stdout.readline(), 15)
+        event = await api.publish("order.created", {"order": "o-9"})
+        done = await api.wait_event(event["id"])
+        assert [a["status_code"] for a in done["deliveries"][0]["attempts"]] == [503, 200]
+        printed = ""
+        async with asyncio.timeout(10):
+            while printed.count("answered: ") < 2:
+                printed += (await process.stdout.readline()).decode()
+        first, second = printed.split("POST /hooks  ")[1:]
+        assert "delivery: first attempt" in first and "answered: 503" in first
+        assert "delivery: attempt 2 of this webhook-id (a retry)" in second and "answered: 200" in second
+        assert "signature: valid" in first and "signature: valid" in second
+    finally:
+        process.terminate()
+        await process.wait()
+
+
+async def test_the_command_refuses_a_bad_status() -> None:
+    ran = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "verihook.cli", "listen", "--status", "200,abc", stderr=asyncio.subprocess.PIPE)
+    _, err = await ran.communicate()
+    assert ran.returncode == 2 and b"--status: 'abc' is not an HTTP status code" in err

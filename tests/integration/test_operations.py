@@ -61,7 +61,7 @@ async def test_metrics(api: Api, receiver: Receiver) -> None:
     await receiver.wait_for(4)
     for _ in range(100):  # the pending delivery's first outcome is counted once its answer is in
         text = (await api.get("/metrics")).body
-        if "verihook_attempt_duration_seconds_count 4" in text:
+        if "verihook_attempt_duration_seconds_count 4.0" in text:
             break
         await asyncio.sleep(0.05)
     assert "# TYPE verihook_deliveries_total counter" in text

@@ -25,10 +25,13 @@ import secrets
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
 from verihook.delivery.transport import OutboundRequest, Transport
+
+if TYPE_CHECKING:
+    from verihook.metrics import Metrics
 
 TOKEN_TIMEOUT_S = 10.0
 REFRESH_MARGIN_S = 30.0  # a token is renewed this long before it expires (or 10 % of its lifetime if shorter)
@@ -70,9 +73,11 @@ def _field(auth: Mapping[str, Any], name: str) -> str:
 
 
 class Authenticator:
-    def __init__(self, transport: Transport, *, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, transport: Transport, *, clock: Callable[[], float] = time.time,
+                 metrics: Metrics | None = None) -> None:
         self._transport = transport
         self._clock = clock
+        self._metrics = metrics
         self._tokens: dict[_TokenKey, _Token] = {}
         self._inflight: dict[_TokenKey, asyncio.Future[_Token]] = {}
 
@@ -133,7 +138,10 @@ class Authenticator:
         self._inflight.pop(key, None)
         if future.cancelled():
             return
-        if future.exception() is None:
+        failed = future.exception() is not None
+        if self._metrics is not None:
+            self._metrics.oauth_token_request("failed" if failed else "issued")
+        if not failed:
             self._tokens[key] = future.result()
 
     async def _fetch(self, key: _TokenKey) -> _Token:

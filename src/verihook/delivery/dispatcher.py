@@ -233,7 +233,7 @@ class Dispatcher:
     def _finish(self, due: DueDelivery, target: Target, sent: Sent, *, counted: bool) -> None:
         try:
             recorded = result_of(due, target, sent, self.clock())
-            self.recorder.record(recorded, target.rules.profile.name)
+            self.recorder.record(recorded, target.rules.profile.name, target.endpoint_id)
             next_at = recorded.result.next_attempt_at
             if next_at is not None and (self._next_known_due is None or next_at < self._next_known_due):
                 self._next_known_due = next_at

@@ -18,6 +18,7 @@ from verihook.config import DispatcherSettings
 from verihook.delivery.sender import Sent, excerpt, judge
 from verihook.delivery.targets import Target
 from verihook.delivery.transport import Outcome
+from verihook.logs import log_attempt
 from verihook.metrics import Metrics
 from verihook.model import Attempt, AttemptError, DeliveryResult, DeliveryStatus, DueDelivery
 from verihook.store.base import Store
@@ -89,9 +90,15 @@ class Recorder:
         """Drop a delivery that goes back to the store without an outcome (handed back, or left to its lease)."""
         self.held.pop(delivery_id, None)
 
-    def record(self, recorded: Recorded, profile: str) -> None:
+    def record(self, recorded: Recorded, profile: str, endpoint_id: str | None) -> None:
         result = recorded.result
+        attempt = result.attempt
         self.metrics.delivery(recorded.outcome, profile)
+        if result.disable_endpoint_id:
+            self.metrics.endpoint_disabled()
+        log_attempt(event_id=result.event_id, delivery_id=result.delivery_id, endpoint_id=endpoint_id,
+                    attempt=attempt.number, status_code=attempt.status_code, latency_ms=attempt.latency_ms,
+                    outcome=recorded.outcome, error=attempt.error_detail or attempt.error)
         if result.attempt.status_code is not None:
             self.metrics.attempt_duration.observe(result.attempt.latency_ms / 1000)
         self._results.append(result)

@@ -14,6 +14,7 @@ from verihook.model import AttemptError
 from verihook.policy import is_success, next_retry_delay, parse_retry_after
 from verihook.profiles import RenderInput
 from verihook.times import rfc3339
+from verihook.tracing import Tracing
 
 SEQUENCE_HEADER = "verihook-sequence"
 SUBJECT_HEADER = "verihook-subject"
@@ -49,13 +50,24 @@ class Verdict:
 
 class Sender:
     def __init__(
-        self, transport: Transport, authenticator: Authenticator, clock: Callable[[], float] = time.time
+        self, transport: Transport, authenticator: Authenticator, clock: Callable[[], float] = time.time,
+        *, tracing: Tracing | None = None,
     ) -> None:
         self.transport = transport
         self.authenticator = authenticator
         self.clock = clock
+        self.tracing = tracing or Tracing()
 
     async def send(self, target: Target, url: str, message: Message) -> Sent:
+        """One attempt, in its span (verihook.tracing)."""
+        with self.tracing.attempt(message.event_id, message.event_type, url,
+                                  identical_retries=target.rules.profile.defaults.sign_once) as span:
+            sent = await self._send(target, url, message, span.headers)
+            span.record(sent.outcome.status_code, sent.succeeded,
+                        None if sent.outcome.error is None else sent.outcome.error.value)
+            return sent
+
+    async def _send(self, target: Target, url: str, message: Message, trace_headers: list[tuple[str, str]]) -> Sent:
         rules = target.rules
         body = rules.profile.render_body(
             RenderInput(
@@ -68,7 +80,7 @@ class Sender:
             )
         )
         now = self.clock()
-        headers = [("content-type", "application/json"), *target.headers]
+        headers = [("content-type", "application/json"), *target.headers, *trace_headers]
         if message.sequence is not None:
             headers += [(SEQUENCE_HEADER, str(message.sequence)), (SUBJECT_HEADER, message.subject_id or "")]
         secrets = target.live_secrets(now) if target.signing else []

@@ -9,10 +9,12 @@ from dataclasses import dataclass, field
 
 from verihook.config import Settings
 from verihook.errors import NotFound
+from verihook.metrics import Metrics
 from verihook.model import Tenant
 from verihook.profiles import ProfileRegistry
 from verihook.service.access import Caller, authenticate, authenticate_key_hash, hash_api_key
 from verihook.store.base import Store
+from verihook.tracing import Tracing
 
 CALLER_TTL_S = 5.0  # how long a key's view of the tenant tree is reused; a child made elsewhere shows after this
 MAX_CACHED = 10_000
@@ -29,6 +31,8 @@ class Context:
     # signs dashboard sessions and portal links; the same in every process of one deployment (runtime derives it
     # from the secret key); a random one only where none is given, so nothing signed outlives the process
     signing_key: bytes = field(default_factory=lambda: secrets.token_bytes(32))
+    metrics: Metrics = field(default_factory=Metrics)
+    tracing: Tracing = field(default_factory=Tracing)
     _tenants: dict[str, Tenant] = field(default_factory=dict)  # tenants do not change once made
     _callers: dict[str, tuple[float, Caller]] = field(default_factory=dict)
 

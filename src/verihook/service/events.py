@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -17,6 +18,7 @@ from verihook.rules import endpoint_rules, subject_rules
 from verihook.service.access import Caller
 from verihook.service.context import Context
 from verihook.store.base import Destination, EventDraft, EventFilter, Published, SubjectUpdate
+from verihook.tracing import PublishedEvent
 
 MAX_BATCH = 1000
 REGISTERED_TYPES_TTL_S = 1.0  # how long the registered schemas are reused; one registered elsewhere counts after this
@@ -63,10 +65,22 @@ class Events:
                     raise
                 field = f"{where}.{error.field}" if error.field else where
                 raise type(error)(f"{where}: {error.detail}", field=field) from error
+        started_at = time.time()
         published = await self.ctx.store.publish(drafts, self.route)
         if any(p.deliveries and not p.duplicate for p in published):
             self.ctx.wake_dispatcher()
+        self.observe_published(published, started_at)
         return published
+
+    def observe_published(self, published: Sequence[Published], started_at: float) -> None:
+        """`verihook_events_published_total{profile}` (the profile owning each new event's type), and a
+        `publish` span per new event."""
+        new = [item.event for item in published if not item.duplicate]
+        for event in new:
+            owner = self.ctx.registry.owner_of(event.type)
+            self.ctx.metrics.event_published(owner.name if owner is not None else "standard")
+        self.ctx.tracing.published([PublishedEvent(e.id, e.type, e.tenant_id, e.subject_id) for e in new],
+                                   started_at, time.time())
 
     async def draft(self, caller: Caller, item: EventInput, subject_update: SubjectUpdate | None = None
                      ) -> EventDraft:

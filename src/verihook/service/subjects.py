@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -100,9 +101,11 @@ class Subjects:
         event_type, event_data = event
         draft = await self.events.draft(
             caller, EventInput(type=event_type, data=event_data, subject_id=subject.id), subject_update=update)
+        started_at = time.time()
         [published] = await self.ctx.store.publish([draft], self.events.route)
         if published.deliveries:
             self.ctx.wake_dispatcher()
+        self.events.observe_published([published], started_at)
         return StatusChanged(await self.get(caller, subject_id), published)
 
     async def list(self, caller: Caller, kind: str | None, delivery_status: Any, limit: int, cursor: str | None
