@@ -19,6 +19,7 @@ STALL_MIN_S = 1.0  # a send out this long (and longer than STALL_FACTOR times th
 STALL_FACTOR = 4.0
 FEED_SURPLUS = 1.5  # deliveries handed back come due this much faster than the lane's pace: never starved
 DEFER_MAX_S = 30.0  # deliveries handed back are due again within this long
+UNKNOWN_PACE_WAIT_S = 0.2  # what a lane with no answer yet cannot take is due again this much later
 
 
 class Work(NamedTuple):
@@ -122,8 +123,8 @@ class Lane:
         capacity = self.capacity(now)
         spacing = 1 / (capacity * FEED_SURPLUS) if capacity > 0 else DEFER_MAX_S
         horizon = now + DEFER_MAX_S
-        # until its first answer nobody knows the lane's pace: what it cannot take waits until it would have stalled
-        start = now + keep * spacing if self.latency_s is not None else now + self.stall_after()
+        # until its first answer nobody knows the lane's pace: what it cannot take waits a little, not at once
+        start = now + keep * spacing if self.latency_s is not None else now + UNKNOWN_PACE_WAIT_S
         at = min(max(self.next_free, start), horizon)
         excess = [self.queue.pop().due for _ in range(len(self.queue) - keep)]
         deferrals = []
