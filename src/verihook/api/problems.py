@@ -12,6 +12,7 @@ from starlette.exceptions import HTTPException
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from verihook import limits
 from verihook.errors import VerihookError
 from verihook.store.errors import is_unavailable
 
@@ -27,6 +28,7 @@ def problem(status: int, title: str, detail: str, **extra: Any) -> Response:
 
 _SOURCES = ("body", "query", "path", "header")
 _NO_BODY = object()
+LIMIT_ERROR = "json_limit"  # the type of the error api/schemas.Strict raises for a value over verihook.limits
 
 
 def _field_path(location: tuple[Any, ...], body: Any = _NO_BODY, missing: bool = False) -> str:
@@ -53,9 +55,11 @@ def _describe(error: dict[str, Any], body: Any = _NO_BODY) -> tuple[str, str]:
     field = _field_path(tuple(error.get("loc", ())), body, missing=kind == "missing")
     if kind == "json_invalid":
         return "body", f"the body is not valid JSON: {error.get('ctx', {}).get('error', error.get('msg'))}"
-    if kind == "nul_character":
-        where = str(error.get("ctx", {}).get("where", "body"))
-        return where, f"{where}: NUL characters are not allowed"
+    if kind == LIMIT_ERROR:  # raised by a model for a value inside it: `where` is from that model
+        where = str(error.get("ctx", {}).get("where", ""))
+        inside = "" if field == "body" else field
+        where = (f"{inside}{where}" if where.startswith("[") else limits.join(inside, where)) or "body"
+        return where, f"{where}: {error.get('msg', 'invalid')}"
     if kind == "extra_forbidden":
         return field, f"unknown field {field!r}"
     if kind == "missing":

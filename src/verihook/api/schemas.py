@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+import functools
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic_core import PydanticCustomError
 
+from verihook import limits
+from verihook.api.problems import LIMIT_ERROR
 from verihook.model import Attempt, Delivery, DeliveryStatus, Endpoint, Event, Subject, Tenant, rollup
 from verihook.rules import Rules
 from verihook.service import EndpointTest, EndpointView, SubjectDetail
 from verihook.times import rfc3339, rfc3339_or_none
 
 REDACTED = "***"
-NUL_ERROR = "nul_character"
 
 
 class Strict(BaseModel):
@@ -21,31 +23,35 @@ class Strict(BaseModel):
 
     @model_validator(mode="before")
     @classmethod
-    def no_nul(cls, value: Any) -> Any:
-        """NUL cannot be stored as text by PostgreSQL; refuse it everywhere, naming where it is."""
-        where = _nul_path(value, "")
-        if where is not None:
-            raise PydanticCustomError(NUL_ERROR, "NUL characters are not allowed", {"where": where or "body"})
+    def within_limits(cls, value: Any) -> Any:
+        """Every value is held to verihook.limits (depth, integers in 64 bits, finite numbers, valid Unicode, no NUL)
+        before pydantic reads it, naming where it is; a field holding a model is left to that model's check."""
+        if not isinstance(value, dict):
+            return value
+        nested = _nested_model_fields(cls)
+        for key, item in value.items():
+            if isinstance(key, str) and key in nested:
+                continue
+            found = limits.find_violation(item, str(key))
+            if found is None and isinstance(key, str):
+                found = limits.find_violation(key, key) if "\x00" in key or not key.isascii() else None
+            if found is not None:
+                where, message = found
+                raise PydanticCustomError(LIMIT_ERROR, message, {"where": where})  # type: ignore[arg-type]
         return value
 
 
-def _nul_path(value: Any, path: str) -> str | None:
-    if isinstance(value, str):
-        return path if "\x00" in value else None
-    if isinstance(value, dict):
-        for key, item in value.items():
-            inner = f"{path}.{key}" if path else str(key)
-            if "\x00" in str(key):
-                return inner
-            found = _nul_path(item, inner)
-            if found is not None:
-                return found
-    if isinstance(value, list):
-        for index, item in enumerate(value):
-            found = _nul_path(item, f"{path}[{index}]")
-            if found is not None:
-                return found
-    return None
+@functools.cache
+def _nested_model_fields(model: type[BaseModel]) -> frozenset[str]:
+    """The names (as sent) of the fields that hold a Strict model, or a list or union of them."""
+    return frozenset(field.alias or name for name, field in model.model_fields.items()
+                     if _holds_model(field.annotation))
+
+
+def _holds_model(annotation: Any) -> bool:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return True
+    return any(_holds_model(arg) for arg in get_args(annotation))
 
 
 class TenantCreate(Strict):

@@ -9,6 +9,7 @@ from typing import Any
 
 import orjson
 
+from verihook import limits
 from verihook.errors import InvalidInput, NotFound
 from verihook.ids import new_id
 from verihook.model import Delivery, DeliveryStatus, Endpoint, Event, Page, Subject
@@ -82,6 +83,7 @@ class Events:
             tenant_id = subject.tenant_id
         tenant = await self.ctx.visible_tenant(caller, caller.owning_tenant(tenant_id), "tenant_id")
         owner = registry.owner_of(event_type) or registry.get("standard")
+        limits.check(item.data, "data")  # the API checked it already; the CLI and other callers are held here
         data = owner.prepare(event_type, item.data)
         registered = (await self._catalog()).get(event_type)
         if registered is not None:
