@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import re
 from typing import Annotated, Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -16,6 +17,7 @@ from verihook.service import EndpointTest, EndpointView, SubjectDetail
 from verihook.times import rfc3339, rfc3339_or_none
 
 REDACTED = "***"
+_USERINFO_PASSWORD = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://[^/?#@:]*):[^/?#@]*@")
 
 
 class Strict(BaseModel):
@@ -176,7 +178,15 @@ def tenant_out(tenant: Tenant, **secrets: str) -> dict[str, Any]:
 
 def auth_out(auth: dict[str, Any], reveal: bool) -> dict[str, Any]:
     secret_fields = ("token", "password", "client_secret")
-    return {k: (v if reveal or k not in secret_fields else REDACTED) for k, v in auth.items()}
+    shown = {k: (v if reveal or k not in secret_fields else REDACTED) for k, v in auth.items()}
+    if not reveal and isinstance(shown.get("token_url"), str):
+        shown["token_url"] = url_out(shown["token_url"])
+    return shown
+
+
+def url_out(url: str | None) -> str | None:
+    """The URL as given, but a password in its userinfo (`https://user:pass@host/`) replaced by ***."""
+    return None if url is None else _USERINFO_PASSWORD.sub(rf"\1:{REDACTED}@", url, count=1)
 
 
 def rules_out(rules: Rules) -> dict[str, Any]:
@@ -189,7 +199,8 @@ def endpoint_out(view: EndpointView, *, reveal: bool = False) -> dict[str, Any]:
     rules = rules_out(view.rules)
     current = next((s.secret for s in ep.signing_secrets if s.expires_at is None), None)
     body = {
-        "id": ep.id, "tenant_id": ep.tenant_id, "url": ep.url, "description": ep.description,
+        "id": ep.id, "tenant_id": ep.tenant_id, "url": ep.url if reveal else url_out(ep.url),
+        "description": ep.description,
         "enabled": ep.enabled, "disabled_reason": ep.disabled_reason, "event_types": ep.event_types,
         **rules, "auth": auth_out(ep.auth, reveal), "headers": ep.headers, "signing": {"enabled": ep.signing_enabled},
         "signing_secret": current if reveal else REDACTED,
@@ -214,7 +225,7 @@ def attempt_out(attempt: Attempt) -> dict[str, Any]:
 
 
 def delivery_out(delivery: Delivery) -> dict[str, Any]:
-    return {"id": delivery.id, "endpoint_id": delivery.endpoint_id, "url": delivery.url,
+    return {"id": delivery.id, "endpoint_id": delivery.endpoint_id, "url": url_out(delivery.url),
             "status": delivery.status.value, "attempt_count": delivery.attempt_count,
             "next_attempt_at": rfc3339_or_none(delivery.next_attempt_at)
             if delivery.status is DeliveryStatus.PENDING else None,
@@ -238,7 +249,7 @@ def event_out(event: Event, *, delivery_status: DeliveryStatus | None = None,
 def subject_out(subject: Subject, detail: SubjectDetail | None = None) -> dict[str, Any]:
     body: dict[str, Any] = {
         "id": subject.id, "kind": subject.kind, "tenant_id": subject.tenant_id,
-        "external_id": subject.external_id, "profile": subject.profile, "webhook_url": subject.webhook_url,
+        "external_id": subject.external_id, "profile": subject.profile, "webhook_url": url_out(subject.webhook_url),
         "status": subject.status, "data": subject.data, "sequence": subject.sequence,
         "created_at": rfc3339(subject.created_at), "updated_at": rfc3339(subject.updated_at)}
     if detail is not None:

@@ -14,6 +14,7 @@ from verihook.errors import InvalidInput, NotFound
 from verihook.ids import new_id
 from verihook.model import Delivery, DeliveryStatus, Endpoint, Event, Page, Subject
 from verihook.profiles import EventType
+from verihook.profiles.base import RemoteRef
 from verihook.rules import endpoint_rules, subject_rules
 from verihook.service.access import Caller
 from verihook.service.context import Context
@@ -139,6 +140,8 @@ class Events:
         event_type = EventType(name=name, profile="standard", schema=schema, description=description)
         try:
             event_type.check_schema()
+        except RemoteRef as error:
+            raise InvalidInput(str(error), field=error.where) from error
         except ValueError as error:
             raise InvalidInput(f"schema is not a valid JSON Schema: {error}", field="schema") from error
         await self.ctx.store.upsert_event_type(name, description, orjson.dumps(schema), self.ctx.clock())
