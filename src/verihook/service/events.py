@@ -59,6 +59,7 @@ class Events:
         for index, item in enumerate(inputs):
             where = f"events[{index}]" if batch or len(inputs) > 1 else ""
             try:
+                limits.check(item.data, "data")  # the API checked it already; the CLI and other callers are held here
                 drafts.append(await self.draft(caller, item))
             except (InvalidInput, NotFound) as error:
                 if not where:
@@ -84,7 +85,6 @@ class Events:
             tenant_id = subject.tenant_id
         tenant = await self.ctx.visible_tenant(caller, caller.owning_tenant(tenant_id), "tenant_id")
         owner = registry.owner_of(event_type) or registry.get("standard")
-        limits.check(item.data, "data")  # the API checked it already; the CLI and other callers are held here
         data = owner.prepare(event_type, item.data)
         registered = (await self._catalog()).get(event_type)
         if registered is not None:
