@@ -37,6 +37,7 @@ def create_app(runtime: Runtime, *, run_dispatcher: bool = True, serve_api: bool
     app.state.service = runtime.service
     app.state.runs_dispatcher = run_dispatcher
     problems.install(app)
+    problems.declare_problems(app)
     for module in (*API_ROUTERS, health) if serve_api else (health,):
         app.include_router(module.router)
     app.add_middleware(problems.JsonBodies)

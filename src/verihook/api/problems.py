@@ -10,6 +10,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
+from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from verihook import limits
@@ -91,13 +92,72 @@ def install(app: FastAPI) -> None:
         return problem(500, "Internal error", "an unexpected error happened; it has been logged")
 
     @app.exception_handler(HTTPException)
-    async def http_error(_: Request, error: HTTPException) -> Response:
+    async def http_error(request: Request, error: HTTPException) -> Response:
         detail = error.detail if isinstance(error.detail, str) else "request failed"
         if error.status_code == 404 and detail == "Not Found":
             detail = "no such route"
         if error.status_code == 405:
             detail = "this method is not allowed on this route"
-        return problem(error.status_code, "Error", detail)
+        response = problem(error.status_code, "Error", detail)
+        response.headers.update(error.headers or {})
+        if error.status_code == 405:  # Allow names the methods of every route on this path (RFC 9110)
+            response.headers["Allow"] = ", ".join(sorted(_allowed_methods(request)))
+        return response
+
+
+# What /openapi.json declares for every operation besides its own answer: each error is a problem document.
+PROBLEM_SCHEMA: dict[str, Any] = {
+    "title": "Problem", "type": "object", "required": ["type", "title", "status", "detail"],
+    "description": "RFC 9457 problem details; `field` names the input at fault where there is one.",
+    "properties": {
+        "type": {"type": "string"}, "title": {"type": "string"}, "status": {"type": "integer"},
+        "detail": {"type": "string"}, "field": {"type": "string"},
+        "errors": {"type": "array", "items": {"type": "object", "required": ["field", "detail"], "properties": {
+            "field": {"type": "string"}, "detail": {"type": "string"}}}},
+    },
+}
+PROBLEM_STATUSES = {
+    "401": "No API key, or an unknown one", "403": "The key may not do this", "404": "No such resource, or not "
+    "visible to this key", "409": "The resource exists already", "413": "The request body is over the limit",
+    "422": "Invalid input: `field` names it", "503": "The store cannot be reached right now (Retry-After)",
+    "default": "Any other error, as a problem",
+}
+
+
+def declare_problems(app: FastAPI) -> None:
+    """Make /openapi.json declare the problem answers of every operation (additive: routes keep their own)."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        schema = build()
+        schema.setdefault("components", {}).setdefault("schemas", {})["Problem"] = PROBLEM_SCHEMA
+        schema["components"]["schemas"].pop("HTTPValidationError", None)
+        schema["components"]["schemas"].pop("ValidationError", None)
+        content = {PROBLEM_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}}
+        for path, item in schema.get("paths", {}).items():
+            for operation in item.values():
+                responses = operation.setdefault("responses", {})
+                for status, description in PROBLEM_STATUSES.items():
+                    if status not in responses or status == "422":  # FastAPI's own 422 is not what is sent
+                        responses[status] = {"description": description, "content": content}
+                if path == "/metrics":
+                    responses["200"] = {"description": "Prometheus metrics",
+                                        "content": {"text/plain": {"schema": {"type": "string"}}}}
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+def _allowed_methods(request: Request) -> set[str]:
+    allowed: set[str] = set()
+    for route in request.app.router.routes:
+        methods = getattr(route, "methods", None)
+        if methods and route.matches(request.scope)[0] is not Match.NONE:
+            allowed |= methods
+    return allowed
 
 
 class JsonBodies:
