@@ -56,6 +56,7 @@ def serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from verihook.api.app import create_app
+    from verihook.api.http_protocol import ProblemHttpToolsProtocol
     from verihook.runtime import build_runtime
 
     # Store and HTTP client threads hand results back to the event loop many times a second; with the default
@@ -69,7 +70,7 @@ def serve(args: argparse.Namespace) -> int:
         app = create_app(runtime, run_dispatcher=args.role != "api", serve_api=args.role != "worker")
         if args.role == "worker":
             print("verihook: worker running; Ctrl-C stops it", flush=True)
-        config = uvicorn.Config(app, host=args.host, port=args.port, loop="none", http="httptools",
+        config = uvicorn.Config(app, host=args.host, port=args.port, loop="none", http=ProblemHttpToolsProtocol,
                                 log_level="warning", access_log=False, lifespan="on")
         server = uvicorn.Server(config)
         print(f"verihook: listening on http://{args.host}:{args.port}/ "

@@ -10,11 +10,12 @@ import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import orjson
 import pytest
 
 from tests.support.api import Api
 from tests.support.receivers import Receiver
-from tests.support.server import Running
+from tests.support.server import Running, ServeProcess
 from verihook.model import SigningSecret
 
 
@@ -151,3 +152,40 @@ async def test_the_sqlite_files_are_the_owners_only(verihook: Running, api: Api,
     assert path in files
     for file in files:
         assert stat.S_IMODE(file.stat().st_mode) == 0o600, (file, oct(file.stat().st_mode))
+
+
+async def test_an_over_long_url_is_a_414_problem(api: Api) -> None:
+    reply = await api.get("/v1/events", params={"type": "a" * 9000})
+    assert reply.status == 414 and reply.content_type.startswith("application/problem+json"), reply.body
+    assert reply.body["field"] == "url" and "8192" in reply.body["detail"]
+    assert (await api.get("/v1/events", params={"type": "order." + "a" * 7000})).status == 200
+
+
+async def _raw_request(port: int, request: bytes) -> tuple[bytes, bytes]:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(request)
+    await writer.drain()
+    answer = await asyncio.wait_for(reader.read(), 10)
+    writer.close()
+    head, _, body = answer.partition(b"\r\n\r\n")
+    return head, body
+
+
+async def test_a_request_the_http_server_cannot_read_gets_a_problem(tmp_path: Path) -> None:
+    """Answered by the HTTP server before the app (`verihook serve`): a control character in a header value, a
+    request line past the parser's limit. Was a plain-text 400."""
+    serve = ServeProcess(f"sqlite:///{tmp_path / 'verihook.db'}", tmp_path)
+    await serve.start()
+    try:
+        for request in (
+            b"GET /v1/events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer k\x01y\r\n\r\n",
+            b"GET /v1/events HTTP/1.1\r\nHost: x\r\nX-A: a\rb\r\n\r\n",
+            b"GET /v1/events?type=" + b"a" * 70000 + b" HTTP/1.1\r\nHost: x\r\n\r\n",
+        ):
+            head, body = await _raw_request(serve.port, request)
+            assert head.startswith(b"HTTP/1.1 400 "), head
+            assert b"content-type: application/problem+json" in head.lower(), head
+            problem = orjson.loads(body)
+            assert problem["status"] == 400 and "cannot be read" in problem["detail"], problem
+    finally:
+        serve.stop()

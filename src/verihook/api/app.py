@@ -42,4 +42,5 @@ def create_app(runtime: Runtime, *, run_dispatcher: bool = True, serve_api: bool
         app.include_router(module.router)
     app.add_middleware(problems.JsonBodies)
     app.add_middleware(problems.BodyLimit, max_bytes=runtime.settings.max_body_bytes)
+    app.add_middleware(problems.UrlLimit)
     return app

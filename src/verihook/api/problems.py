@@ -20,6 +20,7 @@ from verihook.store.errors import is_unavailable
 log = logging.getLogger("verihook.api")
 
 PROBLEM_TYPE = "application/problem+json"
+MAX_URL_BYTES = 8192  # a request's path and query string
 
 
 def problem(status: int, title: str, detail: str, **extra: Any) -> Response:
@@ -119,6 +120,7 @@ PROBLEM_SCHEMA: dict[str, Any] = {
 PROBLEM_STATUSES = {
     "401": "No API key, or an unknown one", "403": "The key may not do this", "404": "No such resource, or not "
     "visible to this key", "409": "The resource exists already", "413": "The request body is over the limit",
+    "414": "The request URL is over 8 KiB",
     "422": "Invalid input: `field` names it", "503": "The store cannot be reached right now (Retry-After)",
     "default": "Any other error, as a problem",
 }
@@ -171,6 +173,22 @@ class JsonBodies:
         if scope["type"] == "http" and scope["method"] in ("POST", "PATCH", "PUT"):
             headers = [(k, v) for k, v in scope["headers"] if k != b"content-type"]
             scope = {**scope, "headers": [*headers, (b"content-type", b"application/json")]}
+        await self.app(scope, receive, send)
+
+
+class UrlLimit:
+    """Refuses a request whose path and query are over `max_bytes` with a 414 problem, before routing."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int = MAX_URL_BYTES) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and len(scope.get("raw_path") or b"") + len(scope["query_string"]) > self.max_bytes:
+            response = problem(414, "URI too long", f"the request's path and query are over {self.max_bytes} bytes",
+                               field="url")
+            await response(scope, receive, send)
+            return
         await self.app(scope, receive, send)
 
 
