@@ -15,7 +15,7 @@ import pytest
 
 from tests.support.api import Api
 from tests.support.receivers import Receiver
-from tests.support.server import Running, ServeProcess
+from tests.support.server import Running, ServeProcess, running_verihook, settings_for_tests
 from verihook.model import SigningSecret
 
 
@@ -189,3 +189,11 @@ async def test_a_request_the_http_server_cannot_read_gets_a_problem(tmp_path: Pa
             assert problem["status"] == 400 and "cannot be read" in problem["detail"], problem
     finally:
         serve.stop()
+
+
+async def test_an_existing_world_readable_database_is_made_the_owners_only(tmp_path: Path) -> None:
+    path = tmp_path / "verihook.db"
+    path.touch(mode=0o644)
+    path.chmod(0o644)
+    async with running_verihook(settings_for_tests(f"sqlite:///{path}")):
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600

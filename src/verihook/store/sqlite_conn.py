@@ -45,7 +45,9 @@ def private_file(path: Path) -> None:
     database file's mode."""
     if str(path) == ":memory:":
         return
-    os.close(os.open(path, os.O_RDWR | os.O_CREAT, FILE_MODE))
+    # never open an existing file here: closing any descriptor of it drops this process's SQLite locks (POSIX)
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, FILE_MODE))
     for file in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
         with contextlib.suppress(FileNotFoundError):
             if file.stat().st_mode & 0o077:
