@@ -57,6 +57,7 @@ def serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from verihook.api.app import create_app
+    from verihook.api.http_protocol import ProblemHttpToolsProtocol
     from verihook.runtime import build_runtime
 
     settings = _settings(args)
@@ -72,7 +73,7 @@ def serve(args: argparse.Namespace) -> int:
         if args.role == "worker":
             print("verihook: worker running; Ctrl-C stops it", flush=True)
         log_config = None if settings.log_format == "json" else uvicorn.config.LOGGING_CONFIG  # json: the root's
-        config = uvicorn.Config(app, host=args.host, port=args.port, loop="none", http="httptools",
+        config = uvicorn.Config(app, host=args.host, port=args.port, loop="none", http=ProblemHttpToolsProtocol,
                                 log_level="warning", access_log=False, lifespan="on", log_config=log_config)
         server = uvicorn.Server(config)
         print(f"verihook: listening on http://{args.host}:{args.port}/ "

@@ -34,6 +34,7 @@ TENANTS = "/v1/tenants"
 ENDPOINT = "/v1/endpoints/{endpoint}"
 SUBJECT = "/v1/subjects/{subject}"
 SECRETS = "/v1/endpoints/{endpoint}/secrets"
+EVENT_TYPES = "/v1/event-types"
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +57,155 @@ def ep(**fields: Any) -> dict[str, Any]:
 
 def ev(**fields: Any) -> dict[str, Any]:
     return {"type": "order.created", "data": {}, **fields}
+
+
+def deep(levels: int) -> dict[str, Any]:
+    """An object nested `levels` deep: deep(1) is {"a": 1}."""
+    value: Any = 1
+    for _ in range(levels):
+        value = {"a": value}
+    return value
+
+
+def raw_deep(levels: int) -> bytes:
+    return b'{"a":' * (levels - 1) + b'{"a":1' + b"}" * levels
+
+
+def raw_event(data: bytes) -> bytes:
+    return b'{"type": "order.created", "data": ' + data + b"}"
+
+
+def key(size: int) -> str:
+    return "whsec_" + base64.b64encode(bytes(range(size))).decode()
+
+
+DEEPEST = 64  # verihook.limits.MAX_DEPTH, as docs/API.md states it
+LIMIT_CASES = [
+    # the poison records of issue 12: each would be stored and then break every listing, or answer 500
+    Case("event data one level too deep", "POST", EVENTS, ev(data=deep(DEEPEST + 1)), field="data",
+         unchanged=EVENTS),
+    Case("event data 253 deep (was stored, then broke every listing)", "POST", EVENTS, ev(data=deep(253)),
+         field="data", unchanged=EVENTS),
+    Case("event data 300 deep (was 500)", "POST", EVENTS, raw=raw_event(raw_deep(300)), field="data",
+         unchanged=EVENTS),
+    Case("event data 999 deep (was 400)", "POST", EVENTS, raw=raw_event(raw_deep(999)), field="data",
+         unchanged=EVENTS),
+    Case("body 5000 deep", "POST", EVENTS, raw=raw_event(raw_deep(5000)), field="body", unchanged=EVENTS),
+    Case("event data a list too deep", "POST", EVENTS, raw=raw_event(b'{"a":' + b"[" * 64 + b"]" * 64 + b"}"),
+         field="data", unchanged=EVENTS),
+    Case("batch with one event too deep", "POST", "/v1/events/batch",
+         {"events": [ev(), ev(data=deep(DEEPEST + 1))]}, field="events[1].data", unchanged=EVENTS),
+    Case("event integer over signed 64 bits", "POST", EVENTS, raw=raw_event(b'{"a": 9223372036854775808}'),
+         field="data.a", unchanged=EVENTS),
+    Case("event integer under signed 64 bits", "POST", EVENTS, raw=raw_event(b'{"a": [-9223372036854775809]}'),
+         field="data.a[0]", unchanged=EVENTS),
+    Case("event integer of 30 digits (was 500)", "POST", EVENTS,
+         raw=raw_event(b'{"a": 123456789012345678901234567890}'), field="data.a", unchanged=EVENTS),
+    Case("event integer over 64 bits (orjson would round it)", "POST", EVENTS,
+         raw=raw_event(b'{"a": 18446744073709551616}'), field="data.a", unchanged=EVENTS),
+    Case("event NaN (was stored as null)", "POST", EVENTS, raw=raw_event(b'{"a": NaN}'), field="data.a",
+         unchanged=EVENTS),
+    Case("event Infinity", "POST", EVENTS, raw=raw_event(b'{"a": {"b": -Infinity}}'), field="data.a.b",
+         unchanged=EVENTS),
+    Case("event 1e400 (was stored as null)", "POST", EVENTS, raw=raw_event(b'{"a": 1e400}'), field="data.a",
+         unchanged=EVENTS),
+    Case("event lone surrogate in a value (was 500)", "POST", EVENTS, raw=raw_event(b'{"a": "x\\ud800"}'),
+         field="data.a", unchanged=EVENTS),
+    Case("event lone surrogate in a key (was 500)", "POST", EVENTS, raw=raw_event(b'{"\\udc00": 1}'),
+         field="data.\\udc00", unchanged=EVENTS),
+    Case("event invalid UTF-8 (was 400)", "POST", EVENTS, raw=raw_event(b'{"a": "\xff\xfe"}'), field="body",
+         unchanged=EVENTS),
+    Case("event type a lone surrogate", "POST", EVENTS, raw=b'{"type": "\\ud800", "data": {}}', field="type",
+         unchanged=EVENTS),
+    Case("subject data too deep", "POST", SUBJECTS, {"kind": "process", "data": deep(DEEPEST + 1)}, field="data",
+         unchanged=SUBJECTS),
+    Case("subject data 253 deep", "POST", SUBJECTS, {"kind": "process", "data": deep(253)}, field="data",
+         unchanged=SUBJECTS),
+    Case("subject data NaN", "POST", SUBJECTS, raw=b'{"kind": "process", "data": {"score": NaN}}',
+         field="data.score", unchanged=SUBJECTS),
+    Case("subject change data too deep", "PATCH", SUBJECT, {"status": "done", "data": deep(DEEPEST + 1)},
+         field="data", unchanged=SUBJECTS),
+    Case("subject change data with a huge integer", "PATCH", SUBJECT,
+         raw=b'{"status": "done", "data": {"n": 1' + b"0" * 40 + b"}}", field="data.n", unchanged=SUBJECTS),
+    Case("tenant name a lone surrogate", "POST", TENANTS, raw=b'{"name": "a\\ud800b"}', field="name",
+         unchanged=TENANTS),
+    Case("retry delay a huge integer (was 500)", "POST", ENDPOINTS,
+         raw=b'{"url": "http://127.0.0.1:9/hook", "retry": {"strategy": "schedule", "delays_s": [1' + b"0" * 30
+         + b"]}}", field="retry.delays_s[0]", unchanged=ENDPOINTS),
+    Case("retry max_attempts a huge integer", "POST", ENDPOINTS,
+         raw=b'{"url": "http://127.0.0.1:9/hook", "retry": {"strategy": "exponential", "max_attempts": 1'
+         + b"0" * 400 + b"}}", field="retry.max_attempts", unchanged=ENDPOINTS),
+    Case("retry factor 1e400", "POST", ENDPOINTS,
+         raw=b'{"url": "http://127.0.0.1:9/hook", "retry": {"strategy": "exponential", "factor": 1e400}}',
+         field="retry.factor", unchanged=ENDPOINTS),
+    Case("endpoint timeout_s NaN", "POST", ENDPOINTS, raw=b'{"url": "http://127.0.0.1:9/hook", "timeout_s": NaN}',
+         field="timeout_s", unchanged=ENDPOINTS),
+    Case("endpoint url over 2048 characters", "POST", ENDPOINTS, ep(url="http://127.0.0.1:9/" + "a" * 2048),
+         field="url", unchanged=ENDPOINTS),
+    Case("event type schema too deep", "POST", EVENT_TYPES,
+         {"name": "deep.thing", "schema": deep(DEEPEST + 1)}, field="schema", unchanged=EVENT_TYPES,
+         as_admin=True),
+    Case("event type schema with a huge integer", "POST", EVENT_TYPES,
+         raw=b'{"name": "big.thing", "schema": {"maxLength": 1' + b"0" * 25 + b"}}", field="schema.maxLength",
+         unchanged=EVENT_TYPES, as_admin=True),
+    Case("event type schema with a remote $ref", "POST", EVENT_TYPES,
+         {"name": "remote.thing", "schema": {"$ref": "http://127.0.0.1:9/schema.json"}}, field="schema.$ref",
+         unchanged=EVENT_TYPES, as_admin=True),
+    Case("event type schema with a relative $ref deep inside", "POST", EVENT_TYPES,
+         {"name": "remote.thing", "schema": {"properties": {"a": {"items": [{"$ref": "other.json#/x"}]}}}},
+         field="schema.properties.a.items[0].$ref", unchanged=EVENT_TYPES, as_admin=True),
+]
+SECRET_CASES = [
+    Case("secret rotation to a bare prefix (was accepted, then every attempt failed)", "POST",
+         "/v1/endpoints/{endpoint}/secret/rotate", {"secret": "whsec_"}, field="secret", unchanged=SECRETS),
+    Case("secret rotation to a non-base64 secret", "POST", "/v1/endpoints/{endpoint}/secret/rotate",
+         {"secret": "whsec_not base64!"}, field="secret", unchanged=SECRETS),
+    Case("secret rotation to base64 without its padding", "POST", "/v1/endpoints/{endpoint}/secret/rotate",
+         {"secret": key(25).rstrip("=")}, field="secret", unchanged=SECRETS),
+    Case("secret rotation to a 16-byte key", "POST", "/v1/endpoints/{endpoint}/secret/rotate",
+         {"secret": key(16)}, field="secret", unchanged=SECRETS),
+    Case("secret rotation to a 65-byte key", "POST", "/v1/endpoints/{endpoint}/secret/rotate",
+         {"secret": key(65)}, field="secret", unchanged=SECRETS),
+    Case("bearer token with a trailing newline (was echoed in attempts)", "POST", ENDPOINTS,
+         ep(auth={"type": "bearer", "token": "tok123\n"}), field="auth.token", unchanged=ENDPOINTS),
+    Case("bearer token with a CR LF", "PATCH", ENDPOINT, {"auth": {"type": "bearer", "token": "a\r\nX-Evil: 1"}},
+         field="auth.token", unchanged=ENDPOINTS),
+    Case("bearer token not ASCII", "POST", ENDPOINTS, ep(auth={"type": "bearer", "token": "tök"}),
+         field="auth.token", unchanged=ENDPOINTS),
+    Case("basic password with a newline", "POST", ENDPOINTS,
+         ep(auth={"type": "basic", "username": "u", "password": "p\n"}), field="auth.password", unchanged=ENDPOINTS),
+    Case("basic username with a colon", "POST", ENDPOINTS,
+         ep(auth={"type": "basic", "username": "u:x", "password": "p"}), field="auth.username", unchanged=ENDPOINTS),
+    Case("oauth2 client secret with a newline", "POST", ENDPOINTS,
+         ep(auth={"type": "oauth2", "token_url": "http://127.0.0.1:9/token", "client_id": "c",
+                  "client_secret": "s\n"}), field="auth.client_secret", unchanged=ENDPOINTS),
+    Case("oauth2 token_url without a host", "POST", ENDPOINTS,
+         ep(auth={"type": "oauth2", "token_url": "http:///token", "client_id": "c", "client_secret": "s"}),
+         field="auth.token_url", unchanged=ENDPOINTS),
+]
+HEADER_CASES = [
+    Case(f"static header {name}", "POST", ENDPOINTS, ep(headers={name: value}), field=f"headers.{name}",
+         unchanged=ENDPOINTS)
+    for name, value in (("Upgrade", "websocket"), ("TE", "trailers"), ("Content-Encoding", "gzip"),
+                        ("Connection", "close"), ("Keep-Alive", "timeout=5"), ("Host", "evil.example"),
+                        ("Proxy-Authorization", "Basic eA=="), ("Trailer", "X-A"), ("Expect", "100-continue"))
+] + [
+    Case("static header value with a bell", "POST", ENDPOINTS, ep(headers={"X-A": "a\x07b"}), field="headers.X-A",
+         unchanged=ENDPOINTS),
+    Case("static header value with DEL", "POST", ENDPOINTS, ep(headers={"X-A": "a\x7f"}), field="headers.X-A",
+         unchanged=ENDPOINTS),
+    Case("static header value with a lone LF", "PATCH", ENDPOINT, {"headers": {"X-A": "a\nb"}},
+         field="headers.X-A", unchanged=ENDPOINTS),
+    Case("static header value not ASCII", "POST", ENDPOINTS, ep(headers={"X-A": "é"}), field="headers.X-A",
+         unchanged=ENDPOINTS),
+    Case("static header value a lone surrogate", "POST", ENDPOINTS,
+         raw=b'{"url": "http://127.0.0.1:9/hook", "headers": {"X-A": "\\ud800"}}', field="headers.X-A",
+         unchanged=ENDPOINTS),
+    Case("static header value over 4096 characters", "POST", ENDPOINTS, ep(headers={"X-A": "a" * 4097}),
+         field="headers.X-A", unchanged=ENDPOINTS),
+    Case("more than 50 static headers", "POST", ENDPOINTS, ep(headers={f"X-H{i}": "v" for i in range(51)}),
+         field="headers", unchanged=ENDPOINTS),
+]
 
 
 CASES = [
@@ -318,6 +468,9 @@ CASES = [
          {"since": "2026-01-02T00:00:00Z", "until": "2026-01-01T00:00:00Z"}, field="until"),
     Case("recover until without a zone", "POST", "/v1/endpoints/{endpoint}/recover",
          {"since": "2026-01-01T00:00:00Z", "until": "2026-01-02T00:00:00"}, field="until"),
+    *LIMIT_CASES,
+    *SECRET_CASES,
+    *HEADER_CASES,
 ]
 
 
@@ -356,7 +509,8 @@ async def world(module_database_url: str) -> AsyncIterator[World]:
 
 
 async def _snapshot(api: Api, path: str) -> Any:
-    reply = (await api.get(path, params={"limit": 500} if "/secrets" not in path else None)).ok()
+    paged = "/secrets" not in path and path != EVENT_TYPES
+    reply = (await api.get(path, params={"limit": 500} if paged else None)).ok()
     return reply.get("data", reply)
 
 

@@ -83,7 +83,40 @@ async def test_a_name_resolving_to_loopback_is_accepted_but_never_connected_to(
     assert delivery["last_error"] == REFUSED_ERROR
     attempts: list[dict[str, Any]] = delivery["attempts"]
     assert [(a["status_code"], a["error"]) for a in attempts] == [(None, REFUSED_ERROR)] * 2  # retried per policy
-    assert all("localhost" in a["error_detail"] or "127.0.0.1" in a["error_detail"] for a in attempts), attempts
+    # the tenant learns that the name is refused, never which private address it resolves to
+    assert all("localhost" in a["error_detail"] and "127.0.0.1" not in a["error_detail"] for a in attempts), attempts
     tested = (await guarded.post(f"/v1/endpoints/{endpoint['id']}/test")).ok()
     assert tested["ok"] is False and tested["status_code"] is None and tested["error"] == REFUSED_ERROR
+    assert "127.0.0.1" not in tested["error_detail"], tested
     assert receiver.requests == []
+
+
+def oauth2(token_url: str) -> dict[str, Any]:
+    return {"type": "oauth2", "token_url": token_url, "client_id": "c", "client_secret": "s3cret"}
+
+
+async def test_an_oauth2_token_url_at_a_refused_address_is_refused_on_creation_and_change(guarded: Api) -> None:
+    """The client secret goes to the token URL: it passes the same guard as the endpoint's URL."""
+    for url in REFUSED_URLS:
+        assert_refused_url(await guarded.post("/v1/endpoints", {"url": ALLOWED_URL, "auth": oauth2(url)}),
+                           field="auth.token_url")
+    assert (await guarded.get("/v1/endpoints")).ok()["data"] == []
+    endpoint = await guarded.endpoint(ALLOWED_URL, auth=oauth2("https://auth.example.com/token"))
+    for url in REFUSED_URLS:
+        assert_refused_url(await guarded.patch(f"/v1/endpoints/{endpoint['id']}", {"auth": oauth2(url)}),
+                           field="auth.token_url")
+    kept = (await guarded.get(f"/v1/endpoints/{endpoint['id']}")).ok()
+    assert kept["auth"]["token_url"] == "https://auth.example.com/token"
+
+
+async def test_a_plain_http_token_url_is_refused_where_https_is_required(admin: Api) -> None:
+    strict = admin.as_key((await admin.tenant("strict", require_https=True))["api_key"])
+    reply = await strict.post("/v1/endpoints", {"url": ALLOWED_URL, "auth": oauth2("http://auth.example.com/token")})
+    assert reply.status == 422 and reply.body["field"] == "auth.token_url" and "https" in reply.body["detail"]
+    plain = await admin.as_new_tenant("plain")
+    reply = await plain.post("/v1/endpoints", {"url": ALLOWED_URL, "profile": "validas",
+                                               "auth": oauth2("http://auth.example.com/token")})
+    assert reply.status == 422 and reply.body["field"] == "auth.token_url" and "https" in reply.body["detail"]
+    assert (await strict.get("/v1/endpoints")).ok()["data"] == []
+    assert (await plain.get("/v1/endpoints")).ok()["data"] == []
+    (await strict.post("/v1/endpoints", {"url": ALLOWED_URL, "auth": oauth2("https://auth.example.com/t")})).ok()

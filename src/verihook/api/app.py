@@ -39,6 +39,7 @@ def create_app(runtime: Runtime, *, run_dispatcher: bool = True, serve_api: bool
     app.state.service = runtime.service
     app.state.runs_dispatcher = run_dispatcher
     problems.install(app)
+    problems.declare_problems(app)
     for module in (*API_ROUTERS, health) if serve_api else (health,):
         app.include_router(module.router)
     if serve_api:  # the dashboard is a face beside the API, over the same service; a worker serves neither
@@ -46,4 +47,5 @@ def create_app(runtime: Runtime, *, run_dispatcher: bool = True, serve_api: bool
         app.add_api_route("/", lambda: RedirectResponse("/ui/", status_code=307), include_in_schema=False)
     app.add_middleware(problems.JsonBodies)
     app.add_middleware(problems.BodyLimit, max_bytes=runtime.settings.max_body_bytes)
+    app.add_middleware(problems.UrlLimit)
     return app

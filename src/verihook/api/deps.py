@@ -10,6 +10,7 @@ from fastapi import Depends, Request, Response
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 
+from verihook import limits
 from verihook.errors import InvalidInput
 from verihook.service import Caller, Service
 
@@ -30,9 +31,13 @@ ServiceDep = Annotated[Service, Depends(get_service)]
 CallerDep = Annotated[Caller, Depends(get_caller)]
 
 
+BODY_METHODS = frozenset({"POST", "PATCH", "PUT"})
+
+
 class V1Route(APIRoute):
     """A route that answers 422 to a query parameter it does not declare (itself or through its dependencies),
-    naming it and listing the ones it accepts, instead of ignoring a misspelt filter."""
+    naming it and listing the ones it accepts, instead of ignoring a misspelt filter; and that reads its JSON body
+    by verihook.limits (standard JSON only: a clear 422 for what the standard library would take or fail on)."""
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
@@ -41,6 +46,8 @@ class V1Route(APIRoute):
         async def checked(request: Request) -> Response:
             if request.scope["query_string"]:
                 await refuse_unknown_query(request, accepted)
+            if request.method in BODY_METHODS and (raw := await request.body()):
+                request._json = limits.parse_body(raw)  # FastAPI reads the body through Request.json(), which keeps it
             return await handler(request)
 
         return checked

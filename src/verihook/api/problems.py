@@ -10,14 +10,17 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
+from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from verihook import limits
 from verihook.errors import VerihookError
 from verihook.store.errors import is_unavailable
 
 log = logging.getLogger("verihook.api")
 
 PROBLEM_TYPE = "application/problem+json"
+MAX_URL_BYTES = 8192  # a request's path and query string
 
 
 def problem(status: int, title: str, detail: str, **extra: Any) -> Response:
@@ -27,6 +30,7 @@ def problem(status: int, title: str, detail: str, **extra: Any) -> Response:
 
 _SOURCES = ("body", "query", "path", "header")
 _NO_BODY = object()
+LIMIT_ERROR = "json_limit"  # the type of the error api/schemas.Strict raises for a value over verihook.limits
 
 
 def _field_path(location: tuple[Any, ...], body: Any = _NO_BODY, missing: bool = False) -> str:
@@ -53,9 +57,11 @@ def _describe(error: dict[str, Any], body: Any = _NO_BODY) -> tuple[str, str]:
     field = _field_path(tuple(error.get("loc", ())), body, missing=kind == "missing")
     if kind == "json_invalid":
         return "body", f"the body is not valid JSON: {error.get('ctx', {}).get('error', error.get('msg'))}"
-    if kind == "nul_character":
-        where = str(error.get("ctx", {}).get("where", "body"))
-        return where, f"{where}: NUL characters are not allowed"
+    if kind == LIMIT_ERROR:  # raised by a model for a value inside it: `where` is from that model
+        where = str(error.get("ctx", {}).get("where", ""))
+        inside = "" if field == "body" else field
+        where = (f"{inside}{where}" if where.startswith("[") else limits.join(inside, where)) or "body"
+        return where, f"{where}: {error.get('msg', 'invalid')}"
     if kind == "extra_forbidden":
         return field, f"unknown field {field!r}"
     if kind == "missing":
@@ -87,13 +93,73 @@ def install(app: FastAPI) -> None:
         return problem(500, "Internal error", "an unexpected error happened; it has been logged")
 
     @app.exception_handler(HTTPException)
-    async def http_error(_: Request, error: HTTPException) -> Response:
+    async def http_error(request: Request, error: HTTPException) -> Response:
         detail = error.detail if isinstance(error.detail, str) else "request failed"
         if error.status_code == 404 and detail == "Not Found":
             detail = "no such route"
         if error.status_code == 405:
             detail = "this method is not allowed on this route"
-        return problem(error.status_code, "Error", detail)
+        response = problem(error.status_code, "Error", detail)
+        response.headers.update(error.headers or {})
+        if error.status_code == 405:  # Allow names the methods of every route on this path (RFC 9110)
+            response.headers["Allow"] = ", ".join(sorted(_allowed_methods(request)))
+        return response
+
+
+# What /openapi.json declares for every operation besides its own answer: each error is a problem document.
+PROBLEM_SCHEMA: dict[str, Any] = {
+    "title": "Problem", "type": "object", "required": ["type", "title", "status", "detail"],
+    "description": "RFC 9457 problem details; `field` names the input at fault where there is one.",
+    "properties": {
+        "type": {"type": "string"}, "title": {"type": "string"}, "status": {"type": "integer"},
+        "detail": {"type": "string"}, "field": {"type": "string"},
+        "errors": {"type": "array", "items": {"type": "object", "required": ["field", "detail"], "properties": {
+            "field": {"type": "string"}, "detail": {"type": "string"}}}},
+    },
+}
+PROBLEM_STATUSES = {
+    "401": "No API key, or an unknown one", "403": "The key may not do this", "404": "No such resource, or not "
+    "visible to this key", "409": "The resource exists already", "413": "The request body is over the limit",
+    "414": "The request URL is over 8 KiB",
+    "422": "Invalid input: `field` names it", "503": "The store cannot be reached right now (Retry-After)",
+    "default": "Any other error, as a problem",
+}
+
+
+def declare_problems(app: FastAPI) -> None:
+    """Make /openapi.json declare the problem answers of every operation (additive: routes keep their own)."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        schema = build()
+        schema.setdefault("components", {}).setdefault("schemas", {})["Problem"] = PROBLEM_SCHEMA
+        schema["components"]["schemas"].pop("HTTPValidationError", None)
+        schema["components"]["schemas"].pop("ValidationError", None)
+        content = {PROBLEM_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}}
+        for path, item in schema.get("paths", {}).items():
+            for operation in item.values():
+                responses = operation.setdefault("responses", {})
+                for status, description in PROBLEM_STATUSES.items():
+                    if status not in responses or status == "422":  # FastAPI's own 422 is not what is sent
+                        responses[status] = {"description": description, "content": content}
+                if path == "/metrics":
+                    responses["200"] = {"description": "Prometheus metrics",
+                                        "content": {"text/plain": {"schema": {"type": "string"}}}}
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+def _allowed_methods(request: Request) -> set[str]:
+    allowed: set[str] = set()
+    for route in request.app.router.routes:
+        methods = getattr(route, "methods", None)
+        if methods and route.matches(request.scope)[0] is not Match.NONE:
+            allowed |= methods
+    return allowed
 
 
 class JsonBodies:
@@ -107,6 +173,22 @@ class JsonBodies:
         if scope["type"] == "http" and scope["method"] in ("POST", "PATCH", "PUT"):
             headers = [(k, v) for k, v in scope["headers"] if k != b"content-type"]
             scope = {**scope, "headers": [*headers, (b"content-type", b"application/json")]}
+        await self.app(scope, receive, send)
+
+
+class UrlLimit:
+    """Refuses a request whose path and query are over `max_bytes` with a 414 problem, before routing."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int = MAX_URL_BYTES) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and len(scope.get("raw_path") or b"") + len(scope["query_string"]) > self.max_bytes:
+            response = problem(414, "URI too long", f"the request's path and query are over {self.max_bytes} bytes",
+                               field="url")
+            await response(scope, receive, send)
+            return
         await self.app(scope, receive, send)
 
 

@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+import functools
+import re
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic_core import PydanticCustomError
 
+from verihook import limits
+from verihook.api.problems import LIMIT_ERROR
 from verihook.model import Attempt, Delivery, DeliveryStatus, Endpoint, Event, Subject, Tenant, rollup
 from verihook.rules import Rules
 from verihook.service import EndpointTest, EndpointView, SubjectDetail
 from verihook.times import rfc3339, rfc3339_or_none
 
 REDACTED = "***"
-NUL_ERROR = "nul_character"
+_USERINFO_PASSWORD = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://[^/?#@:]*):[^/?#@]*@")
 
 
 class Strict(BaseModel):
@@ -21,31 +25,35 @@ class Strict(BaseModel):
 
     @model_validator(mode="before")
     @classmethod
-    def no_nul(cls, value: Any) -> Any:
-        """NUL cannot be stored as text by PostgreSQL; refuse it everywhere, naming where it is."""
-        where = _nul_path(value, "")
-        if where is not None:
-            raise PydanticCustomError(NUL_ERROR, "NUL characters are not allowed", {"where": where or "body"})
+    def within_limits(cls, value: Any) -> Any:
+        """Every value is held to verihook.limits (depth, integers in 64 bits, finite numbers, valid Unicode, no NUL)
+        before pydantic reads it, naming where it is; a field holding a model is left to that model's check."""
+        if not isinstance(value, dict):
+            return value
+        nested = _nested_model_fields(cls)
+        for key, item in value.items():
+            if isinstance(key, str) and key in nested:
+                continue
+            found = limits.find_violation(item, str(key))
+            if found is None and isinstance(key, str):
+                found = limits.find_violation(key, key) if "\x00" in key or not key.isascii() else None
+            if found is not None:
+                where, message = found
+                raise PydanticCustomError(LIMIT_ERROR, message, {"where": where})  # type: ignore[arg-type]
         return value
 
 
-def _nul_path(value: Any, path: str) -> str | None:
-    if isinstance(value, str):
-        return path if "\x00" in value else None
-    if isinstance(value, dict):
-        for key, item in value.items():
-            inner = f"{path}.{key}" if path else str(key)
-            if "\x00" in str(key):
-                return inner
-            found = _nul_path(item, inner)
-            if found is not None:
-                return found
-    if isinstance(value, list):
-        for index, item in enumerate(value):
-            found = _nul_path(item, f"{path}[{index}]")
-            if found is not None:
-                return found
-    return None
+@functools.cache
+def _nested_model_fields(model: type[BaseModel]) -> frozenset[str]:
+    """The names (as sent) of the fields that hold a Strict model, or a list or union of them."""
+    return frozenset(field.alias or name for name, field in model.model_fields.items()
+                     if _holds_model(field.annotation))
+
+
+def _holds_model(annotation: Any) -> bool:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return True
+    return any(_holds_model(arg) for arg in get_args(annotation))
 
 
 class TenantCreate(Strict):
@@ -174,7 +182,15 @@ def tenant_out(tenant: Tenant, **secrets: str) -> dict[str, Any]:
 
 def auth_out(auth: dict[str, Any], reveal: bool) -> dict[str, Any]:
     secret_fields = ("token", "password", "client_secret")
-    return {k: (v if reveal or k not in secret_fields else REDACTED) for k, v in auth.items()}
+    shown = {k: (v if reveal or k not in secret_fields else REDACTED) for k, v in auth.items()}
+    if not reveal and isinstance(shown.get("token_url"), str):
+        shown["token_url"] = url_out(shown["token_url"])
+    return shown
+
+
+def url_out(url: str | None) -> str | None:
+    """The URL as given, but a password in its userinfo (`https://user:pass@host/`) replaced by ***."""
+    return None if url is None else _USERINFO_PASSWORD.sub(rf"\1:{REDACTED}@", url, count=1)
 
 
 def rules_out(rules: Rules) -> dict[str, Any]:
@@ -187,7 +203,8 @@ def endpoint_out(view: EndpointView, *, reveal: bool = False) -> dict[str, Any]:
     rules = rules_out(view.rules)
     current = next((s.secret for s in ep.signing_secrets if s.expires_at is None), None)
     body = {
-        "id": ep.id, "tenant_id": ep.tenant_id, "url": ep.url, "description": ep.description,
+        "id": ep.id, "tenant_id": ep.tenant_id, "url": ep.url if reveal else url_out(ep.url),
+        "description": ep.description,
         "enabled": ep.enabled, "disabled_reason": ep.disabled_reason, "event_types": ep.event_types,
         **rules, "auth": auth_out(ep.auth, reveal), "headers": ep.headers, "signing": {"enabled": ep.signing_enabled},
         "signing_secret": current if reveal else REDACTED,
@@ -212,7 +229,7 @@ def attempt_out(attempt: Attempt) -> dict[str, Any]:
 
 
 def delivery_out(delivery: Delivery) -> dict[str, Any]:
-    return {"id": delivery.id, "endpoint_id": delivery.endpoint_id, "url": delivery.url,
+    return {"id": delivery.id, "endpoint_id": delivery.endpoint_id, "url": url_out(delivery.url),
             "status": delivery.status.value, "attempt_count": delivery.attempt_count,
             "next_attempt_at": rfc3339_or_none(delivery.next_attempt_at)
             if delivery.status is DeliveryStatus.PENDING else None,
@@ -236,7 +253,7 @@ def event_out(event: Event, *, delivery_status: DeliveryStatus | None = None,
 def subject_out(subject: Subject, detail: SubjectDetail | None = None) -> dict[str, Any]:
     body: dict[str, Any] = {
         "id": subject.id, "kind": subject.kind, "tenant_id": subject.tenant_id,
-        "external_id": subject.external_id, "profile": subject.profile, "webhook_url": subject.webhook_url,
+        "external_id": subject.external_id, "profile": subject.profile, "webhook_url": url_out(subject.webhook_url),
         "status": subject.status, "data": subject.data, "sequence": subject.sequence,
         "created_at": rfc3339(subject.created_at), "updated_at": rfc3339(subject.updated_at)}
     if detail is not None:

@@ -72,10 +72,15 @@ _NAT64_V6 = _V6("64:ff9b::/96")  # well-known NAT64 prefix: the last 32 bits are
 class TargetRefused(Exception):
     """The target resolves only to addresses the guard refuses."""
 
-    def __init__(self, address: str) -> None:
-        super().__init__(f"target refused by policy: {address}")
-        self.address = address
-        self.detail = f"target refused by policy: {address}"
+    def __init__(self, host: str, address: str | None = None) -> None:
+        # `detail` goes to the tenant (attempts, the test call): it names the host, never the private address a
+        # name resolves to (that would map the internal network); `address` is for the operator's logs
+        detail = (f"target refused by policy: {host}" if address is None or address == host else
+                  f"target refused by policy: {host} resolves only to loopback, private, link-local or reserved "
+                  "addresses")
+        super().__init__(detail)
+        self.address = address or host
+        self.detail = detail
 
 
 def is_refused_address(ip: IPAddress) -> bool:
@@ -197,7 +202,7 @@ class GuardedResolver:
         if entry is None or entry[0] < time.monotonic():
             return None
         if not entry[1]:
-            raise TargetRefused(entry[2] or host)
+            raise TargetRefused(host, entry[2])
         return entry[1]
 
     async def resolve(self, host: str) -> tuple[str, ...]:
@@ -214,7 +219,7 @@ class GuardedResolver:
             future.add_done_callback(lambda f: self._lookup_done(host, f))
         allowed, refused = await asyncio.shield(future)
         if not allowed:
-            raise TargetRefused(refused or host)
+            raise TargetRefused(host, refused)
         return allowed
 
     def _lookup_done(self, host: str, future: asyncio.Future[tuple[tuple[str, ...], str | None]]) -> None:

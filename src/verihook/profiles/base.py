@@ -8,6 +8,8 @@ from typing import Any
 
 import jsonschema
 import orjson
+import referencing
+import referencing.exceptions
 
 from verihook.errors import InvalidInput
 from verihook.policy import RetryPolicy
@@ -26,6 +28,12 @@ class EventType:
     _validator: Any = field(default=None, init=False, repr=False, compare=False)
 
     def check_schema(self) -> None:
+        """Raises ValueError for a schema that is not valid, or that refers to anything outside itself."""
+        remote = _remote_ref(self.schema, "schema")
+        if remote is not None:
+            where, ref = remote
+            raise RemoteRef(f"{where}: {ref!r} is not in this schema; only local references (#/$defs/...) are "
+                            "resolved, nothing is fetched", where)
         try:
             jsonschema.Draft202012Validator.check_schema(self.schema)
         except jsonschema.exceptions.SchemaError as error:
@@ -34,13 +42,49 @@ class EventType:
     def check(self, data: Any) -> None:
         validator = self._validator
         if validator is None:  # built once: building costs far more than validating
-            validator = jsonschema.Draft202012Validator(self.schema)
+            validator = jsonschema.Draft202012Validator(self.schema, registry=LOCAL_ONLY)
             object.__setattr__(self, "_validator", validator)
-        error = jsonschema.exceptions.best_match(validator.iter_errors(data))
+        try:
+            error = jsonschema.exceptions.best_match(validator.iter_errors(data))
+        except referencing.exceptions.Unresolvable as unresolvable:  # a schema stored before remote refs were refused
+            raise InvalidInput(f"event type {self.name}: its schema refers to {unresolvable.ref!r}, which is not "
+                               "resolved (nothing is fetched); register the type again without it",
+                               field="type") from None
         if error is not None:
             where = "data" + "".join(f"[{part}]" if isinstance(part, int) else f".{part}"
                                      for part in error.absolute_path)
             raise InvalidInput(f"{where}: {error.message} (event type {self.name})", field=where)
+
+
+class RemoteRef(ValueError):
+    def __init__(self, detail: str, where: str) -> None:
+        super().__init__(detail)
+        self.where = where
+
+
+def _refuse(uri: str) -> referencing.Resource[Any]:
+    raise referencing.exceptions.NoSuchResource(ref=uri)
+
+
+# no retrieval: jsonschema's default fetches a remote $ref with urllib, with no timeout, in the event loop
+LOCAL_ONLY: referencing.Registry[Any] = referencing.Registry(retrieve=_refuse)
+_REF_KEYWORDS = ("$ref", "$dynamicRef", "$recursiveRef")
+
+
+def _remote_ref(schema: Any, where: str) -> tuple[str, str] | None:
+    """(where, the reference) of the first reference that is not a fragment of this schema (`#...`)."""
+    if isinstance(schema, dict):
+        for key, value in schema.items():
+            inner = f"{where}.{key}"
+            if key in _REF_KEYWORDS and not (isinstance(value, str) and value.startswith("#")):
+                return inner, str(value)
+            if (found := _remote_ref(value, inner)) is not None:
+                return found
+    elif isinstance(schema, list):
+        for index, item in enumerate(schema):
+            if (found := _remote_ref(item, f"{where}[{index}]")) is not None:
+                return found
+    return None
 
 
 @dataclass(frozen=True, slots=True)

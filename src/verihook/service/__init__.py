@@ -9,6 +9,7 @@ import orjson
 from verihook.delivery.sender import Message, Sender, excerpt
 from verihook.delivery.targets import Targets
 from verihook.ids import new_id
+from verihook.model import AttemptError
 from verihook.service.access import ADMIN, Caller
 from verihook.service.context import Context
 from verihook.service.endpoints import Endpoints, EndpointView
@@ -59,9 +60,13 @@ class Service:
         target = await self._targets.for_endpoint(endpoint)
         now = self.ctx.clock()
         data = {"endpoint_id": endpoint.id, "message": "This is a test notification from Verihook."}
-        sent = await self._sender.send(target, endpoint.url, Message(
-            event_id=new_id("evt"), event_type=TEST_EVENT_TYPE, data_json=orjson.dumps(data),
-            event_created_at=now, cycle_started_at=now, subject_id=None, sequence=None))
+        try:
+            sent = await self._sender.send(target, endpoint.url, Message(
+                event_id=new_id("evt"), event_type=TEST_EVENT_TYPE, data_json=orjson.dumps(data),
+                event_created_at=now, cycle_started_at=now, subject_id=None, sequence=None))
+        except ValueError as error:  # a signing secret stored before secrets were checked: say so, never 500
+            return EndpointTest(ok=False, status_code=None, latency_ms=0.0, error=AttemptError.OTHER.value,
+                                error_detail=f"the request could not be made: {error}", response_body=None)
         outcome = sent.outcome
         return EndpointTest(ok=sent.succeeded, status_code=outcome.status_code,
                             latency_ms=round(outcome.latency_ms, 3),

@@ -9,13 +9,14 @@ from typing import Any
 
 from verihook.delivery.auth import generate_token
 from verihook.delivery.guard import check_url
-from verihook.delivery.signing import SECRET_PREFIX, generate_secret
+from verihook.delivery.signing import generate_secret
 from verihook.errors import InvalidInput, NotFound
 from verihook.ids import new_id
 from verihook.model import Endpoint, Page, SigningSecret, Tenant
 from verihook.policy import SUCCESS_RULES, RetryPolicy
 from verihook.profiles import Profile
 from verihook.rules import Rules, endpoint_rules
+from verihook.service import input_checks
 from verihook.service.access import Caller
 from verihook.service.context import Context
 
@@ -84,8 +85,8 @@ class Endpoints:
                             grace_s: float = ROTATION_GRACE_S) -> EndpointView:
         endpoint, tenant = await self.load(caller, endpoint_id)
         now = self.ctx.clock()
-        if secret is not None and not secret.startswith(SECRET_PREFIX):
-            raise InvalidInput(f"a signing secret starts with {SECRET_PREFIX}", field="secret")
+        if secret is not None:
+            input_checks.check_signing_secret(secret)
         kept = [s for s in endpoint.signing_secrets if s.expires_at is not None and s.expires_at > now]
         kept += [SigningSecret(s.secret, now + grace_s) for s in endpoint.signing_secrets if s.expires_at is None]
         endpoint.signing_secrets = [SigningSecret(secret or generate_secret()), *kept]
@@ -121,6 +122,8 @@ class Endpoints:
         if "profile" in fields:
             endpoint.profile = registry.check_name(fields["profile"]) if fields["profile"] else None
         profile = registry.get(endpoint.profile or tenant.profile)
+        input_checks.check_endpoint_fields(fields, require_https=tenant.require_https or profile.defaults.require_https,
+                                           allow_private_targets=self.ctx.settings.allow_private_targets)
         if creating and "url" not in fields:
             raise InvalidInput("url is required", field="url")
         if "url" in fields or "profile" in fields:

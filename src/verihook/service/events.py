@@ -10,10 +10,12 @@ from typing import Any
 
 import orjson
 
+from verihook import limits
 from verihook.errors import InvalidInput, NotFound
 from verihook.ids import new_id
 from verihook.model import Delivery, DeliveryStatus, Endpoint, Event, Page, Subject
 from verihook.profiles import EventType
+from verihook.profiles.base import RemoteRef
 from verihook.rules import endpoint_rules, subject_rules
 from verihook.service.access import Caller
 from verihook.service.context import Context
@@ -59,6 +61,7 @@ class Events:
         for index, item in enumerate(inputs):
             where = f"events[{index}]" if batch or len(inputs) > 1 else ""
             try:
+                limits.check(item.data, "data")  # the API checked it already; the CLI and other callers are held here
                 drafts.append(await self.draft(caller, item))
             except (InvalidInput, NotFound) as error:
                 if not where:
@@ -151,6 +154,8 @@ class Events:
         event_type = EventType(name=name, profile="standard", schema=schema, description=description)
         try:
             event_type.check_schema()
+        except RemoteRef as error:
+            raise InvalidInput(str(error), field=error.where) from error
         except ValueError as error:
             raise InvalidInput(f"schema is not a valid JSON Schema: {error}", field="schema") from error
         await self.ctx.store.upsert_event_type(name, description, orjson.dumps(schema), self.ctx.clock())

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import queue
 import sqlite3
 import threading
@@ -25,7 +26,11 @@ BUSY_TIMEOUT_MS = 10_000
 MAX_GROUP = 128  # write calls in one transaction at the most
 
 
+FILE_MODE = 0o600  # the database holds sealed secrets, events and personal data: readable by its owner only
+
+
 def connect(path: Path) -> sqlite3.Connection:
+    private_file(path)
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     conn.row_factory = sqlite3.Row
     conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
@@ -33,6 +38,20 @@ def connect(path: Path) -> sqlite3.Connection:
     conn.execute("PRAGMA synchronous = FULL")
     conn.execute("PRAGMA foreign_keys = ON")
     return conn
+
+
+def private_file(path: Path) -> None:
+    """Create the database file owner-only, or make an existing one so; SQLite gives its -wal and -shm files the
+    database file's mode."""
+    if str(path) == ":memory:":
+        return
+    # never open an existing file here: closing any descriptor of it drops this process's SQLite locks (POSIX)
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, FILE_MODE))
+    for file in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+        with contextlib.suppress(FileNotFoundError):
+            if file.stat().st_mode & 0o077:
+                file.chmod(FILE_MODE)
 
 
 class Reader:
