@@ -13,7 +13,6 @@ import pytest
 from tests.support.api import Api, Reply
 from tests.support.receivers import Receiver
 from tests.support.server import ADMIN_KEY, TRANSPORT_CASES, running_verihook, settings_for_tests
-from verihook.delivery.transport import TRANSPORT_ENV
 
 REFUSED_URLS = [
     "http://127.0.0.1:9/hook",  # loopback
@@ -27,17 +26,18 @@ REFUSED_ERROR = "target refused by policy"  # model.AttemptError.REFUSED_BY_POLI
 
 
 @pytest.fixture
-def transport(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str | None:
+def transport(request: pytest.FixtureRequest) -> str | None:
     kind: str | None = getattr(request, "param", None)
-    if kind is not None:
-        monkeypatch.setenv(TRANSPORT_ENV, kind)
     return kind
 
 
 @pytest.fixture
 async def guarded(database_url: str, transport: str | None, http: aiohttp.ClientSession) -> AsyncIterator[Api]:
     """A tenant's client on a Verihook that refuses private targets."""
-    async with running_verihook(settings_for_tests(database_url, allow_private_targets=False)) as running:
+    settings = settings_for_tests(database_url, allow_private_targets=False)
+    if transport is not None:
+        settings = settings.with_(transport=transport)
+    async with running_verihook(settings) as running:
         admin = Api(running.base_url, ADMIN_KEY, http)
         yield await admin.as_new_tenant("guarded")
 

@@ -79,8 +79,8 @@ def _check_headers(headers: Mapping[str, Any]) -> None:
     for name, value in headers.items():
         field = f"headers.{name}"
         if name.lower() in FORBIDDEN_HEADERS:
-            raise InvalidInput(f"header {name!r} frames or routes the request; Verihook sets it itself, or it "
-                               "cannot be set", field=field)
+            raise InvalidInput(f"header {name!r} is set by Verihook or frames, encodes or routes the request: it "
+                               "cannot be a static header", field=field)
         if not isinstance(value, str):
             continue  # the caller's type check names it
         if len(value) > MAX_HEADER_VALUE or not _HEADER_VALUE.match(value):
