@@ -98,6 +98,8 @@ class Dialect:
                 value = self.list_value(value)
             elif isinstance(value, str):
                 checked_text(value)
+            elif isinstance(value, list):  # an array parameter of an engine's own statement
+                checked_texts(value)
             args.append(value)
         return compiled.sql, tuple(args)
 

@@ -101,9 +101,11 @@ class Connections:
             yield conn
 
     @contextlib.asynccontextmanager
-    async def transaction(self) -> AsyncIterator[asyncpg.Connection]:
+    async def transaction(self, snapshot: bool = False) -> AsyncIterator[asyncpg.Connection]:
+        """A transaction; with `snapshot`, a read-only one whose statements all see the same snapshot."""
         pool = await self.pool()
-        async with pool.acquire() as conn, conn.transaction():
+        isolation = "repeatable_read" if snapshot else None
+        async with pool.acquire() as conn, conn.transaction(isolation=isolation, readonly=snapshot):
             yield conn
 
     async def migrate(self) -> list[str]:
@@ -243,7 +245,7 @@ class PostgresDatabase:
             await PostgresTx(conn).insert_many(rows, values)
 
     async def read(self, unit: Unit[T]) -> T:
-        async with self.transaction() as conn:
+        async with translated(), self._conns.transaction(snapshot=True) as conn:
             return await unit(PostgresTx(conn))
 
     async def write(self, unit: Unit[T]) -> T:

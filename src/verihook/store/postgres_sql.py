@@ -81,10 +81,12 @@ def results_json(results: Sequence[DeliveryResult]) -> str:
 def _results_json(results: Sequence[DeliveryResult], fix: Callable[[Any], Any]) -> str:
     dumps = orjson.dumps
     rows = [{"delivery_id": r.delivery_id, "number": a.number, "at": a.at, "status_code": a.status_code,
-             "latency_ms": a.latency_ms, "error": without_nul(fix(a.error)), "error_detail": without_nul(fix(a.error_detail)),
+             "latency_ms": a.latency_ms, "error": without_nul(fix(a.error)),
+             "error_detail": without_nul(fix(a.error_detail)),
              "request_headers": dumps(fix(a.request_headers)).decode(),
              "response_headers": dumps(fix(a.response_headers)).decode(),
-             "response_body": without_nul(fix(a.response_body)), "status": r.status.value, "next_at": r.next_attempt_at,
+             "response_body": without_nul(fix(a.response_body)), "status": r.status.value,
+             "next_at": r.next_attempt_at,
              "cycle_started_at": r.cycle_started_at}
             for r in results for a in (r.attempt,)]
     return dumps(rows).decode()

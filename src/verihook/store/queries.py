@@ -49,7 +49,8 @@ INSERT_SUBJECT = (
     " created_at, updated_at) VALUES (:id, :tenant_id, :kind, :external_id, :profile, :webhook_url, :status, :data,"
     " :sequence, :created_at, :updated_at)")
 GET_SUBJECT = "SELECT * FROM subjects WHERE id = :id"
-SET_SUBJECT_STATUS = "UPDATE subjects SET status = :status, data = coalesce(:data, data), updated_at = :at WHERE id = :id"
+SET_SUBJECT_STATUS = ("UPDATE subjects SET status = :status, data = coalesce(:data, data), updated_at = :at"
+                      " WHERE id = :id")
 # publishing an event of a subject numbers it; an event that changes the subject's status changes it too
 ADVANCE_SUBJECT = "UPDATE subjects SET sequence = sequence + 1 WHERE id = :id RETURNING *"
 ADVANCE_SUBJECT_STATUS = (
