@@ -14,7 +14,7 @@ import contextlib
 import queue
 import sqlite3
 import threading
-from collections.abc import Callable, Coroutine, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -170,13 +170,15 @@ def _resolve(settled: list[tuple[_Call, bool, Any]]) -> None:
             call.future.set_exception(value)
 
 
-def run_to_end(unit: Coroutine[Any, Any, T]) -> T:
+def run_to_end(unit: Awaitable[T]) -> T:
     """Run a unit of work whose every await completes at once (the SQLite `Tx`'s) on this thread, to its end."""
+    steps = unit.__await__()
     try:
-        unit.send(None)
+        steps.send(None)
     except StopIteration as done:
-        return done.value  # type: ignore[no-any-return]
-    unit.close()
+        result: T = done.value
+        return result
+    steps.close()
     raise RuntimeError("a unit of work on SQLite awaited something other than its connection")
 
 
@@ -244,7 +246,7 @@ class SqliteDatabase:
         def in_snapshot(conn: sqlite3.Connection) -> T:
             conn.execute("BEGIN")
             try:
-                return run_to_end(unit(SqliteTx(conn)))  # type: ignore[arg-type]
+                return run_to_end(unit(SqliteTx(conn)))
             finally:
                 conn.execute("COMMIT")
 
@@ -252,4 +254,4 @@ class SqliteDatabase:
 
     async def write(self, unit: Unit[T]) -> T:
         with translated():
-            return await self._writer.run(lambda conn: run_to_end(unit(SqliteTx(conn))))  # type: ignore[arg-type]
+            return await self._writer.run(lambda conn: run_to_end(unit(SqliteTx(conn))))
