@@ -75,8 +75,7 @@ DELIVERY_ROWS = Rows("deliveries", (
 STATUS_CHANGE_ROWS = Rows("subject_status_history", (
     ("subject_id", "text"), ("status", "text"), ("at", "float8"), ("event_id", "text")))
 # a superset of the (tenant, key) pairs asked for; the caller keeps the exact pairs
-EVENTS_BY_IDEMPOTENCY_KEYS = ("SELECT * FROM events WHERE tenant_id IN :tenant_ids[] AND idempotency_key IN :keys[]"
-                              " AND idempotency_key IS NOT NULL")
+EVENTS_BY_IDEMPOTENCY_KEYS = "SELECT * FROM events WHERE tenant_id IN :tenant_ids[] AND idempotency_key IN :keys[]"
 GET_EVENT = "SELECT * FROM events WHERE id = :id"
 DELIVERIES_OF_EVENTS = "SELECT * FROM deliveries WHERE event_id IN :event_ids[] ORDER BY id"
 ATTEMPTS_OF_DELIVERIES = "SELECT * FROM attempts WHERE delivery_id IN :delivery_ids[] ORDER BY delivery_id, number"
