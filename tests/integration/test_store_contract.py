@@ -356,6 +356,21 @@ async def test_publish_numbers_each_subjects_events_and_records_status_changes(s
     assert later.event.sequence == 4
 
 
+async def test_times_are_kept_to_the_last_bit(store: Store) -> None:
+    """Cursors compare stored times exactly: what is written, batched or not, reads back as the same float."""
+    tenant, _ = await tenant_with_endpoint(store)
+    times = [1_700_000_000.123456789, 1_699_999_999.9999998, 1_700_000_000.1 + 0.2]
+    published = await store.publish([a_draft(tenant.id, at) for at in times], route)
+    for made, at in zip(published, times, strict=True):
+        stored = await store.get_event(made.event.id)
+        assert stored is not None and stored.created_at == at
+        [delivery] = await store.deliveries_of(made.event.id)
+        assert (delivery.created_at, delivery.next_attempt_at, delivery.updated_at) == (at, at, at)
+    claimed = await store.claim_due(max(times), 10)
+    assert sorted((d.event_created_at, d.created_at, d.cycle_started_at) for d in claimed) == sorted(
+        (at, at, at) for at in times)
+
+
 async def test_an_idempotency_key_returns_the_first_event_within_and_across_batches(store: Store) -> None:
     tenant, _ = await tenant_with_endpoint(store)
     other, _ = await tenant_with_endpoint(store)

@@ -8,7 +8,8 @@ Shared statements use three notations, which a dialect translates:
 - `{insertion_order}`, the column that orders a table's rows as they were inserted: SQLite's `rowid`,
   PostgreSQL's `id` identity.
 
-Batches of rows (`Rows`) are inserted with executemany in SQLite and with one `unnest()` statement in PostgreSQL.
+Batches of rows (`Rows`) are inserted with executemany in SQLite and with one statement over a JSON array in
+PostgreSQL.
 Every text value bound is checked the same way in both: NUL and lone surrogates are refused as invalid input
 (PostgreSQL text cannot hold NUL; neither driver can encode a lone surrogate).
 """
@@ -42,6 +43,11 @@ class Rows:
     @property
     def names(self) -> tuple[str, ...]:
         return tuple(name for name, _ in self.columns)
+
+    def json_rows(self, values: Sequence[tuple[Any, ...]]) -> str:
+        """`values` (tuples in column order) as the JSON array of objects PostgreSQL's insert reads."""
+        names = self.names
+        return orjson.dumps([dict(zip(names, row, strict=True)) for row in values]).decode()
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,8 +164,11 @@ class PostgresDialect(Dialect):
         return list(values)
 
     def insert_many(self, rows: Rows) -> str:
-        arrays = ", ".join(f"${n}::{kind}[]" for n, (_, kind) in enumerate(rows.columns, start=1))
-        return f"INSERT INTO {rows.table} ({', '.join(rows.names)}) SELECT * FROM unnest({arrays})"
+        """One statement reading the rows from one JSON array of objects (`json_rows`): about half the client CPU
+        of binding an array per column (asyncpg checks every element), the same time in all."""
+        record = ", ".join(f"{name} {kind}" for name, kind in rows.columns)
+        names = ", ".join(rows.names)
+        return f"INSERT INTO {rows.table} ({names}) SELECT {names} FROM json_to_recordset($1::json) AS r({record})"
 
 
 SQLITE = SqliteDialect()

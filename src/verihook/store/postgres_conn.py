@@ -208,7 +208,7 @@ class PostgresTx:
     async def insert_many(self, rows: Rows, values: Sequence[tuple[Any, ...]]) -> None:
         for row in values:
             checked_texts(row)
-        await self._conn.execute(POSTGRES.insert_many(rows), *map(list, zip(*values, strict=True)))
+        await self._conn.execute(POSTGRES.insert_many(rows), rows.json_rows(values))
 
 
 class PostgresDatabase:
