@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import os
 import sqlite3
 import sys
@@ -19,7 +20,7 @@ import pytest
 from tests.conftest import STORES
 from tests.support import postgres as pg
 from tests.support.server import SECRET_KEY, settings_for_tests
-from verihook.errors import InvalidInput
+from verihook.errors import Conflict, InvalidInput, NotFound
 from verihook.ids import new_id
 from verihook.model import (
     Attempt,
@@ -39,6 +40,7 @@ from verihook.store.base import (
     SubjectFilter,
     SubjectUpdate,
 )
+from verihook.store.codec import encode_cursor
 from verihook.store.postgres_conn import migration_scripts as postgres_scripts
 from verihook.store.sqlite import migration_scripts as sqlite_scripts
 
@@ -354,6 +356,21 @@ async def test_publish_numbers_each_subjects_events_and_records_status_changes(s
     assert later.event.sequence == 4
 
 
+async def test_times_are_kept_to_the_last_bit(store: Store) -> None:
+    """Cursors compare stored times exactly: what is written, batched or not, reads back as the same float."""
+    tenant, _ = await tenant_with_endpoint(store)
+    times = [1_700_000_000.123456789, 1_699_999_999.9999998, 1_700_000_000.1 + 0.2]
+    published = await store.publish([a_draft(tenant.id, at) for at in times], route)
+    for made, at in zip(published, times, strict=True):
+        stored = await store.get_event(made.event.id)
+        assert stored is not None and stored.created_at == at
+        [delivery] = await store.deliveries_of(made.event.id)
+        assert (delivery.created_at, delivery.next_attempt_at, delivery.updated_at) == (at, at, at)
+    claimed = await store.claim_due(max(times), 10)
+    assert sorted((d.event_created_at, d.created_at, d.cycle_started_at) for d in claimed) == sorted(
+        (at, at, at) for at in times)
+
+
 async def test_an_idempotency_key_returns_the_first_event_within_and_across_batches(store: Store) -> None:
     tenant, _ = await tenant_with_endpoint(store)
     other, _ = await tenant_with_endpoint(store)
@@ -515,7 +532,7 @@ async def test_results_record_attempts_and_move_deliveries_on(store: Store) -> N
     [attempt] = done.attempts
     assert (attempt.number, attempt.at, attempt.status_code, attempt.latency_ms, attempt.request_headers,
             attempt.response_headers) == (1, T0, 200, 1.5, {"webhook-id": ok.event_id}, ODD_HEADERS)
-    assert attempt.response_body is not None and attempt.response_body.startswith("nul")
+    assert attempt.response_body == "nul\ufffdinside"
     [waiting] = await store.deliveries_of(retry.event_id)
     assert (waiting.status, waiting.next_attempt_at, waiting.last_error) == (DeliveryStatus.PENDING, T0 + 5,
                                                                            "connect")
@@ -546,20 +563,150 @@ async def test_an_answer_that_is_not_valid_unicode_is_still_recorded(store: Stor
         DeliveryStatus.SUCCEEDED, {"x-bad": "caf?"}, "caf?", "?")
 
 
-async def test_nul_in_text_is_refused_as_invalid_input_on_postgres(pg_databases: pg.TestDatabases) -> None:
-    """PostgreSQL text cannot hold NUL: the store says so as invalid input (422) instead of failing with a 500,
-    in writes and in lookups. (SQLite stores it; the API could refuse NUL for both.)"""
-    url = pg_databases.create()
-    store = open_test_store(url)
-    try:
-        with pytest.raises(InvalidInput, match="NUL"):
-            await store.insert_tenant(a_tenant("nul\x00name"), "hash", "whsec_x")
-        with pytest.raises(InvalidInput, match="NUL"):
-            await store.get_tenant("ten_\x00")
-        assert (await store.list_tenants(None, 10, None)).items == []
-    finally:
-        await store.close()
-        pg_databases.drop(url)
+async def test_nul_in_a_recorded_answer_is_replaced_not_cut(store: Store) -> None:
+    """A receiver's answer may hold NUL: both stores keep all of it, each NUL replaced by U+FFFD (SQLite's JSON
+    functions would cut the text at the NUL, PostgreSQL text cannot hold it), and headers exactly."""
+    tenant, _ = await tenant_with_endpoint(store)
+    [published] = await store.publish([a_draft(tenant.id)], route)
+    delivery = published.deliveries[0]
+    result = a_result(delivery.id, delivery.event_id, 1, DeliveryStatus.PENDING, code=None, next_at=T0 + 5,
+                      body="before\x00after")
+    result.attempt.error, result.attempt.error_detail = "conn\x00ect", "re\x00fused\x00"
+    await store.record_results([result], T0)
+    [recorded] = await store.deliveries_of(delivery.event_id)
+    [attempt] = recorded.attempts
+    assert (attempt.response_body, attempt.error, attempt.error_detail, recorded.last_error) == (
+        "before\ufffdafter", "conn\ufffdect", "re\ufffdfused\ufffd", "conn\ufffdect")
+    assert attempt.response_headers == ODD_HEADERS
+
+
+async def test_nul_and_lone_surrogates_in_text_are_refused_as_invalid_input(store: Store) -> None:
+    """PostgreSQL text cannot hold NUL and neither driver can encode a lone surrogate: both stores refuse such text
+    as invalid input (422), in writes and in lookups, and keep nothing of the call."""
+    tenant, _ = await tenant_with_endpoint(store)
+    for bad, refused in (("nul\x00name", "NUL"), ("lone\ud800surrogate", "surrogate")):
+        with pytest.raises(InvalidInput, match=refused):
+            await store.insert_tenant(a_tenant(bad), new_id("keyhash"), "whsec_x")
+        with pytest.raises(InvalidInput, match=refused):
+            await store.get_tenant(f"ten_{bad}")
+        with pytest.raises(InvalidInput, match=refused):
+            await store.put_meta_if_absent(bad, "v")
+        with pytest.raises(InvalidInput, match=refused):
+            await store.upsert_event_type(bad, "", b"{}", T0)
+        with pytest.raises(InvalidInput, match=refused):
+            await store.publish([a_draft(tenant.id), a_draft(tenant.id, key=bad)], route)
+        with pytest.raises(InvalidInput, match=refused):
+            await store.list_events(EventFilter(type=bad), 10, None)
+        with pytest.raises(InvalidInput, match=refused):
+            await store.list_events(EventFilter(tenant_ids=[tenant.id, bad]), 10, None)
+    assert [t.id for t in (await store.list_tenants(None, 10, None)).items] == [tenant.id]
+    assert (await store.list_events(EventFilter(), 10, None)).items == []
+    assert await store.list_event_types() == []
+
+
+async def test_a_missing_tenant_has_no_signing_secret(store: Store) -> None:
+    with pytest.raises(NotFound, match="ten_missing"):
+        await store.tenant_signing_secret("ten_missing")
+
+
+async def test_a_status_change_of_a_missing_subject_is_refused_and_records_nothing(
+        store: Store, database_url: str) -> None:
+    with pytest.raises(NotFound, match="sub_missing"):
+        await store.set_subject_status("sub_missing", SubjectUpdate("done", None), T0)
+    assert await raw(database_url, "SELECT count(*) FROM subject_status_history") == [(0,)]
+
+
+async def test_publishing_for_a_missing_subject_publishes_nothing(store: Store) -> None:
+    """The whole batch is refused, as with any other error inside it."""
+    tenant, _ = await tenant_with_endpoint(store)
+    for update in (None, SubjectUpdate("done", None)):
+        with pytest.raises(NotFound, match="sub_missing"):
+            await store.publish([a_draft(tenant.id), a_draft(tenant.id, subject_id="sub_missing", update=update)],
+                                route)
+    assert (await store.list_events(EventFilter(), 10, None)).items == []
+    assert await store.claim_due(T0 + 1, 10) == []
+
+
+async def test_a_row_that_exists_already_is_a_conflict(store: Store) -> None:
+    tenant, endpoint = await tenant_with_endpoint(store)
+    subject = a_subject(tenant.id)
+    await store.insert_subject(subject)
+    [published] = await store.publish([a_draft(tenant.id)], route)
+    with pytest.raises(Conflict):
+        await store.insert_tenant(tenant, new_id("keyhash"), "whsec_x")
+    await store.insert_tenant(second := a_tenant(), "hash-taken", "whsec_x")
+    with pytest.raises(Conflict):
+        await store.insert_tenant(a_tenant(), "hash-taken", "whsec_x")
+    with pytest.raises(Conflict):
+        await store.insert_endpoint(endpoint)
+    with pytest.raises(Conflict):
+        await store.insert_subject(subject)
+    again = a_draft(tenant.id)
+    again.id = published.event.id
+    with pytest.raises(Conflict):
+        await store.publish([again], route)
+    assert {t.id for t in (await store.list_tenants(None, 10, None)).items} == {tenant.id, second.id}
+
+
+async def test_a_row_that_refers_to_a_missing_tenant_is_refused(store: Store) -> None:
+    with pytest.raises(NotFound):
+        await store.insert_endpoint(an_endpoint("ten_missing"))
+    with pytest.raises(NotFound):
+        await store.insert_subject(a_subject("ten_missing", status="created"))
+    assert await store.get_subject("ten_missing") is None
+    assert (await store.list_endpoints(None, 10, None)).items == []
+
+
+async def test_a_cursor_with_a_time_no_row_has_is_refused(store: Store) -> None:
+    """NaN sorts last in PostgreSQL and matches nothing in SQLite: neither engine may read it."""
+    tenant, _ = await tenant_with_endpoint(store)
+    await store.publish([a_draft(tenant.id)], route)
+    for at in (math.nan, math.inf, -math.inf):
+        cursor = encode_cursor(at, "evt_x")
+        with pytest.raises(InvalidInput) as refused:
+            await store.list_events(EventFilter(), 10, cursor)
+        assert refused.value.field == "cursor"
+        with pytest.raises(InvalidInput):
+            await store.list_tenants(None, 10, cursor)
+
+
+async def test_a_scope_of_more_tenants_than_sqlite_binds_at_once(store: Store) -> None:
+    """A tenant tree may be larger than the host parameters one SQLite statement takes (this build's limit)."""
+    limit = sqlite3.connect(":memory:").getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
+    tenant, _ = await tenant_with_endpoint(store)
+    [published] = await store.publish([a_draft(tenant.id)], route)
+    scope = [f"ten_{n:07d}" for n in range(limit)] + [tenant.id]
+    assert [t.id for t in (await store.list_tenants(scope, 10, None)).items] == [tenant.id]
+    assert [e.id for e in (await store.list_events(EventFilter(tenant_ids=scope), 10, None)).items] == [
+        published.event.id]
+    statuses = await store.event_delivery_statuses([*scope, published.event.id])
+    assert len(statuses) == limit + 2 and statuses[published.event.id] == DeliveryStatus.PENDING
+
+
+async def test_deliveries_are_read_with_the_attempts_they_count(store: Store) -> None:
+    """One snapshot: results recorded meanwhile show in both the counts and the attempts, or in neither."""
+    tenant, _ = await tenant_with_endpoint(store)
+    [published] = await store.publish([a_draft(tenant.id)], route)
+    delivery = published.deliveries[0]
+    recording = True
+
+    async def record() -> None:
+        nonlocal recording
+        for number in range(1, 301):
+            await store.record_results([a_result(delivery.id, delivery.event_id, number, DeliveryStatus.PENDING,
+                                                 code=500, next_at=T0 + number)], T0 + number)
+        recording = False
+
+    async def read() -> list[tuple[int, int]]:
+        torn = []
+        while recording:
+            [seen] = await store.deliveries_of(delivery.event_id)
+            if seen.attempt_count != len(seen.attempts):
+                torn.append((seen.attempt_count, len(seen.attempts)))
+        return torn
+
+    _, torn = await asyncio.gather(record(), read())
+    assert torn == []
 
 
 async def test_redeliver_and_recover_requeue_deliveries(store: Store) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -23,6 +24,8 @@ def decode_cursor(cursor: str) -> tuple[float, str]:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
         created_at, item_id = raw.split("|", 1)
+        if not math.isfinite(float(created_at)):  # NaN orders differently in each engine; no row has it
+            raise ValueError(created_at)
         return float(created_at), item_id
     except (ValueError, UnicodeDecodeError) as error:
         raise InvalidInput("cursor is not one this API gave out", field="cursor") from error
@@ -47,6 +50,12 @@ def loads_or_none(value: str | bytes | None) -> Any:
     return None if value is None else orjson.loads(value)
 
 
+def without_nul(text: str | None) -> str | None:
+    """`text` with NUL replaced by U+FFFD: a receiver's answer may hold NUL, and recording it must never fail
+    (PostgreSQL text cannot hold NUL; SQLite's JSON functions would cut the text there)."""
+    return text.replace("\x00", "\ufffd") if text and "\x00" in text else text
+
+
 class EndpointCodec:
     """Endpoint <-> the column values every SQL store uses, with secret fields sealed."""
 
@@ -69,14 +78,17 @@ class EndpointCodec:
     def open_secrets(self, text: str) -> list[SigningSecret]:
         return [SigningSecret(self.box.open(s["secret"]), s["expires_at"]) for s in orjson.loads(text)]
 
-    def to_row(self, ep: Endpoint) -> tuple[Any, ...]:
-        """Values in the order of COLUMNS."""
-        return (
-            ep.id, ep.tenant_id, ep.url, ep.description, int(ep.enabled), json_or_none(ep.event_types),
-            ep.profile, self.seal_auth(ep.auth), ep.timeout_s, json_or_none(ep.retry), ep.success,
-            orjson.dumps(ep.headers).decode(), int(ep.signing_enabled), self.seal_secrets(ep.signing_secrets),
-            ep.disabled_reason, ep.created_at, ep.updated_at, ep.deleted_at,
-        )
+    def to_params(self, ep: Endpoint) -> dict[str, Any]:
+        """The named parameters of the endpoint statements: one per column of COLUMNS."""
+        return {
+            "id": ep.id, "tenant_id": ep.tenant_id, "url": ep.url, "description": ep.description,
+            "enabled": bool(ep.enabled), "event_types": json_or_none(ep.event_types), "profile": ep.profile,
+            "auth": self.seal_auth(ep.auth), "timeout_s": ep.timeout_s, "retry": json_or_none(ep.retry),
+            "success": ep.success, "headers": orjson.dumps(ep.headers).decode(),
+            "signing_enabled": bool(ep.signing_enabled), "signing_secrets": self.seal_secrets(ep.signing_secrets),
+            "disabled_reason": ep.disabled_reason, "created_at": ep.created_at, "updated_at": ep.updated_at,
+            "deleted_at": ep.deleted_at,
+        }
 
     def from_row(self, row: Mapping[str, Any]) -> Endpoint:
         return Endpoint(

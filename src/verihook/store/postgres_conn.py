@@ -1,5 +1,5 @@
-"""PostgreSQL connections for the store: a pool that survives a server restart, migrations under a lock, and a
-LISTEN connection that reconnects by itself.
+"""PostgreSQL connections for the store: a pool that survives a server restart, migrations under a lock, a
+LISTEN connection that reconnects by itself; and the connector that runs the shared statements (PostgresDatabase).
 
 Every pooled connection that the server dropped (a restart, a failover, an idle timeout) is replaced on its next
 acquire; a query that was running when it dropped fails, and the caller (the dispatcher's cycle and flusher, or an
@@ -13,10 +13,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from importlib import resources
+from typing import Any, TypeVar
 
 import asyncpg  # type: ignore[import-untyped]  # no stubs; asyncpg-stubs would type it
+
+from verihook.errors import InvalidInput
+from verihook.store.database import Unit
+from verihook.store.dialect import NUL_REFUSED, POSTGRES, Rows, checked_texts
+from verihook.store.errors import dangling_row, duplicate_row
+
+T = TypeVar("T")
 
 log = logging.getLogger("verihook.store.postgres")
 
@@ -93,9 +101,11 @@ class Connections:
             yield conn
 
     @contextlib.asynccontextmanager
-    async def transaction(self) -> AsyncIterator[asyncpg.Connection]:
+    async def transaction(self, snapshot: bool = False) -> AsyncIterator[asyncpg.Connection]:
+        """A transaction; with `snapshot`, a read-only one whose statements all see the same snapshot."""
         pool = await self.pool()
-        async with pool.acquire() as conn, conn.transaction():
+        isolation = "repeatable_read" if snapshot else None
+        async with pool.acquire() as conn, conn.transaction(isolation=isolation, readonly=snapshot):
             yield conn
 
     async def migrate(self) -> list[str]:
@@ -154,3 +164,90 @@ class Connections:
                     await conn.fetchval("SELECT 1", timeout=LISTEN_PING_S)
         finally:
             conn.terminate()
+
+
+def row_count(status: str) -> int:
+    """The rows a statement changed, from its status ("UPDATE 3", "INSERT 0 1"; 0 for "NOTIFY")."""
+    last = status.rsplit(" ", 1)[-1]
+    return int(last) if last.isdigit() else 0
+
+
+@contextlib.asynccontextmanager
+async def translated() -> AsyncIterator[None]:
+    """The server's errors for bad text and broken constraints as the errors both stores raise."""
+    try:
+        yield
+    except asyncpg.CharacterNotInRepertoireError as error:
+        raise InvalidInput(NUL_REFUSED) from error
+    except asyncpg.UniqueViolationError as error:
+        raise duplicate_row(error.table_name) from error
+    except asyncpg.ForeignKeyViolationError as error:
+        raise dangling_row() from error
+
+
+class PostgresTx:
+    """Statements of store/queries.py on one connection."""
+
+    __slots__ = ("_conn",)
+
+    def __init__(self, conn: asyncpg.Connection) -> None:
+        self._conn = conn
+
+    async def fetch_one(self, query: str, /, **params: Any) -> Any:
+        sql, args = POSTGRES.bind(query, params)
+        return await self._conn.fetchrow(sql, *args)
+
+    async def fetch_all(self, query: str, /, **params: Any) -> list[Any]:
+        sql, args = POSTGRES.bind(query, params)
+        return list(await self._conn.fetch(sql, *args))
+
+    async def execute(self, query: str, /, **params: Any) -> int:
+        sql, args = POSTGRES.bind(query, params)
+        return row_count(await self._conn.execute(sql, *args))
+
+    async def insert_many(self, rows: Rows, values: Sequence[tuple[Any, ...]]) -> None:
+        for row in values:
+            checked_texts(row)
+        await self._conn.execute(POSTGRES.insert_many(rows), rows.json_rows(values))
+
+
+class PostgresDatabase:
+    """The PostgreSQL connector: a statement on its own takes a pooled connection (atomic by itself, no BEGIN and
+    COMMIT round trips); a unit runs in a transaction."""
+
+    def __init__(self, conns: Connections) -> None:
+        self._conns = conns
+
+    @contextlib.asynccontextmanager
+    async def connection(self) -> AsyncIterator[asyncpg.Connection]:
+        async with translated(), self._conns.connection() as conn:
+            yield conn
+
+    @contextlib.asynccontextmanager
+    async def transaction(self) -> AsyncIterator[asyncpg.Connection]:
+        async with translated(), self._conns.transaction() as conn:
+            yield conn
+
+    async def fetch_one(self, query: str, /, **params: Any) -> Any:
+        async with self.connection() as conn:
+            return await PostgresTx(conn).fetch_one(query, **params)
+
+    async def fetch_all(self, query: str, /, **params: Any) -> list[Any]:
+        async with self.connection() as conn:
+            return await PostgresTx(conn).fetch_all(query, **params)
+
+    async def execute(self, query: str, /, **params: Any) -> int:
+        async with self.connection() as conn:
+            return await PostgresTx(conn).execute(query, **params)
+
+    async def insert_many(self, rows: Rows, values: Sequence[tuple[Any, ...]]) -> None:
+        async with self.connection() as conn:
+            await PostgresTx(conn).insert_many(rows, values)
+
+    async def read(self, unit: Unit[T]) -> T:
+        async with translated(), self._conns.transaction(snapshot=True) as conn:
+            return await unit(PostgresTx(conn))
+
+    async def write(self, unit: Unit[T]) -> T:
+        async with self.transaction() as conn:
+            return await unit(PostgresTx(conn))

@@ -1,4 +1,5 @@
-"""SQLite connections, each owned by one thread: a reader, and a writer that commits queued calls in groups.
+"""SQLite connections, each owned by one thread: a reader, and a writer that commits queued calls in groups; and
+the connector that runs the shared statements on them (SqliteDatabase).
 
 Group commit: while the writer thread runs one transaction, the write calls that arrive queue up; it then runs
 all of them in one `BEGIN IMMEDIATE ... COMMIT`, each inside its own savepoint (a call that fails is undone
@@ -14,11 +15,15 @@ import os
 import queue
 import sqlite3
 import threading
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
+
+from verihook.store.database import Unit
+from verihook.store.dialect import SQLITE, Rows, checked_texts
+from verihook.store.errors import dangling_row, duplicate_row
 
 T = TypeVar("T")
 
@@ -182,3 +187,90 @@ def _resolve(settled: list[tuple[_Call, bool, Any]]) -> None:
             call.future.set_result(value)
         else:
             call.future.set_exception(value)
+
+
+def run_to_end(unit: Awaitable[T]) -> T:
+    """Run a unit of work whose every await completes at once (the SQLite `Tx`'s) on this thread, to its end."""
+    steps = unit.__await__()
+    try:
+        steps.send(None)
+    except StopIteration as done:
+        result: T = done.value
+        return result
+    steps.close()
+    raise RuntimeError("a unit of work on SQLite awaited something other than its connection")
+
+
+@contextlib.contextmanager
+def translated() -> Iterator[None]:
+    """The driver's constraint errors as the errors both stores raise."""
+    try:
+        yield
+    except sqlite3.IntegrityError as error:
+        message = str(error)
+        if message.startswith("UNIQUE constraint failed: "):
+            raise duplicate_row(message.removeprefix("UNIQUE constraint failed: ").split(".")[0]) from error
+        if message.startswith("FOREIGN KEY constraint failed"):
+            raise dangling_row() from error
+        raise
+
+
+class SqliteTx:
+    """Statements of store/queries.py on one connection, on the thread that owns it."""
+
+    __slots__ = ("_conn",)
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn
+
+    async def fetch_one(self, query: str, /, **params: Any) -> Any:
+        return self._conn.execute(*SQLITE.bind(query, params)).fetchone()
+
+    async def fetch_all(self, query: str, /, **params: Any) -> list[Any]:
+        return self._conn.execute(*SQLITE.bind(query, params)).fetchall()
+
+    async def execute(self, query: str, /, **params: Any) -> int:
+        return self._conn.execute(*SQLITE.bind(query, params)).rowcount
+
+    async def insert_many(self, rows: Rows, values: Sequence[tuple[Any, ...]]) -> None:
+        for row in values:
+            checked_texts(row)
+        self._conn.executemany(SQLITE.insert_many(rows), values)
+
+
+class SqliteDatabase:
+    """The SQLite connector: reads on the reader thread, writes through the group-committing writer."""
+
+    def __init__(self, writer: Writer, reader: Reader) -> None:
+        self._writer = writer
+        self._reader = reader
+
+    async def fetch_one(self, query: str, /, **params: Any) -> Any:
+        sql, args = SQLITE.bind(query, params)
+        return await self._reader.run(lambda conn: conn.execute(sql, args).fetchone())
+
+    async def fetch_all(self, query: str, /, **params: Any) -> list[Any]:
+        sql, args = SQLITE.bind(query, params)
+        return await self._reader.run(lambda conn: conn.execute(sql, args).fetchall())
+
+    async def execute(self, query: str, /, **params: Any) -> int:
+        sql, args = SQLITE.bind(query, params)
+        with translated():
+            return await self._writer.run(lambda conn: conn.execute(sql, args).rowcount)
+
+    async def insert_many(self, rows: Rows, values: Sequence[tuple[Any, ...]]) -> None:
+        await self.write(lambda tx: tx.insert_many(rows, values))
+
+    async def read(self, unit: Unit[T]) -> T:
+        def in_snapshot(conn: sqlite3.Connection) -> T:
+            conn.execute("BEGIN")
+            try:
+                return run_to_end(unit(SqliteTx(conn)))
+            finally:
+                conn.execute("COMMIT")
+
+        return await self._reader.run(in_snapshot)
+
+    async def write(self, unit: Unit[T]) -> T:
+        with translated():
+            return await self._writer.run(lambda conn: run_to_end(unit(SqliteTx(conn))))

@@ -1,0 +1,174 @@
+"""The statements both stores run, written once (named parameters; notations in store/dialect.py).
+
+What differs by engine lives with the engine: the claims and the batched results and deferrals of the
+dispatcher's hot path (sqlite.py, postgres_sql.py), the idempotency locks and NOTIFY (postgres.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from verihook.model import DeliveryStatus
+from verihook.store.codec import EndpointCodec, decode_cursor
+from verihook.store.dialect import Rows
+from verihook.store.status_sql import EVENT_HAS_DELIVERY, SUBJECT_HAS_DELIVERY, status_condition
+
+PING = "SELECT 1"
+
+# meta
+
+GET_META = "SELECT value FROM meta WHERE key = :key"
+PUT_META_IF_ABSENT = "INSERT INTO meta (key, value) VALUES (:key, :value) ON CONFLICT (key) DO NOTHING"
+
+# tenants
+
+INSERT_TENANT = (
+    "INSERT INTO tenants (id, name, parent_id, profile, require_https, api_key_hash, signing_secret, created_at)"
+    " VALUES (:id, :name, :parent_id, :profile, :require_https, :api_key_hash, :signing_secret, :created_at)")
+GET_TENANT = "SELECT * FROM tenants WHERE id = :id"
+TENANT_BY_KEY_HASH = "SELECT * FROM tenants WHERE api_key_hash = :api_key_hash"
+TENANT_SIGNING_SECRET = "SELECT signing_secret FROM tenants WHERE id = :id"
+DESCENDANT_IDS = (
+    "WITH RECURSIVE tree(id) AS (SELECT CAST(:id AS TEXT) UNION SELECT t.id FROM tenants t JOIN tree"
+    " ON t.parent_id = tree.id) SELECT id FROM tree")
+
+# endpoints
+
+INSERT_ENDPOINT = (f"INSERT INTO endpoints ({', '.join(EndpointCodec.COLUMNS)})"
+                   f" VALUES ({', '.join(f':{name}' for name in EndpointCodec.COLUMNS)})")
+UPDATE_ENDPOINT = (f"UPDATE endpoints SET {', '.join(f'{name} = :{name}' for name in EndpointCodec.COLUMNS[1:])}"
+                   " WHERE id = :id")
+GET_ENDPOINT = "SELECT * FROM endpoints WHERE id = :id"
+ENABLED_ENDPOINTS = "SELECT * FROM endpoints WHERE tenant_id = :tenant_id AND enabled = TRUE AND deleted_at IS NULL"
+
+# subjects
+
+INSERT_SUBJECT = (
+    "INSERT INTO subjects (id, tenant_id, kind, external_id, profile, webhook_url, status, data, sequence,"
+    " created_at, updated_at) VALUES (:id, :tenant_id, :kind, :external_id, :profile, :webhook_url, :status, :data,"
+    " :sequence, :created_at, :updated_at)")
+GET_SUBJECT = "SELECT * FROM subjects WHERE id = :id"
+SET_SUBJECT_STATUS = ("UPDATE subjects SET status = :status, data = coalesce(:data, data), updated_at = :at"
+                      " WHERE id = :id")
+# publishing an event of a subject numbers it; an event that changes the subject's status changes it too
+ADVANCE_SUBJECT = "UPDATE subjects SET sequence = sequence + 1 WHERE id = :id RETURNING *"
+ADVANCE_SUBJECT_STATUS = (
+    "UPDATE subjects SET sequence = sequence + 1, status = :status, data = coalesce(:data, data), updated_at = :at"
+    " WHERE id = :id RETURNING *")
+INSERT_STATUS_CHANGE = ("INSERT INTO subject_status_history (subject_id, status, at, event_id)"
+                        " VALUES (:subject_id, :status, :at, :event_id)")
+SUBJECT_HISTORY = ("SELECT status, at, event_id FROM subject_status_history WHERE subject_id = :subject_id"
+                   " ORDER BY at, {insertion_order}")
+SUBJECT_DELIVERY_SUMMARY = ("SELECT d.status, count(*) FROM deliveries d JOIN events e ON e.id = d.event_id"
+                            " WHERE e.subject_id = :subject_id GROUP BY d.status")
+
+# events and their deliveries
+
+EVENT_ROWS = Rows("events", (
+    ("id", "text"), ("tenant_id", "text"), ("type", "text"), ("data", "text"), ("subject_id", "text"),
+    ("sequence", "bigint"), ("idempotency_key", "text"), ("created_at", "float8")))
+DELIVERY_ROWS = Rows("deliveries", (
+    ("id", "text"), ("event_id", "text"), ("tenant_id", "text"), ("endpoint_id", "text"), ("url", "text"),
+    ("status", "text"), ("next_attempt_at", "float8"), ("lease_s", "float8"), ("created_at", "float8"),
+    ("updated_at", "float8"), ("cycle_started_at", "float8")))
+STATUS_CHANGE_ROWS = Rows("subject_status_history", (
+    ("subject_id", "text"), ("status", "text"), ("at", "float8"), ("event_id", "text")))
+# a superset of the (tenant, key) pairs asked for; the caller keeps the exact pairs
+EVENTS_BY_IDEMPOTENCY_KEYS = "SELECT * FROM events WHERE tenant_id IN :tenant_ids[] AND idempotency_key IN :keys[]"
+GET_EVENT = "SELECT * FROM events WHERE id = :id"
+DELIVERIES_OF_EVENTS = "SELECT * FROM deliveries WHERE event_id IN :event_ids[] ORDER BY id"
+ATTEMPTS_OF_DELIVERIES = "SELECT * FROM attempts WHERE delivery_id IN :delivery_ids[] ORDER BY delivery_id, number"
+DELIVERY_STATUSES_OF_EVENTS = "SELECT event_id, status FROM deliveries WHERE event_id IN :event_ids[]"
+# A delivery being sent keeps its lease: its attempt finishes and is recorded before anyone sends it again.
+_REQUEUE = ("UPDATE deliveries SET status = 'pending', cycle_attempts = 0, cycle_started_at = :now,"
+            " next_attempt_at = :now, updated_at = :now WHERE ")
+REDELIVER_EVENT = _REQUEUE + ("event_id = :event_id AND (endpoint_id IS NULL OR endpoint_id IN"
+                              " (SELECT id FROM endpoints WHERE deleted_at IS NULL))")
+RECOVER_ENDPOINT = _REQUEUE + ("endpoint_id = :endpoint_id AND status = 'failed' AND created_at >= :since"
+                               " AND created_at < :until")
+
+# the event type catalog
+
+UPSERT_EVENT_TYPE = (
+    "INSERT INTO event_types (name, description, schema, created_at) VALUES (:name, :description, :schema, :at)"
+    " ON CONFLICT (name) DO UPDATE SET description = excluded.description, schema = excluded.schema")
+LIST_EVENT_TYPES = "SELECT name, description, schema FROM event_types ORDER BY name"
+
+# the dispatcher's queue
+
+EXTEND_LEASES = "UPDATE deliveries SET leased_until = :now + lease_s WHERE id IN :ids[] AND status = 'pending'"
+NEXT_DUE_AT = "SELECT min(next_attempt_at) FROM deliveries WHERE status = 'pending'"
+QUEUE_STATS = "SELECT count(*), min(created_at) FROM deliveries WHERE status = 'pending'"
+OLDEST_DUE_AT = ("SELECT min(next_attempt_at) FROM deliveries WHERE status = 'pending' AND next_attempt_at <= :now"
+                 " AND (leased_until IS NULL OR leased_until <= :now)")
+
+
+class Listing:
+    """A newest-first page of one table: conditions with named parameters, the keyset cursor, the limit."""
+
+    def __init__(self, table: str, alias: str) -> None:
+        self.table, self.alias = table, alias
+        self.conditions: list[str] = []
+        self.params: dict[str, Any] = {}
+
+    def where(self, condition: str, **params: Any) -> Listing:
+        self.conditions.append(condition)
+        self.params.update(params)
+        return self
+
+    def scope(self, tenant_ids: Sequence[str] | None, column: str = "tenant_id") -> Listing:
+        """Only the rows of these tenants (None: every tenant's)."""
+        if tenant_ids is None:
+            return self
+        return self.where(f"{self.alias}.{column} IN :tenant_ids[]", tenant_ids=list(tenant_ids))
+
+    def sql(self, limit: int, cursor: str | None) -> tuple[str, dict[str, Any]]:
+        """The statement and its parameters; it reads one row more than `limit`, which says a next page exists."""
+        a = self.alias
+        conditions = list(self.conditions)
+        params = {**self.params, "limit": limit + 1}
+        if cursor:
+            params["cursor_at"], params["cursor_id"] = decode_cursor(cursor)
+            conditions.append(f"({a}.created_at, {a}.id) < (:cursor_at, :cursor_id)")
+        where = " AND ".join(conditions) or "TRUE"
+        return (f"SELECT {a}.* FROM {self.table} {a} WHERE {where} ORDER BY {a}.created_at DESC, {a}.id DESC"
+                " LIMIT :limit"), params
+
+
+def tenants_listing(tenant_ids: Sequence[str] | None) -> Listing:
+    return Listing("tenants", "t").scope(tenant_ids, "id")
+
+
+def endpoints_listing(tenant_ids: Sequence[str] | None) -> Listing:
+    return Listing("endpoints", "ep").scope(tenant_ids).where("ep.deleted_at IS NULL")
+
+
+def subjects_listing(tenant_ids: Sequence[str] | None, kind: str | None,
+                     delivery_status: DeliveryStatus | None) -> Listing:
+    listing = Listing("subjects", "s").scope(tenant_ids)
+    if kind is not None:
+        listing.where("s.kind = :kind", kind=kind)
+    if delivery_status is not None:
+        listing.where(status_condition(delivery_status, SUBJECT_HAS_DELIVERY))
+    return listing
+
+
+def events_listing(tenant_ids: Sequence[str] | None, type: str | None, subject_id: str | None,
+                   endpoint_id: str | None, delivery_status: DeliveryStatus | None, since: float | None,
+                   until: float | None) -> Listing:
+    listing = Listing("events", "e").scope(tenant_ids)
+    if type is not None:
+        listing.where("e.type = :type", type=type)
+    if subject_id is not None:
+        listing.where("e.subject_id = :subject_id", subject_id=subject_id)
+    if endpoint_id is not None:
+        listing.where("EXISTS (SELECT 1 FROM deliveries de WHERE de.event_id = e.id AND de.endpoint_id = :endpoint_id)",
+                      endpoint_id=endpoint_id)
+    if since is not None:
+        listing.where("e.created_at >= :since", since=since)
+    if until is not None:
+        listing.where("e.created_at < :until", until=until)
+    if delivery_status is not None:
+        listing.where(status_condition(delivery_status, EVENT_HAS_DELIVERY))
+    return listing
