@@ -107,7 +107,7 @@ def judge(sent: Sent, target: Target, cycle_attempts: int, now: float) -> Verdic
     if sent.succeeded:
         return Verdict(True, None, None)
     status = sent.outcome.status_code
-    if status == 410 and target.endpoint_id is not None:
+    if status == 410 and target.endpoint_id is not None and target.rules.profile.defaults.disable_on_gone:
         return Verdict(False, None, "the receiver answered 410 Gone")
     retry_after = (
         parse_retry_after(sent.outcome.headers.get("retry-after"), now) if status in (429, 503) else None

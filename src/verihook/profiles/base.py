@@ -52,6 +52,8 @@ class DeliveryDefaults:
     require_https: bool = False
     sign_once: bool = False  # True: every attempt of a delivery carries the same signature headers
     required_auth: str | None = None  # an endpoint of this profile must use this auth type
+    disable_on_gone: bool = False  # True: a 410 answer disables the endpoint (no seed documents it)
+    identical_retry: bool = False  # True: a retry repeats the first request byte for byte (see sender.py)
 
 
 @dataclass(frozen=True, slots=True)
