@@ -11,7 +11,7 @@ from verihook.delivery.signing import signing_headers
 from verihook.delivery.targets import Target
 from verihook.delivery.transport import OutboundRequest, Outcome, Transport
 from verihook.model import AttemptError
-from verihook.policy import is_success, next_retry_delay, parse_retry_after
+from verihook.policy import declines, is_success, next_retry_delay, parse_retry_after
 from verihook.profiles import RenderInput
 from verihook.times import rfc3339
 
@@ -38,6 +38,7 @@ class Sent:
     outcome: Outcome
     request_headers: dict[str, str]  # as sent, with credentials redacted
     succeeded: bool
+    declined: bool = False  # the receiver answered that it did not take it (Incode's `{"success": false}`)
 
 
 @dataclass(slots=True)
@@ -91,10 +92,7 @@ class Sender:
                     Outcome(None, {}, b"", 0.0, AttemptError.AUTH, error.detail), _redacted(headers), False
                 )
             outcome = await self._post(url, headers + auth_headers, body, rules.timeout_s)
-        succeeded = outcome.status_code is not None and is_success(
-            rules.success, outcome.status_code, outcome.headers.get("content-type")
-        )
-        return Sent(outcome, _redacted(headers + auth_headers), succeeded)
+        return _judged(outcome, rules.success, _redacted(headers + auth_headers))
 
     async def _post(self, url: str, headers: list[tuple[str, str]], body: bytes, timeout_s: float) -> Outcome:
         return await self.transport.send(
@@ -102,10 +100,21 @@ class Sender:
         )
 
 
+def _judged(outcome: Outcome, rule: str, request_headers: dict[str, str]) -> Sent:
+    if outcome.status_code is None:
+        return Sent(outcome, request_headers, False)
+    content_type = outcome.headers.get("content-type")
+    declined = declines(rule, outcome.status_code, content_type, outcome.body)
+    succeeded = not declined and is_success(rule, outcome.status_code, content_type)
+    return Sent(outcome, request_headers, succeeded, declined)
+
+
 def judge(sent: Sent, target: Target, cycle_attempts: int, now: float) -> Verdict:
     """What follows an attempt: done, retry after a delay, or failed for good (maybe disabling the endpoint)."""
     if sent.succeeded:
         return Verdict(True, None, None)
+    if sent.declined:
+        return Verdict(False, None, None)
     status = sent.outcome.status_code
     if status == 410 and target.endpoint_id is not None and target.rules.profile.defaults.disable_on_gone:
         return Verdict(False, None, "the receiver answered 410 Gone")
