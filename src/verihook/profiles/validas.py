@@ -97,6 +97,6 @@ def validas_profile() -> ValidasProfile:
         defaults=DeliveryDefaults(timeout_s=15.0, retry=STANDARD_RETRY, success="2xx", require_https=True,
                                   required_auth="oauth2"),
         event_types={STATUS_CHANGED: EventType(
-            STATUS_CHANGED, NAME, SCHEMA,
+            STATUS_CHANGED, NAME, SCHEMA, subject_url=False,
             description="A validation changed status (one of the nine vali-Das statuses).")},
     )

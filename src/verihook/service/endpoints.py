@@ -16,6 +16,7 @@ from verihook.model import Endpoint, Page, SigningSecret, Tenant
 from verihook.policy import SUCCESS_RULES, RetryPolicy
 from verihook.profiles import Profile
 from verihook.rules import Rules, endpoint_rules
+from verihook.service import seed_rules
 from verihook.service.access import Caller
 from verihook.service.context import Context
 
@@ -46,6 +47,7 @@ class Endpoints:
             signing_enabled=True, signing_secrets=[SigningSecret(generate_secret())], created_at=now,
             updated_at=now)
         self._apply(endpoint, tenant, fields, creating=True)
+        seed_rules.check_endpoint(endpoint, tenant, self.ctx.registry, fields, admin=caller.is_admin)
         await self.ctx.store.insert_endpoint(endpoint)
         return self._view(endpoint, tenant)
 
@@ -68,6 +70,7 @@ class Endpoints:
             raise InvalidInput("an endpoint cannot move to another tenant", field="tenant_id")
         endpoint, tenant = await self.load(caller, endpoint_id)
         self._apply(endpoint, tenant, fields, creating=False)
+        seed_rules.check_endpoint(endpoint, tenant, self.ctx.registry, fields, admin=caller.is_admin)
         if fields.get("enabled") is True:
             endpoint.disabled_reason = None
         endpoint.updated_at = self.ctx.clock()

@@ -16,6 +16,7 @@ from verihook.profiles import EventType
 from verihook.rules import endpoint_rules, subject_rules
 from verihook.service.access import Caller
 from verihook.service.context import Context
+from verihook.service.seed_rules import VALIDAS_EVENT, receives_validas
 from verihook.store.base import Destination, EventDraft, EventFilter, Published, SubjectUpdate
 
 MAX_BATCH = 1000
@@ -107,6 +108,8 @@ class Events:
         for endpoint in endpoints:
             if endpoint.wants(draft.type) and not (known is not None and known.opt_in and endpoint.event_types is None):
                 rules = endpoint_rules(endpoint, tenant_profile, registry)
+                if draft.type == VALIDAS_EVENT and not receives_validas(endpoint, rules.profile.name):
+                    continue
                 destinations.append(Destination(endpoint.id, endpoint.url, rules.lease_s))
         return destinations
 

@@ -15,6 +15,7 @@ from verihook.model import Page, StatusChange, Subject
 from verihook.service.access import Caller
 from verihook.service.context import Context
 from verihook.service.events import EventInput, Events
+from verihook.service.seed_rules import check_subject_url
 from verihook.store.base import Published, SubjectFilter, SubjectUpdate
 
 SUBJECT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
@@ -59,6 +60,7 @@ class Subjects:
                                field="id")
         if not item.kind.strip():
             raise InvalidInput("kind must not be empty", field="kind")
+        check_subject_url(profile.name, item.webhook_url)
         if item.webhook_url is not None:
             if profile.defaults.require_https and not item.webhook_url.lower().startswith("https://"):
                 raise InvalidInput(f"webhook_url must use https: profile {profile.name} sends webhooks only over "
