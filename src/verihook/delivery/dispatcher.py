@@ -28,6 +28,8 @@ from collections import deque
 from collections.abc import Callable, Coroutine
 from typing import Any
 
+import orjson
+
 from verihook.config import DispatcherSettings
 from verihook.delivery.sender import Message, Sender, Sent, excerpt, judge
 from verihook.delivery.targets import Target, Targets
@@ -236,7 +238,7 @@ class Dispatcher:
             while queue:
                 due, target, url = queue.popleft()
                 try:
-                    sent = await self.sender.send(target, url, _message(due))
+                    sent = await self.sender.send(target, url, await self._message_for(due, target))
                 except Exception:
                     log.exception("delivery %s failed unexpectedly; it is left to its lease", due.id)
                     self._in_flight.pop(due.id, None)
@@ -288,7 +290,8 @@ class Dispatcher:
         self._results.append(DeliveryResult(
             delivery_id=due.id, event_id=due.event_id, attempt=attempt, status=status, next_attempt_at=next_at,
             disable_endpoint_id=target.endpoint_id if verdict.disable_endpoint else None,
-            disable_reason=verdict.disable_endpoint, cycle_started_at=due.cycle_started_at))
+            disable_reason=verdict.disable_endpoint, cycle_started_at=due.cycle_started_at,
+            first_request=_first_request(due, target, sent) if status is DeliveryStatus.PENDING else None))
         if verdict.disable_endpoint and target.endpoint_id:
             self.targets.forget(target.endpoint_id)
         # Unwritten outcomes hold room too (at most max_in_flight of them): write before half of that is waiting.
@@ -360,6 +363,26 @@ class Dispatcher:
                     await self.store.extend_leases(held, now)
                 except Exception:
                     log.exception("renewing %d leases failed", len(held))
+
+
+    async def _message_for(self, due: DueDelivery, target: Target) -> Message:
+        """The message to send; a retry of an identical-retry profile resends the cycle's first request."""
+        message = _message(due)
+        if due.cycle_attempts and target.rules.profile.defaults.identical_retry:
+            stored = await self.store.first_request(due.id)
+            first = orjson.loads(stored) if stored else None
+            if first is not None and first["cycle"] == message.cycle_started_at:
+                message.replay = [(name, value) for name, value in first["headers"]]
+        return message
+
+
+def _first_request(due: DueDelivery, target: Target, sent: Sent) -> bytes | None:
+    """What an identical retry must repeat: the headers of the cycle's first request that went out (a replay
+    carries no `wire_headers`: it is that request already)."""
+    if sent.wire_headers is None or not target.rules.profile.defaults.identical_retry:
+        return None
+    cycle = due.cycle_started_at or due.created_at
+    return orjson.dumps({"cycle": cycle, "headers": sent.wire_headers})
 
 
 def _message(due: DueDelivery) -> Message:

@@ -31,6 +31,7 @@ class Message:
     cycle_started_at: float  # sign-once profiles sign every attempt of the cycle with this time
     subject_id: str | None
     sequence: int | None
+    replay: list[tuple[str, str]] | None = None  # identical-retry profiles: the first request's headers, resent
 
 
 @dataclass(slots=True)
@@ -39,6 +40,7 @@ class Sent:
     request_headers: dict[str, str]  # as sent, with credentials redacted
     succeeded: bool
     declined: bool = False  # the receiver answered that it did not take it (Incode's `{"success": false}`)
+    wire_headers: list[tuple[str, str]] | None = None  # exactly as sent, credentials too; None: nothing was sent
 
 
 @dataclass(slots=True)
@@ -68,6 +70,9 @@ class Sender:
                 sequence=message.sequence,
             )
         )
+        if message.replay is not None:  # the retry is the first request again, byte for byte
+            outcome = await self._post(url, message.replay, body, rules.timeout_s)
+            return _judged(outcome, rules.success, _redacted(message.replay), None)
         now = self.clock()
         headers = [("content-type", "application/json"), *target.headers]
         if message.sequence is not None:
@@ -84,7 +89,9 @@ class Sender:
         outcome = await self._post(url, headers + auth_headers, body, rules.timeout_s)
         if outcome.status_code == 401 and target.auth.get("type") == "oauth2":
             rejected = next((v for k, v in auth_headers if k.lower() == "authorization"), "").removeprefix("Bearer ")
-            self.authenticator.invalidate(target.auth, token=rejected)
+            self.authenticator.invalidate(target.auth, token=rejected)  # a new token serves later requests
+            if rules.profile.defaults.identical_retry:  # the 401 is the failed attempt: no second request in it
+                return _judged(outcome, rules.success, _redacted(headers + auth_headers), headers + auth_headers)
             try:
                 auth_headers = await self.authenticator.headers(target.auth)
             except AuthFailed as error:
@@ -92,7 +99,7 @@ class Sender:
                     Outcome(None, {}, b"", 0.0, AttemptError.AUTH, error.detail), _redacted(headers), False
                 )
             outcome = await self._post(url, headers + auth_headers, body, rules.timeout_s)
-        return _judged(outcome, rules.success, _redacted(headers + auth_headers))
+        return _judged(outcome, rules.success, _redacted(headers + auth_headers), headers + auth_headers)
 
     async def _post(self, url: str, headers: list[tuple[str, str]], body: bytes, timeout_s: float) -> Outcome:
         return await self.transport.send(
@@ -100,13 +107,14 @@ class Sender:
         )
 
 
-def _judged(outcome: Outcome, rule: str, request_headers: dict[str, str]) -> Sent:
+def _judged(outcome: Outcome, rule: str, request_headers: dict[str, str], wire: list[tuple[str, str]] | None
+            ) -> Sent:
     if outcome.status_code is None:
-        return Sent(outcome, request_headers, False)
+        return Sent(outcome, request_headers, False, wire_headers=wire)
     content_type = outcome.headers.get("content-type")
     declined = declines(rule, outcome.status_code, content_type, outcome.body)
     succeeded = not declined and is_success(rule, outcome.status_code, content_type)
-    return Sent(outcome, request_headers, succeeded, declined)
+    return Sent(outcome, request_headers, succeeded, declined, wire)
 
 
 def judge(sent: Sent, target: Target, cycle_attempts: int, now: float) -> Verdict:
@@ -118,9 +126,8 @@ def judge(sent: Sent, target: Target, cycle_attempts: int, now: float) -> Verdic
     status = sent.outcome.status_code
     if status == 410 and target.endpoint_id is not None and target.rules.profile.defaults.disable_on_gone:
         return Verdict(False, None, "the receiver answered 410 Gone")
-    retry_after = (
-        parse_retry_after(sent.outcome.headers.get("retry-after"), now) if status in (429, 503) else None
-    )
+    honours_retry_after = status in (429, 503) and not target.rules.profile.defaults.identical_retry
+    retry_after = parse_retry_after(sent.outcome.headers.get("retry-after"), now) if honours_retry_after else None
     delay = next_retry_delay(target.rules.retry, cycle_attempts + 1, retry_after)
     return Verdict(False, delay, None)
 

@@ -99,7 +99,8 @@ def incode_profile() -> IncodeProfile:
     return IncodeProfile(
         name=NAME,
         description="Incode onboarding and watchlist webhooks: 200+JSON or 204, one identical retry",
-        defaults=DeliveryDefaults(timeout_s=10.0, retry=ONE_RETRY, success="200-json-or-204", sign_once=True),
+        defaults=DeliveryDefaults(timeout_s=10.0, retry=ONE_RETRY, success="200-json-or-204", sign_once=True,
+                                  identical_retry=True),
         retry_presets=dict(RETRY_PRESETS),
         event_types={
             ONBOARDING_STATUS_CHANGED: EventType(

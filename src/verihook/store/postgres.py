@@ -383,12 +383,20 @@ class PostgresStore:
         ordered = sorted(results, key=lambda r: r.delivery_id)  # one lock order for every writer: no deadlocks
         rows = results_json(ordered)
         disabled = sorted({r.disable_endpoint_id: r.disable_reason for r in ordered if r.disable_endpoint_id}.items())
-        if not disabled:
+        firsts = [(self._box.seal(r.first_request.decode()), r.delivery_id) for r in ordered if r.first_request]
+        if not disabled and not firsts:
             await self._execute(RECORD_RESULTS, rows, now)
             return
         async with self._tx() as conn:
             await conn.execute(RECORD_RESULTS, rows, now)
-            await conn.execute(DISABLE_ENDPOINTS, [d[0] for d in disabled], [d[1] for d in disabled], now)
+            if disabled:
+                await conn.execute(DISABLE_ENDPOINTS, [d[0] for d in disabled], [d[1] for d in disabled], now)
+            if firsts:
+                await conn.executemany("UPDATE deliveries SET first_request = $1 WHERE id = $2", firsts)
+
+    async def first_request(self, delivery_id: str) -> bytes | None:
+        row = await self._fetchrow("SELECT first_request FROM deliveries WHERE id = $1", delivery_id)
+        return None if row is None or row[0] is None else self._box.open(row[0]).encode()
 
     async def next_due_at(self) -> float | None:
         row = await self._fetchrow("SELECT min(next_attempt_at) FROM deliveries WHERE status = 'pending'")

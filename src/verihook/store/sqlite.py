@@ -475,6 +475,7 @@ class SqliteStore:
             for r in results
         ]).decode()
         disabled = [(r.disable_reason, now, r.disable_endpoint_id) for r in results if r.disable_endpoint_id]
+        firsts = [(self._box.seal(r.first_request.decode()), r.delivery_id) for r in results if r.first_request]
 
         def run(conn: sqlite3.Connection) -> None:
             conn.execute(_INSERT_ATTEMPTS_SQL, (attempts,))
@@ -482,8 +483,15 @@ class SqliteStore:
             if disabled:
                 conn.executemany("UPDATE endpoints SET enabled = 0, disabled_reason = ?, updated_at = ?"
                                  " WHERE id = ?", disabled)
+            if firsts:
+                conn.executemany("UPDATE deliveries SET first_request = ? WHERE id = ?", firsts)
 
         await self._write(run)
+
+    async def first_request(self, delivery_id: str) -> bytes | None:
+        row = await self._read(lambda c: c.execute(
+            "SELECT first_request FROM deliveries WHERE id = ?", (delivery_id,)).fetchone())
+        return None if row is None or row[0] is None else self._box.open(row[0]).encode()
 
     async def next_due_at(self) -> float | None:
         row = await self._read(lambda c: c.execute(
