@@ -157,3 +157,27 @@ async def test_any_receiver_of_validation_events_is_https_with_oauth2(api: Api, 
     published = await api.publish("validation.status_changed", {"validation_id": "v1", "status": "deleted"})
     assert [d["endpoint_id"] for d in published["deliveries"]] == [compliant["id"]]
     assert (await api.publish("order.created", {}))["deliveries"] != []
+
+
+@pytest.mark.parametrize(("profile", "fields", "expected"), [
+    ("credas", {}, {"clientId", "processId", "processActorId", "entityId", "smsStatus", "smsStatusDescription",
+                    "emailStatus", "emailStatusDescription"}),
+    ("credas", {"event_types": ["process.completed"]}, {"ProcessId", "ClientId", "Status", "StatusDescription"}),
+    ("incode", {}, {"interviewId", "onboardingStatus"}),
+    ("incode", {"event_types": ["watchlist.updated"]}, {"interviewId", "ref", "search_id"}),
+    ("standard", {}, {"type", "timestamp", "data"}),
+])
+async def test_an_endpoint_test_sends_a_sample_event_of_its_profile(
+    admin: Api, receiver: Receiver, profile: str, fields: dict[str, Any], expected: set[str]
+) -> None:
+    client, tenant_id = await seed_client(admin, profile)
+    made = await client.endpoint(receiver.url, **fields)
+    tested = (await client.post(f"/v1/endpoints/{made['id']}/test")).ok()
+    assert tested["ok"] is True
+    [request] = receiver.requests
+    body = request.json()
+    assert set(body) == expected
+    if profile == "credas":
+        assert tenant_id in (body.get("clientId"), body.get("ClientId"))
+    if profile == "standard":
+        assert body["type"] == "verihook.test"

@@ -13,14 +13,12 @@ from verihook.service.access import ADMIN, Caller
 from verihook.service.context import Context
 from verihook.service.endpoints import Endpoints, EndpointView
 from verihook.service.events import EventDetail, EventInput, Events
+from verihook.service.samples import sample_event
 from verihook.service.subjects import SubjectDetail, SubjectInput, Subjects
 from verihook.service.tenants import NewTenant, Tenants
 
 __all__ = ["ADMIN", "Caller", "Context", "EndpointTest", "EndpointView", "EventDetail", "EventInput", "NewTenant",
            "Service", "SubjectDetail", "SubjectInput"]
-
-TEST_EVENT_TYPE = "verihook.test"
-
 
 @dataclass(slots=True)
 class EndpointTest:
@@ -46,13 +44,14 @@ class Service:
         return await self.ctx.caller(api_key)
 
     async def test_endpoint(self, caller: Caller, endpoint_id: str) -> EndpointTest:
-        """Send a test event to the endpoint now, with its own rules and auth; nothing is stored."""
-        endpoint, _ = await self.endpoints.load(caller, endpoint_id)
+        """Send a test event to the endpoint now, with its own rules and auth; nothing is stored. Where the endpoint
+        takes events of a seed profile, the test is a sample of one of them, exactly as such an event is sent."""
+        endpoint, tenant = await self.endpoints.load(caller, endpoint_id)
         target = await self._targets.for_endpoint(endpoint)
         now = self.ctx.clock()
-        data = {"endpoint_id": endpoint.id, "message": "This is a test notification from Verihook."}
+        event_type, data = sample_event(self.ctx.registry, endpoint, target.rules.profile, tenant)
         sent = await self._sender.send(target, endpoint.url, Message(
-            event_id=new_id("evt"), event_type=TEST_EVENT_TYPE, data_json=orjson.dumps(data),
+            event_id=new_id("evt"), event_type=event_type, data_json=orjson.dumps(data),
             event_created_at=now, cycle_started_at=now, subject_id=None, sequence=None))
         outcome = sent.outcome
         return EndpointTest(ok=sent.succeeded, status_code=outcome.status_code,
