@@ -40,6 +40,7 @@ class Tenant:
     profile: str
     require_https: bool
     created_at: float
+    uid: str | None = None  # the platform's own id for this customer (e.g. a Credas client GUID)
 
 
 @dataclass(slots=True)

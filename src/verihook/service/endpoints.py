@@ -39,7 +39,8 @@ class Endpoints:
         self.ctx = ctx
 
     async def create(self, caller: Caller, fields: Mapping[str, Any]) -> EndpointView:
-        tenant = await self.ctx.visible_tenant(caller, caller.owning_tenant(fields.get("tenant_id")), "tenant_id")
+        tenant_id = await self.ctx.tenant_ref(fields.get("tenant_id"))  # a Verihook id or the tenant's uid
+        tenant = await self.ctx.visible_tenant(caller, caller.owning_tenant(tenant_id), "tenant_id")
         now = self.ctx.clock()
         endpoint = Endpoint(
             id=new_id("ep"), tenant_id=tenant.id, url="", description="", enabled=True, event_types=None,

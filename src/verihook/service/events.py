@@ -73,7 +73,7 @@ class Events:
                      ) -> EventDraft:
         registry = self.ctx.registry
         event_type = registry.check_event_type_name(item.type)
-        tenant_id = item.tenant_id
+        tenant_id = await self.ctx.tenant_ref(item.tenant_id)  # a Verihook id or the tenant's uid
         if item.subject_id is not None:
             subject = await self.ctx.store.get_subject(item.subject_id)
             if subject is None or not caller.can_see(subject.tenant_id):

@@ -25,5 +25,5 @@ def sample_event(registry: ProfileRegistry, endpoint: Endpoint, profile: Profile
 
 
 def client_id(tenant: Tenant) -> str:
-    """The tenant's id as its platform knows it (Credas's ClientId)."""
-    return tenant.id
+    """The tenant's id as its platform knows it (Credas's ClientId): its uid, else its Verihook id."""
+    return tenant.uid or tenant.id

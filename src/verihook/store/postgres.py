@@ -125,8 +125,13 @@ class PostgresStore:
     async def insert_tenant(self, tenant: Tenant, api_key_hash: str, signing_secret: str) -> None:
         await self._execute(
             "INSERT INTO tenants (id, name, parent_id, profile, require_https, api_key_hash, signing_secret,"
-            " created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)", tenant.id, tenant.name, tenant.parent_id,
-            tenant.profile, tenant.require_https, api_key_hash, self._box.seal(signing_secret), tenant.created_at)
+            " created_at, uid) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)", tenant.id, tenant.name, tenant.parent_id,
+            tenant.profile, tenant.require_https, api_key_hash, self._box.seal(signing_secret), tenant.created_at,
+            tenant.uid)
+
+    async def tenant_by_uid(self, uid: str) -> Tenant | None:
+        row = await self._fetchrow("SELECT * FROM tenants WHERE uid = $1", uid)
+        return tenant_of(row) if row else None
 
     async def get_tenant(self, tenant_id: str) -> Tenant | None:
         row = await self._fetchrow("SELECT * FROM tenants WHERE id = $1", tenant_id)

@@ -165,9 +165,13 @@ class SqliteStore:
         sealed = self._box.seal(signing_secret)
         await self._write(lambda conn: conn.execute(
             "INSERT INTO tenants (id, name, parent_id, profile, require_https, api_key_hash, signing_secret,"
-            " created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            " created_at, uid) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (tenant.id, tenant.name, tenant.parent_id, tenant.profile, int(tenant.require_https), api_key_hash,
-             sealed, tenant.created_at)))
+             sealed, tenant.created_at, tenant.uid)))
+
+    async def tenant_by_uid(self, uid: str) -> Tenant | None:
+        row = await self._read(lambda c: c.execute("SELECT * FROM tenants WHERE uid = ?", (uid,)).fetchone())
+        return tenant_of(row) if row else None
 
     async def get_tenant(self, tenant_id: str) -> Tenant | None:
         row = await self._read(lambda c: c.execute("SELECT * FROM tenants WHERE id = ?", (tenant_id,)).fetchone())
