@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -62,7 +62,7 @@ class EventFilter:
     type: str | None = None
     subject_id: str | None = None
     endpoint_id: str | None = None
-    delivery_status: DeliveryStatus | None = None
+    delivery_status: DeliveryStatus | Collection[DeliveryStatus] | None = None  # a collection: any of them
     since: float | None = None
     until: float | None = None
 
@@ -71,7 +71,7 @@ class EventFilter:
 class SubjectFilter:
     tenant_ids: Sequence[str] | None = None
     kind: str | None = None
-    delivery_status: DeliveryStatus | None = None
+    delivery_status: DeliveryStatus | Collection[DeliveryStatus] | None = None  # a collection: any of them
 
 
 @dataclass(slots=True)
