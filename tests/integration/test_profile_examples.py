@@ -111,9 +111,9 @@ async def test_validas_receiver(database_url: str, tmp_path: Path, http: aiohttp
     async with running_verihook(settings_for_tests(database_url, ca_file=str(tls.ca_file))) as running, \
             serving(app, tls.server_context()) as url:
         api, _ = await tenant(Api(running.base_url, ADMIN_KEY, http), "validas")
-        made = await api.endpoint(url + "/validas", auth={"type": "oauth2", "token_url": url + "/oauth/token",
-                                                          "client_id": "validas", "client_secret": "s3cret"})
-        tested = (await api.post(f"/v1/endpoints/{made['id']}/test")).ok()  # a sample status change
+        auth = {"type": "oauth2", "token_url": url + "/oauth/token", "client_id": "validas", "client_secret": "s3cret"}
+        (await api.post("/validas/v1/webhook/settings", {"url": url + "/validas", "auth": auth})).ok()
+        tested = (await api.post("/validas/v1/webhook/test")).ok()  # a sample status change
         assert (tested["ok"], tested["status_code"]) == (True, 200), tested
         assert [status for _, status in app[module.VALIDATIONS].values()] == ["on-course"]
         (await api.post("/v1/subjects", {"kind": "validation", "id": "val-1"})).ok()

@@ -16,6 +16,7 @@ from verihook.service.events import EventDetail, EventInput, Events
 from verihook.service.samples import sample_event
 from verihook.service.subjects import SubjectDetail, SubjectInput, Subjects
 from verihook.service.tenants import NewTenant, Tenants
+from verihook.service.validas import ValidasWebhook
 
 __all__ = ["ADMIN", "Caller", "Context", "EndpointTest", "EndpointView", "EventDetail", "EventInput", "NewTenant",
            "Service", "SubjectDetail", "SubjectInput"]
@@ -37,6 +38,7 @@ class Service:
         self.endpoints = Endpoints(ctx)
         self.events = Events(ctx)
         self.subjects = Subjects(ctx, self.events)
+        self.validas = ValidasWebhook(ctx, self.endpoints, self.events, self.subjects, self.test_endpoint)
         self._sender = sender
         self._targets = targets
 

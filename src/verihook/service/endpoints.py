@@ -52,6 +52,28 @@ class Endpoints:
         await self.ctx.store.insert_endpoint(endpoint)
         return self._view(endpoint, tenant)
 
+    async def replace(self, caller: Caller, tenant: Tenant, endpoint_id: str, fields: Mapping[str, Any]
+                      ) -> tuple[EndpointView, bool]:
+        """Create the endpoint with this id, or replace it whole (fields not given take their defaults; a deleted
+        one comes back): a resource with one instance per tenant, such as vali-Das's webhook setting. Answers the
+        endpoint and whether it was created."""
+        existing = await self.ctx.store.get_endpoint(endpoint_id)
+        if existing is not None and existing.tenant_id != tenant.id:
+            raise NotFound(f"endpoint {endpoint_id} not found")
+        now = self.ctx.clock()
+        endpoint = Endpoint(
+            id=endpoint_id, tenant_id=tenant.id, url="", description="", enabled=True, event_types=None,
+            profile=None, auth={"type": "none"}, timeout_s=None, retry=None, success=None, headers={},
+            signing_enabled=True, signing_secrets=existing.signing_secrets if existing else
+            [SigningSecret(generate_secret())], created_at=existing.created_at if existing else now, updated_at=now)
+        self._apply(endpoint, tenant, fields, creating=True)
+        seed_rules.check_endpoint(endpoint, tenant, self.ctx.registry, fields, admin=caller.is_admin)
+        if existing is None:
+            await self.ctx.store.insert_endpoint(endpoint)
+        else:
+            await self.ctx.store.update_endpoint(endpoint)
+        return self._view(endpoint, tenant), existing is None
+
     async def get(self, caller: Caller, endpoint_id: str) -> EndpointView:
         endpoint, tenant = await self.load(caller, endpoint_id)
         return self._view(endpoint, tenant)
