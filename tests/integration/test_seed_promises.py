@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -54,13 +55,15 @@ async def test_a_410_disables_a_standard_endpoint(api: Api, receiver: Receiver) 
 async def test_an_incode_200_saying_success_false_is_a_failure_and_not_retried(
     admin: Api, receiver: Receiver, body: bytes, delivered: bool
 ) -> None:
-    incode = admin.as_key((await admin.tenant("incode client", profile="incode"))["api_key"])
+    incode, tenant_id = await seed_client(admin, "incode")
     receiver.script(Answer(200, body, "application/json"))
-    await incode.endpoint(receiver.url, retry={"strategy": "schedule", "delays_s": [0.1]})
+    # a fast retry (only the admin key may set it) shows that none is made
+    await admin.endpoint(receiver.url, tenant_id=tenant_id, retry={"strategy": "schedule", "delays_s": [0.1]})
     event = await incode.publish("watchlist.updated", {"interviewId": "i", "ref": "r", "search_id": "s"})
     done = await incode.wait_event(event["id"], "succeeded" if delivered else "failed")
     [delivery] = done["deliveries"]
     assert delivery["attempt_count"] == 1 and delivery["last_status_code"] == 200
+    await asyncio.sleep(0.5)
     assert len(receiver.requests) == 1
 
 
