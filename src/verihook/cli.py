@@ -108,10 +108,11 @@ def tenant_create(args: argparse.Namespace) -> int:
         runtime = await build_runtime(_settings(args))
         try:
             made = await runtime.service.tenants.create(ADMIN, args.name, args.parent, args.profile,
-                                                        args.require_https)
+                                                        args.require_https, args.uid)
         finally:
             await runtime.close()
-        print(json.dumps({"id": made.tenant.id, "name": made.tenant.name, "parent_id": made.tenant.parent_id,
+        print(json.dumps({"id": made.tenant.id, "uid": made.tenant.uid, "name": made.tenant.name,
+                          "parent_id": made.tenant.parent_id,
                           "profile": made.tenant.profile, "api_key": made.api_key,
                           "signing_secret": made.signing_secret}))
         return 0
@@ -180,7 +181,8 @@ def parser() -> argparse.ArgumentParser:
                                                                                   required=True)
     create = with_database(tenant.add_parser("create", help="create a tenant and print its API key as JSON"))
     create.add_argument("name")
-    create.add_argument("--parent", help="the parent tenant's id (a reseller's child)")
+    create.add_argument("--parent", help="the parent tenant's id or uid (a reseller's child)")
+    create.add_argument("--uid", help="the platform's own id for this customer (e.g. a Credas client GUID)")
     create.add_argument("--profile", help="default profile for the tenant's endpoints and subjects")
     create.add_argument("--require-https", action="store_true")
     create.set_defaults(handler=tenant_create)

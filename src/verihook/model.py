@@ -41,6 +41,7 @@ class Tenant:
     profile: str
     require_https: bool
     created_at: float
+    uid: str | None = None  # the platform's own id for this customer (e.g. a Credas client GUID)
 
 
 @dataclass(slots=True)
@@ -181,6 +182,8 @@ class DeliveryResult:
     # The delivery cycle the attempt was sent in (claimed with it). When a redeliver or recover has started a new
     # cycle meanwhile, a failed attempt does not end or schedule the new cycle: the delivery stays due for it.
     cycle_started_at: float | None = None
+    # Profiles that retry byte for byte (Incode): the request as sent, JSON {"cycle", "headers"}; stored sealed.
+    first_request: bytes | None = None
 
 
 @dataclass(slots=True)

@@ -16,6 +16,8 @@ from datetime import UTC
 from email.utils import parsedate_to_datetime
 from typing import Any, Literal, get_args
 
+import orjson
+
 from verihook.errors import InvalidInput
 
 MAX_RETRY_AFTER_S = 24 * 3600.0  # a receiver's Retry-After is honoured up to this
@@ -231,6 +233,19 @@ def is_success(rule: str, status_code: int, content_type: str | None) -> bool:
     if rule == "200-json-or-204":
         return status_code == 204 or (status_code == 200 and is_json_media_type(content_type))
     raise ValueError(f"unknown success rule {rule!r}; expected one of {', '.join(SUCCESS_RULES)}")
+
+
+def declines(rule: str, status_code: int, content_type: str | None, body: bytes) -> bool:
+    """A 200 JSON answer whose body is an object with `"success": false`: under Incode's rule the receiver says it
+    did not take the notification. Not a success, and not one of the seed's retry triggers."""
+    if rule != "200-json-or-204" or status_code != 200 or b"success" not in body \
+            or not is_json_media_type(content_type):
+        return False
+    try:
+        answer = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return False
+    return isinstance(answer, dict) and answer.get("success") is False
 
 
 def check_success_rule(value: object, field: str = "success") -> SuccessRule:

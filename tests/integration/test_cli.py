@@ -117,10 +117,11 @@ async def test_migrate_is_idempotent(database_url: str) -> None:
 
 
 async def test_tenant_create_prints_a_key_that_works_on_the_server(admin: Api, database_url: str) -> None:
-    parent = (await verihook_cli(database_url, "tenant", "create", "reseller")).json()
+    parent = (await verihook_cli(database_url, "tenant", "create", "reseller", "--uid", "reseller-1")).json()
     assert parent["name"] == "reseller" and parent["parent_id"] is None and parent["api_key"]
+    assert parent["uid"] == "reseller-1"
     made, missing = await asyncio.gather(
-        verihook_cli(database_url, "tenant", "create", "portal", "--parent", parent["id"]),
+        verihook_cli(database_url, "tenant", "create", "portal", "--parent", "reseller-1"),
         verihook_cli(database_url, "tenant", "create", "orphan", "--parent", "ten_nope"))
     child = made.json()
     assert child["parent_id"] == parent["id"]

@@ -65,11 +65,11 @@ def test_every_seed_has_a_runnable_section() -> None:
 
 
 async def test_credas_process(served: Running, receiver: Receiver) -> None:
-    values, out = await run(SECTIONS[0], served, receiver.url, export=("PORTAL_ID",))
+    values, out = await run(SECTIONS[0], served, receiver.url, export=("PORTAL_UID",))
     [request] = await receiver.wait_for(1)
     assert request.path_qs == "/updates?our-reference=1232323"
     assert request.body == orjson.dumps({"ProcessId": "1e144e85-f45b-4ae3-8915-ae2826ea1e55",
-                                         "ClientId": values["PORTAL_ID"], "Status": 2,
+                                         "ClientId": values["PORTAL_UID"], "Status": 2,
                                          "StatusDescription": "The process is complete"})
     assert '"activeChecks":{"aml":"pass"}' in out  # the pulled details
 
@@ -94,6 +94,7 @@ async def test_attestr(served: Running, receiver: Receiver) -> None:
     assert request.json() == {"_id": "async-7f3a", "status": "COMPLETED", "output": {"valid": True}}
     assert '"timeout_s":5,"retry":{"strategy":"none"},"success":"200"}' in out
     assert '"data":{"_id":"async-7f3a"' in out  # the pulled result
+    assert '"field":"retry"' in out and "profile attestr fixes" in out  # the seed's promise is a rule
 
 
 async def test_validas(served: Running, tls: TlsFiles) -> None:
@@ -109,6 +110,8 @@ async def test_validas(served: Running, tls: TlsFiles) -> None:
         assert '"ok":true,"status_code":200' in out
         assert "url must use https" in out
         assert '"id":"val-0001"' in out
+        assert '"client_secret":"***"' in out  # the setting, as created and as read
+        assert '"sent":true' in out and '"validation_id":"val-0001"' in out
     finally:
         await receiver.stop()
         await tokens.stop()

@@ -119,8 +119,11 @@ async def test_validas_receiver(database_url: str, tmp_path: Path, http: aiohttp
     async with running_verihook(settings_for_tests(database_url, ca_file=str(tls.ca_file))) as running, \
             serving_asgi(app, tls) as url:
         api, _ = await tenant(Api(running.base_url, ADMIN_KEY, http), "validas")
-        await api.endpoint(url + "/validas", auth={"type": "oauth2", "token_url": url + "/oauth/token",
-                                                   "client_id": "validas", "client_secret": "s3cret"})
+        auth = {"type": "oauth2", "token_url": url + "/oauth/token", "client_id": "validas", "client_secret": "s3cret"}
+        (await api.post("/validas/v1/webhook/settings", {"url": url + "/validas", "auth": auth})).ok()
+        tested = (await api.post("/validas/v1/webhook/test")).ok()  # a sample status change
+        assert (tested["ok"], tested["status_code"]) == (True, 200), tested
+        assert [status for _, status in app[module.VALIDATIONS].values()] == ["on-course"]
         (await api.post("/v1/subjects", {"kind": "validation", "id": "val-1"})).ok()
         for status in ("on-course", "confirmed"):
             event = (await api.patch("/v1/subjects/val-1", {"status": status})).ok()["event"]
@@ -138,8 +141,12 @@ async def test_incode_receiver(admin: Api) -> None:
     app = module.make_app("incode", "s3cret")
     async with serving_asgi(app) as url:
         auth = {"type": "oauth2", "token_url": url + "/oauth/token", "client_id": "incode", "client_secret": "s3cret"}
-        await api.endpoint(url + "/incode/onboarding", auth=auth, event_types=["onboarding.status_changed"])
-        await api.endpoint(url + "/incode/watchlist", auth=auth, event_types=["watchlist.updated"])
+        for kind, event_type in (("onboarding", "onboarding.status_changed"), ("watchlist", "watchlist.updated")):
+            made = await api.endpoint(url + f"/incode/{kind}", auth=auth, event_types=[event_type])
+            tested = (await api.post(f"/v1/endpoints/{made['id']}/test")).ok()  # a sample of its type
+            assert (tested["ok"], tested["status_code"]) == (True, 200), tested
+        app[module.ONBOARDING].clear()
+        app[module.WATCHLIST].clear()
         (await api.post("/v1/subjects", {"kind": "interview", "id": "int-1"})).ok()
         onboarding = (await api.patch("/v1/subjects/int-1", {"status": "ONBOARDING_FINISHED"})).ok()["event"]
         watchlist = await api.publish("watchlist.updated", {"interviewId": "int-1", "ref": "r", "search_id": "s"})

@@ -69,6 +69,9 @@ async def test_create_read_and_test_the_webhook_settings(
     assert tested["ok"] is True and tested["status_code"] == 200
     [request] = receiver.requests
     assert request.headers["authorization"] == "Bearer token-1"
+    sample = request.json()  # exactly the shape of a validation status change
+    assert list(sample) == ["validation_id", "status", "time"] and sample["status"] == "on-course"
+    datetime.fromisoformat(sample["time"].replace("Z", "+00:00"))
     [token_request] = tokens.requests
     assert token_request.method == "POST" and token_request.body == b"grant_type=client_credentials"
     assert token_request.headers["authorization"] == "Basic " + base64.b64encode(b"validas:s3cret").decode()

@@ -15,6 +15,7 @@ from verihook.policy import (
     SUCCESS_RULES,
     RetryPolicy,
     check_success_rule,
+    declines,
     is_success,
     next_retry_delay,
     parse_retry_after,
@@ -393,3 +394,24 @@ def test_from_dict_refuses_a_non_object() -> None:
     with pytest.raises(InvalidInput) as info:
         RetryPolicy.from_dict([5, 10])  # type: ignore[arg-type]
     assert info.value.field == "retry"
+
+
+@pytest.mark.parametrize(
+    ("rule", "status_code", "content_type", "body", "expected"),
+    [
+        ("200-json-or-204", 200, "application/json", b'{"success": false}', True),
+        ("200-json-or-204", 200, "application/json; charset=utf-8", b'{"success":false,"why":"x"}', True),
+        ("200-json-or-204", 200, "application/json", b'{"success": true}', False),
+        ("200-json-or-204", 200, "application/json", b'{"success": 0}', False),
+        ("200-json-or-204", 200, "application/json", b'{"success": "false"}', False),
+        ("200-json-or-204", 200, "application/json", b'[{"success": false}]', False),
+        ("200-json-or-204", 200, "application/json", b'{"success": fal', False),
+        ("200-json-or-204", 200, "text/plain", b'{"success": false}', False),
+        ("200-json-or-204", 204, None, b"", False),
+        ("200-json-or-204", 500, "application/json", b'{"success": false}', False),
+        ("2xx", 200, "application/json", b'{"success": false}', False),
+        ("200", 200, "application/json", b'{"success": false}', False),
+    ],
+)
+def test_declines(rule: str, status_code: int, content_type: str | None, body: bytes, expected: bool) -> None:
+    assert declines(rule, status_code, content_type, body) is expected

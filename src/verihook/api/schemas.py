@@ -61,6 +61,7 @@ class TenantCreate(Strict):
     parent_id: str | None = None
     profile: str | None = None
     require_https: bool = False
+    uid: str | None = Field(default=None, min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:-]+$")
 
 
 class AuthNone(Strict):
@@ -176,8 +177,9 @@ class EventTypeCreate(Strict):
 
 
 def tenant_out(tenant: Tenant, **secrets: str) -> dict[str, Any]:
-    return {"id": tenant.id, "name": tenant.name, "parent_id": tenant.parent_id, "profile": tenant.profile,
-            "require_https": tenant.require_https, "created_at": rfc3339(tenant.created_at), **secrets}
+    return {"id": tenant.id, "uid": tenant.uid, "name": tenant.name, "parent_id": tenant.parent_id,
+            "profile": tenant.profile, "require_https": tenant.require_https,
+            "created_at": rfc3339(tenant.created_at), **secrets}
 
 
 def auth_out(auth: dict[str, Any], reveal: bool) -> dict[str, Any]:

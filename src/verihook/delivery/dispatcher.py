@@ -23,6 +23,8 @@ import time
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
+import orjson
+
 from verihook.config import DispatcherSettings
 from verihook.delivery.fairness import lane_shares
 from verihook.delivery.lanes import Lane, Work
@@ -215,7 +217,7 @@ class Dispatcher:
                 token = next(self._tokens)
                 lane.start_send(token, self.clock())
                 try:
-                    sent = await self.sender.send(target, url, _message(due))
+                    sent = await self.sender.send(target, url, await self._message_for(due, target))
                 except Exception as error:
                     log.exception("delivery %s failed in Verihook; recorded as a failed attempt", due.id)
                     sent = internal_failure(error)
@@ -295,6 +297,16 @@ class Dispatcher:
         first_due = min(at for _, at in deferrals)
         if self._next_known_due is None or first_due < self._next_known_due:
             self._next_known_due = first_due
+
+    async def _message_for(self, due: DueDelivery, target: Target) -> Message:
+        """The message to send; a retry of an identical-retry profile (Incode) resends the cycle's first request."""
+        message = _message(due)
+        if due.cycle_attempts and target.rules.profile.defaults.identical_retry:
+            stored = await self.store.first_request(due.id)
+            first = orjson.loads(stored) if stored else None
+            if first is not None and first["cycle"] == message.cycle_started_at:
+                message.replay = [(name, value) for name, value in first["headers"]]
+        return message
 
 
 def _message(due: DueDelivery) -> Message:

@@ -24,6 +24,7 @@ from urllib.parse import urlsplit
 
 from pyreqwest.http import Url
 
+from verihook.delivery.exact_url import check_exact
 from verihook.errors import InvalidInput
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -143,6 +144,7 @@ def parse_target(url: str) -> Target:
 
 def check_url(url: str, *, allow_private_targets: bool, require_https: bool = False) -> None:
     """Check an endpoint (or subject) URL when it is created or changed; raise InvalidInput(field="url")."""
+    check_exact(url)
     try:
         split = urlsplit(url)
     except ValueError as exc:

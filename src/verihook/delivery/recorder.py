@@ -14,6 +14,8 @@ import time
 from collections.abc import Callable
 from typing import NamedTuple
 
+import orjson
+
 from verihook.config import DispatcherSettings
 from verihook.delivery.sender import Sent, excerpt, judge
 from verihook.delivery.targets import Target
@@ -55,8 +57,18 @@ def result_of(due: DueDelivery, target: Target, sent: Sent, now: float) -> Recor
     result = DeliveryResult(
         delivery_id=due.id, event_id=due.event_id, attempt=attempt, status=status, next_attempt_at=next_at,
         disable_endpoint_id=target.endpoint_id if verdict.disable_endpoint else None,
-        disable_reason=verdict.disable_endpoint, cycle_started_at=due.cycle_started_at)
+        disable_reason=verdict.disable_endpoint, cycle_started_at=due.cycle_started_at,
+        first_request=first_request_of(due, target, sent) if status is DeliveryStatus.PENDING else None)
     return Recorded(result, label)
+
+
+def first_request_of(due: DueDelivery, target: Target, sent: Sent) -> bytes | None:
+    """What an identical retry must repeat: the headers of the cycle's first request that went out (a replay
+    carries no `wire_headers`: it is that request already)."""
+    if sent.wire_headers is None or not target.rules.profile.defaults.identical_retry:
+        return None
+    cycle = due.cycle_started_at or due.created_at
+    return orjson.dumps({"cycle": cycle, "headers": sent.wire_headers})
 
 
 def internal_failure(error: BaseException) -> Sent:

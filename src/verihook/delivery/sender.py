@@ -11,7 +11,7 @@ from verihook.delivery.signing import signing_headers
 from verihook.delivery.targets import Target
 from verihook.delivery.transport import OutboundRequest, Outcome, Transport
 from verihook.model import AttemptError
-from verihook.policy import is_success, next_retry_delay, parse_retry_after
+from verihook.policy import declines, is_success, next_retry_delay, parse_retry_after
 from verihook.profiles import RenderInput
 from verihook.times import rfc3339
 from verihook.tracing import Tracing
@@ -32,6 +32,7 @@ class Message:
     cycle_started_at: float  # sign-once profiles sign every attempt of the cycle with this time
     subject_id: str | None
     sequence: int | None
+    replay: list[tuple[str, str]] | None = None  # identical-retry profiles: the first request's headers, resent
 
 
 @dataclass(slots=True)
@@ -39,6 +40,8 @@ class Sent:
     outcome: Outcome
     request_headers: dict[str, str]  # as sent, with credentials redacted
     succeeded: bool
+    declined: bool = False  # the receiver answered that it did not take it (Incode's `{"success": false}`)
+    wire_headers: list[tuple[str, str]] | None = None  # exactly as sent, credentials too; None: nothing was sent
 
 
 @dataclass(slots=True)
@@ -79,6 +82,9 @@ class Sender:
                 sequence=message.sequence,
             )
         )
+        if message.replay is not None:  # the retry is the first request again, byte for byte
+            outcome = await self._post(url, message.replay, body, rules.timeout_s)
+            return _judged(outcome, rules.success, _redacted(message.replay), None)
         now = self.clock()
         headers = [("content-type", "application/json"), *target.headers, *trace_headers]
         if message.sequence is not None:
@@ -95,7 +101,9 @@ class Sender:
         outcome = await self._post(url, headers + auth_headers, body, rules.timeout_s)
         if outcome.status_code == 401 and target.auth.get("type") == "oauth2":
             rejected = next((v for k, v in auth_headers if k.lower() == "authorization"), "").removeprefix("Bearer ")
-            self.authenticator.invalidate(target.auth, token=rejected)
+            self.authenticator.invalidate(target.auth, token=rejected)  # a new token serves later requests
+            if rules.profile.defaults.identical_retry:  # the 401 is the failed attempt: no second request in it
+                return _judged(outcome, rules.success, _redacted(headers + auth_headers), headers + auth_headers)
             try:
                 auth_headers = await self.authenticator.headers(target.auth)
             except AuthFailed as error:
@@ -103,10 +111,7 @@ class Sender:
                     Outcome(None, {}, b"", 0.0, AttemptError.AUTH, error.detail), _redacted(headers), False
                 )
             outcome = await self._post(url, headers + auth_headers, body, rules.timeout_s)
-        succeeded = outcome.status_code is not None and is_success(
-            rules.success, outcome.status_code, outcome.headers.get("content-type")
-        )
-        return Sent(outcome, _redacted(headers + auth_headers), succeeded)
+        return _judged(outcome, rules.success, _redacted(headers + auth_headers), headers + auth_headers)
 
     async def _post(self, url: str, headers: list[tuple[str, str]], body: bytes, timeout_s: float) -> Outcome:
         return await self.transport.send(
@@ -114,16 +119,27 @@ class Sender:
         )
 
 
+def _judged(outcome: Outcome, rule: str, request_headers: dict[str, str], wire: list[tuple[str, str]] | None
+            ) -> Sent:
+    if outcome.status_code is None:
+        return Sent(outcome, request_headers, False, wire_headers=wire)
+    content_type = outcome.headers.get("content-type")
+    declined = declines(rule, outcome.status_code, content_type, outcome.body)
+    succeeded = not declined and is_success(rule, outcome.status_code, content_type)
+    return Sent(outcome, request_headers, succeeded, declined, wire)
+
+
 def judge(sent: Sent, target: Target, cycle_attempts: int, now: float) -> Verdict:
     """What follows an attempt: done, retry after a delay, or failed for good (maybe disabling the endpoint)."""
     if sent.succeeded:
         return Verdict(True, None, None)
+    if sent.declined:
+        return Verdict(False, None, None)
     status = sent.outcome.status_code
-    if status == 410 and target.endpoint_id is not None:
+    if status == 410 and target.endpoint_id is not None and target.rules.profile.defaults.disable_on_gone:
         return Verdict(False, None, "the receiver answered 410 Gone")
-    retry_after = (
-        parse_retry_after(sent.outcome.headers.get("retry-after"), now) if status in (429, 503) else None
-    )
+    honours_retry_after = status in (429, 503) and not target.rules.profile.defaults.identical_retry
+    retry_after = parse_retry_after(sent.outcome.headers.get("retry-after"), now) if honours_retry_after else None
     delay = next_retry_delay(target.rules.retry, cycle_attempts + 1, retry_after)
     return Verdict(False, delay, None)
 

@@ -25,7 +25,9 @@ import ssl
 import time
 from dataclasses import dataclass, field
 from datetime import timedelta
+from functools import lru_cache
 from typing import Protocol, cast
+from urllib.parse import urlsplit
 
 import aiohttp
 from aiohttp.abc import AbstractResolver, ResolveResult
@@ -34,7 +36,9 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from pyreqwest import exceptions as rq
 from pyreqwest.client import Client, ClientBuilder
 from pyreqwest.http import HeaderMap
+from yarl import URL
 
+from verihook.delivery.exact_url import unsendable
 from verihook.delivery.guard import GuardedResolver, Target, TargetRefused, parse_target
 from verihook.model import AttemptError
 
@@ -164,6 +168,9 @@ class PyreqwestTransport:
     async def send(self, request: OutboundRequest) -> Outcome:
         start = time.perf_counter()
         timeout_s = request.timeout_s
+        refusal = unsendable(request.url)
+        if refusal is not None:
+            return _failed(start, AttemptError.OTHER, refusal)
         try:
             timeout = self._timeouts.get(timeout_s)
             if timeout is None:
@@ -300,6 +307,9 @@ class AiohttpTransport:
     async def send(self, request: OutboundRequest) -> Outcome:
         start = time.perf_counter()
         timeout_s = request.timeout_s
+        refusal = unsendable(request.url)
+        if refusal is not None:
+            return _failed(start, AttemptError.OTHER, refusal)
         try:
             timeout = self._timeouts.get(timeout_s)
             if timeout is None:
@@ -316,7 +326,7 @@ class AiohttpTransport:
                 session = self._session = self._new_session()
             async with session.request(
                 request.method,
-                request.url,
+                _aiohttp_url(request.url),
                 data=request.body,
                 headers=request.headers,
                 allow_redirects=False,
@@ -347,6 +357,17 @@ class AiohttpTransport:
         if self._session is not None:
             await self._session.close()
             self._session = None
+
+
+@lru_cache(maxsize=4096)
+def _aiohttp_url(url: str) -> URL:
+    """The URL with its path and query exactly as given (yarl would decode %2F, %7E and others) and its host
+    canonical (lower case, IDNA), as the guard resolved it."""
+    parsed = URL(url)
+    split = urlsplit(url)
+    return URL.build(scheme=parsed.scheme, user=parsed.raw_user, password=parsed.raw_password, host=parsed.raw_host
+                     or "", port=parsed.explicit_port, path=split.path or "/", query_string=split.query,
+                     encoded=True)
 
 
 async def _read_capped(content: aiohttp.StreamReader) -> bytes:

@@ -41,6 +41,9 @@ PAYLOAD_SCHEMA: dict[str, Any] = {
 class AttestrProfile(SeedProfile):
     statuses = {kind: tuple(events) for kind, events in STATUS_EVENTS.items()}
 
+    def sample(self, event_type: str, client_id: str) -> dict[str, Any] | None:
+        return {"_id": "test", "event": event_type, "test": True} if event_type in EVENT_TYPES else None
+
     def status_event(self, *, subject_id: str, kind: str, external_id: str | None, tenant_id: str,
                      status: str, previous_status: str | None, data: dict[str, Any] | None,
                      ) -> tuple[str, dict[str, Any]] | None:

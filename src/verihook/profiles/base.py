@@ -96,6 +96,8 @@ class DeliveryDefaults:
     require_https: bool = False
     sign_once: bool = False  # True: every attempt of a delivery carries the same signature headers
     required_auth: str | None = None  # an endpoint of this profile must use this auth type
+    disable_on_gone: bool = False  # True: a 410 answer disables the endpoint (no seed documents it)
+    identical_retry: bool = False  # True: a retry repeats the first request byte for byte (see sender.py)
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,6 +141,11 @@ class Profile:
 
     def check_subject_status(self, kind: str, status: str) -> None:
         """Raise InvalidInput when `status` is not a status of this profile's `kind` subjects."""
+
+    def sample(self, event_type: str, client_id: str) -> dict[str, Any] | None:
+        """The data of a test notification of `event_type`, in this profile's wire format (None: no sample);
+        `client_id` is the tenant's id as the platform knows it. Completed by `prepare` like any event."""
+        return None
 
     def new_subject_id(self, kind: str) -> str | None:
         """The id of a new subject created without one, where the wire format fixes its form; else None."""

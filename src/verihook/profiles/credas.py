@@ -36,6 +36,7 @@ EMAIL_STATUSES = {
     5: ("Bounced", "Email delivery failed"),
 }
 COMPLETE = 2
+SAMPLE_ID = "00000000-0000-4000-8000-000000000000"  # the sample process (and entity) of a test notification
 
 PROCESS_FIELDS = ("ProcessId", "ClientId", "Status", "StatusDescription")
 ACTOR_FIELDS = ("clientId", "processId", "processActorId", "entityId", "smsStatus", "smsStatusDescription",
@@ -98,6 +99,14 @@ class CredasProfile(SeedProfile):
             described(data, "emailStatus", "emailStatusDescription", {k: v[0] for k, v in EMAIL_STATUSES.items()})
             return in_order(data, ACTOR_FIELDS)
         return data
+
+    def sample(self, event_type: str, client_id: str) -> dict[str, Any] | None:
+        if event_type == PROCESS_COMPLETED:
+            return {"ProcessId": SAMPLE_ID, "ClientId": client_id, "Status": COMPLETE}
+        if event_type == PROCESS_ACTOR_UPDATED:
+            return {"clientId": client_id, "processId": SAMPLE_ID, "processActorId": 0, "entityId": SAMPLE_ID,
+                    "smsStatus": 2, "emailStatus": 2}
+        return None
 
     def status_event(self, *, subject_id: str, kind: str, external_id: str | None, tenant_id: str,
                      status: str, previous_status: str | None, data: dict[str, Any] | None,

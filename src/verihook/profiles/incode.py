@@ -44,6 +44,11 @@ RETRY_PRESETS = {
 }
 
 TEXT = {"type": "string", "minLength": 1}
+SAMPLE_INTERVIEW_ID = "test-interview"
+SAMPLES: dict[str, dict[str, Any]] = {
+    ONBOARDING_STATUS_CHANGED: {"interviewId": SAMPLE_INTERVIEW_ID, "onboardingStatus": "ONBOARDING_FINISHED"},
+    WATCHLIST_UPDATED: {"interviewId": SAMPLE_INTERVIEW_ID, "ref": "test-ref", "search_id": "test-search"},
+}
 
 ONBOARDING_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -84,6 +89,9 @@ class IncodeProfile(SeedProfile):
             return in_order(data, WATCHLIST_FIELDS)
         return data
 
+    def sample(self, event_type: str, client_id: str) -> dict[str, Any] | None:
+        return SAMPLES.get(event_type)
+
     def status_event(self, *, subject_id: str, kind: str, external_id: str | None, tenant_id: str,
                      status: str, previous_status: str | None, data: dict[str, Any] | None,
                      ) -> tuple[str, dict[str, Any]] | None:
@@ -99,7 +107,8 @@ def incode_profile() -> IncodeProfile:
     return IncodeProfile(
         name=NAME,
         description="Incode onboarding and watchlist webhooks: 200+JSON or 204, one identical retry",
-        defaults=DeliveryDefaults(timeout_s=10.0, retry=ONE_RETRY, success="200-json-or-204", sign_once=True),
+        defaults=DeliveryDefaults(timeout_s=10.0, retry=ONE_RETRY, success="200-json-or-204", sign_once=True,
+                                  identical_retry=True),
         retry_presets=dict(RETRY_PRESETS),
         event_types={
             ONBOARDING_STATUS_CHANGED: EventType(

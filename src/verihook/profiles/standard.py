@@ -36,5 +36,5 @@ def standard_profile() -> StandardProfile:
     return StandardProfile(
         name="standard",
         description="Standard Webhooks envelope for any dotted event type",
-        defaults=DeliveryDefaults(timeout_s=15.0, retry=STANDARD_RETRY, success="2xx"),
+        defaults=DeliveryDefaults(timeout_s=15.0, retry=STANDARD_RETRY, success="2xx", disable_on_gone=True),
     )

@@ -20,6 +20,7 @@ NAME = "validas"
 STATUS_CHANGED = "validation.status_changed"
 VALIDATION = "validation"
 FIELDS = ("validation_id", "status", "time")
+SAMPLE_VALIDATION_ID = "00000000-0000-4000-8000-000000000000"  # the sample validation of a test notification
 
 STATUSES = {
     "on-course": "validation has been created",
@@ -67,6 +68,11 @@ class ValidasProfile(SeedProfile):
             data["time"] = rfc3339(self.clock())
         return in_order(data, FIELDS)
 
+    def sample(self, event_type: str, client_id: str) -> dict[str, Any] | None:
+        if event_type != STATUS_CHANGED:
+            return None
+        return {"validation_id": SAMPLE_VALIDATION_ID, "status": "on-course"}  # `time` is filled in: now
+
     def status_event(self, *, subject_id: str, kind: str, external_id: str | None, tenant_id: str,
                      status: str, previous_status: str | None, data: dict[str, Any] | None,
                      ) -> tuple[str, dict[str, Any]] | None:
@@ -97,6 +103,6 @@ def validas_profile() -> ValidasProfile:
         defaults=DeliveryDefaults(timeout_s=15.0, retry=STANDARD_RETRY, success="2xx", require_https=True,
                                   required_auth="oauth2"),
         event_types={STATUS_CHANGED: EventType(
-            STATUS_CHANGED, NAME, SCHEMA,
+            STATUS_CHANGED, NAME, SCHEMA, subject_url=False,
             description="A validation changed status (one of the nine vali-Das statuses).")},
     )

@@ -17,15 +17,14 @@ from verihook.service.events import EventDetail, EventInput, Events
 from verihook.service.health import Health
 from verihook.service.portal import Portal
 from verihook.service.requests import Requests
+from verihook.service.samples import sample_event
 from verihook.service.stats import Stats
 from verihook.service.subjects import SubjectDetail, SubjectInput, Subjects
 from verihook.service.tenants import NewTenant, Tenants
+from verihook.service.validas import ValidasWebhook
 
 __all__ = ["ADMIN", "Caller", "Context", "EndpointTest", "EndpointView", "EventDetail", "EventInput", "NewTenant",
            "Service", "SubjectDetail", "SubjectInput"]
-
-TEST_EVENT_TYPE = "verihook.test"
-
 
 @dataclass(slots=True)
 class EndpointTest:
@@ -48,6 +47,7 @@ class Service:
         self.portal = Portal(ctx)
         self.stats = Stats(ctx)
         self.requests = Requests(ctx)
+        self.validas = ValidasWebhook(ctx, self.endpoints, self.events, self.subjects, self.test_endpoint)
         self._sender = sender
         self._targets = targets
 
@@ -55,14 +55,15 @@ class Service:
         return await self.ctx.caller(api_key)
 
     async def test_endpoint(self, caller: Caller, endpoint_id: str) -> EndpointTest:
-        """Send a test event to the endpoint now, with its own rules and auth; nothing is stored."""
-        endpoint, _ = await self.endpoints.load(caller, endpoint_id)
+        """Send a test event to the endpoint now, with its own rules and auth; nothing is stored. Where the endpoint
+        takes events of a seed profile, the test is a sample of one of them, exactly as such an event is sent."""
+        endpoint, tenant = await self.endpoints.load(caller, endpoint_id)
         target = await self._targets.for_endpoint(endpoint)
         now = self.ctx.clock()
-        data = {"endpoint_id": endpoint.id, "message": "This is a test notification from Verihook."}
+        event_type, data = sample_event(self.ctx.registry, endpoint, target.rules.profile, tenant)
         try:
             sent = await self._sender.send(target, endpoint.url, Message(
-                event_id=new_id("evt"), event_type=TEST_EVENT_TYPE, data_json=orjson.dumps(data),
+                event_id=new_id("evt"), event_type=event_type, data_json=orjson.dumps(data),
                 event_created_at=now, cycle_started_at=now, subject_id=None, sequence=None))
         except ValueError as error:  # a signing secret stored before secrets were checked: say so, never 500
             return EndpointTest(ok=False, status_code=None, latency_ms=0.0, error=AttemptError.OTHER.value,

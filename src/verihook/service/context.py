@@ -18,6 +18,7 @@ from verihook.tracing import Tracing
 
 CALLER_TTL_S = 5.0  # how long a key's view of the tenant tree is reused; a child made elsewhere shows after this
 MAX_CACHED = 10_000
+TENANT_ID_PREFIX = "ten_"  # Verihook's tenant ids; a uid may not start so
 
 
 @dataclass(slots=True)
@@ -35,6 +36,7 @@ class Context:
     tracing: Tracing = field(default_factory=Tracing)
     _tenants: dict[str, Tenant] = field(default_factory=dict)  # tenants do not change once made
     _callers: dict[str, tuple[float, Caller]] = field(default_factory=dict)
+    _uids: dict[str, str] = field(default_factory=dict)  # a tenant's uid never changes
 
     async def caller(self, api_key: str | None) -> Caller:
         """The caller an API key stands for, reused for CALLER_TTL_S."""
@@ -66,6 +68,21 @@ class Context:
                     self._tenants.clear()
                 self._tenants[tenant_id] = tenant
         return tenant
+
+    async def tenant_ref(self, ref: str | None) -> str | None:
+        """The tenant id a reference stands for: a Verihook id (`ten_...`) as it is, else the tenant whose `uid`
+        it is; a reference that names no tenant is returned unchanged (its use answers 404)."""
+        if ref is None or ref.startswith(TENANT_ID_PREFIX):
+            return ref
+        tenant_id = self._uids.get(ref)
+        if tenant_id is None:
+            tenant = await self.store.tenant_by_uid(ref)
+            if tenant is None:
+                return ref
+            if len(self._uids) >= MAX_CACHED:
+                self._uids.clear()
+            tenant_id = self._uids[ref] = tenant.id
+        return tenant_id
 
     async def visible_tenant(self, caller: Caller, tenant_id: str, field_name: str | None = None) -> Tenant:
         """The tenant, if the caller may see it; `field_name`: the request field that named it (for the 404)."""

@@ -16,7 +16,7 @@ from verihook.model import Endpoint, Page, SigningSecret, Tenant
 from verihook.policy import SUCCESS_RULES, RetryPolicy
 from verihook.profiles import Profile
 from verihook.rules import Rules, endpoint_rules
-from verihook.service import input_checks
+from verihook.service import input_checks, seed_rules
 from verihook.service.access import Caller
 from verihook.service.context import Context
 
@@ -39,7 +39,8 @@ class Endpoints:
         self.ctx = ctx
 
     async def create(self, caller: Caller, fields: Mapping[str, Any]) -> EndpointView:
-        tenant = await self.ctx.visible_tenant(caller, caller.owning_tenant(fields.get("tenant_id")), "tenant_id")
+        tenant_id = await self.ctx.tenant_ref(fields.get("tenant_id"))  # a Verihook id or the tenant's uid
+        tenant = await self.ctx.visible_tenant(caller, caller.owning_tenant(tenant_id), "tenant_id")
         now = self.ctx.clock()
         endpoint = Endpoint(
             id=new_id("ep"), tenant_id=tenant.id, url="", description="", enabled=True, event_types=None,
@@ -47,8 +48,31 @@ class Endpoints:
             signing_enabled=True, signing_secrets=[SigningSecret(generate_secret())], created_at=now,
             updated_at=now)
         self._apply(endpoint, tenant, fields, creating=True)
+        seed_rules.check_endpoint(endpoint, tenant, self.ctx.registry, fields, admin=caller.is_admin)
         await self.ctx.store.insert_endpoint(endpoint)
         return self._view(endpoint, tenant)
+
+    async def replace(self, caller: Caller, tenant: Tenant, endpoint_id: str, fields: Mapping[str, Any]
+                      ) -> tuple[EndpointView, bool]:
+        """Create the endpoint with this id, or replace it whole (fields not given take their defaults; a deleted
+        one comes back): a resource with one instance per tenant, such as vali-Das's webhook setting. Answers the
+        endpoint and whether it was created."""
+        existing = await self.ctx.store.get_endpoint(endpoint_id)
+        if existing is not None and existing.tenant_id != tenant.id:
+            raise NotFound(f"endpoint {endpoint_id} not found")
+        now = self.ctx.clock()
+        endpoint = Endpoint(
+            id=endpoint_id, tenant_id=tenant.id, url="", description="", enabled=True, event_types=None,
+            profile=None, auth={"type": "none"}, timeout_s=None, retry=None, success=None, headers={},
+            signing_enabled=True, signing_secrets=existing.signing_secrets if existing else
+            [SigningSecret(generate_secret())], created_at=existing.created_at if existing else now, updated_at=now)
+        self._apply(endpoint, tenant, fields, creating=True)
+        seed_rules.check_endpoint(endpoint, tenant, self.ctx.registry, fields, admin=caller.is_admin)
+        if existing is None:
+            await self.ctx.store.insert_endpoint(endpoint)
+        else:
+            await self.ctx.store.update_endpoint(endpoint)
+        return self._view(endpoint, tenant), existing is None
 
     async def get(self, caller: Caller, endpoint_id: str) -> EndpointView:
         endpoint, tenant = await self.load(caller, endpoint_id)
@@ -69,6 +93,7 @@ class Endpoints:
             raise InvalidInput("an endpoint cannot move to another tenant", field="tenant_id")
         endpoint, tenant = await self.load(caller, endpoint_id)
         self._apply(endpoint, tenant, fields, creating=False)
+        seed_rules.check_endpoint(endpoint, tenant, self.ctx.registry, fields, admin=caller.is_admin)
         if fields.get("enabled") is True:
             endpoint.disabled_reason = None
         endpoint.updated_at = self.ctx.clock()

@@ -19,6 +19,7 @@ from verihook.profiles.base import RemoteRef
 from verihook.rules import endpoint_rules, subject_rules
 from verihook.service.access import Caller
 from verihook.service.context import Context
+from verihook.service.seed_rules import VALIDAS_EVENT, receives_validas
 from verihook.store.base import Destination, EventDraft, EventFilter, Published, SubjectUpdate
 from verihook.tracing import PublishedEvent
 
@@ -89,7 +90,7 @@ class Events:
                      ) -> EventDraft:
         registry = self.ctx.registry
         event_type = registry.check_event_type_name(item.type)
-        tenant_id = item.tenant_id
+        tenant_id = await self.ctx.tenant_ref(item.tenant_id)  # a Verihook id or the tenant's uid
         if item.subject_id is not None:
             subject = await self.ctx.store.get_subject(item.subject_id)
             if subject is None or not caller.can_see(subject.tenant_id):
@@ -124,6 +125,8 @@ class Events:
         for endpoint in endpoints:
             if endpoint.wants(draft.type) and not (known is not None and known.opt_in and endpoint.event_types is None):
                 rules = endpoint_rules(endpoint, tenant_profile, registry)
+                if draft.type == VALIDAS_EVENT and not receives_validas(endpoint, rules.profile.name):
+                    continue
                 destinations.append(Destination(endpoint.id, endpoint.url, rules.lease_s))
         return destinations
 

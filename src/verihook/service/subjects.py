@@ -16,6 +16,8 @@ from verihook.model import Page, StatusChange, Subject
 from verihook.service.access import Caller
 from verihook.service.context import Context
 from verihook.service.events import EventInput, Events
+from verihook.service.samples import client_id
+from verihook.service.seed_rules import check_subject_url
 from verihook.store.base import Published, SubjectFilter, SubjectUpdate
 
 SUBJECT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
@@ -52,7 +54,8 @@ class Subjects:
         self.events = events
 
     async def create(self, caller: Caller, item: SubjectInput) -> SubjectDetail:
-        tenant = await self.ctx.visible_tenant(caller, caller.owning_tenant(item.tenant_id), "tenant_id")
+        tenant_id = await self.ctx.tenant_ref(item.tenant_id)  # a Verihook id or the tenant's uid
+        tenant = await self.ctx.visible_tenant(caller, caller.owning_tenant(tenant_id), "tenant_id")
         registry = self.ctx.registry
         profile = registry.get(registry.check_name(item.profile) if item.profile else tenant.profile)
         if item.id is not None and not SUBJECT_ID.match(item.id):
@@ -60,6 +63,7 @@ class Subjects:
                                field="id")
         if not item.kind.strip():
             raise InvalidInput("kind must not be empty", field="kind")
+        check_subject_url(profile.name, item.webhook_url)
         if item.webhook_url is not None:
             if profile.defaults.require_https and not item.webhook_url.lower().startswith("https://"):
                 raise InvalidInput(f"webhook_url must use https: profile {profile.name} sends webhooks only over "
@@ -92,7 +96,7 @@ class Subjects:
         profile = self.ctx.registry.get(subject.profile or tenant.profile)
         profile.check_subject_status(subject.kind, status)
         event = profile.status_event(
-            subject_id=subject.id, kind=subject.kind, external_id=subject.external_id, tenant_id=tenant.id,
+            subject_id=subject.id, kind=subject.kind, external_id=subject.external_id, tenant_id=client_id(tenant),
             status=status, previous_status=subject.status, data=data if data is not None else subject.data)
         update = SubjectUpdate(status, None if data is None else orjson.dumps(data))
         if event is None:

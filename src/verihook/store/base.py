@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -62,7 +62,7 @@ class EventFilter:
     type: str | None = None
     subject_id: str | None = None
     endpoint_id: str | None = None
-    delivery_status: DeliveryStatus | None = None
+    delivery_status: DeliveryStatus | Collection[DeliveryStatus] | None = None  # a collection: any of them
     since: float | None = None
     until: float | None = None
 
@@ -71,7 +71,7 @@ class EventFilter:
 class SubjectFilter:
     tenant_ids: Sequence[str] | None = None
     kind: str | None = None
-    delivery_status: DeliveryStatus | None = None
+    delivery_status: DeliveryStatus | Collection[DeliveryStatus] | None = None  # a collection: any of them
 
 
 @dataclass(slots=True)
@@ -97,6 +97,7 @@ class Store(Protocol):
     async def insert_tenant(self, tenant: Tenant, api_key_hash: str, signing_secret: str) -> None: ...
     async def get_tenant(self, tenant_id: str) -> Tenant | None: ...
     async def tenant_by_key_hash(self, api_key_hash: str) -> Tenant | None: ...
+    async def tenant_by_uid(self, uid: str) -> Tenant | None: ...
     async def tenant_signing_secret(self, tenant_id: str) -> str: ...
     async def descendant_ids(self, tenant_id: str) -> list[str]: ...
     async def list_tenants(self, tenant_ids: Sequence[str] | None, limit: int, cursor: str | None
@@ -136,6 +137,8 @@ class Store(Protocol):
     # hand claimed deliveries back unsent, each due again at its (delivery id, time); no attempt is counted
     async def defer(self, deferrals: Sequence[tuple[str, float]], now: float) -> None: ...
     async def record_results(self, results: Sequence[DeliveryResult], now: float) -> None: ...
+    # the `first_request` last recorded for the delivery (opened), or None
+    async def first_request(self, delivery_id: str) -> bytes | None: ...
     async def next_due_at(self) -> float | None: ...
     # the due time of the delivery that has waited longest to be claimed (due and not leased), if any
     async def oldest_due_at(self, now: float) -> float | None: ...

@@ -74,10 +74,14 @@ class PostgresStore(SqlStore):
         ordered = sorted(results, key=lambda r: r.delivery_id)  # one lock order for every writer: no deadlocks
         rows = results_json(ordered)
         disabled = sorted({r.disable_endpoint_id: r.disable_reason for r in ordered if r.disable_endpoint_id}.items())
-        if not disabled:
+        firsts = self._sealed_first_requests(ordered)
+        if not disabled and not firsts:
             async with self._pg.connection() as conn:
                 await conn.execute(RECORD_RESULTS, rows, now)
             return
         async with self._pg.transaction() as conn:
             await conn.execute(RECORD_RESULTS, rows, now)
-            await conn.execute(DISABLE_ENDPOINTS, [d[0] for d in disabled], [d[1] for d in disabled], now)
+            if disabled:
+                await conn.execute(DISABLE_ENDPOINTS, [d[0] for d in disabled], [d[1] for d in disabled], now)
+            if firsts:
+                await conn.executemany("UPDATE deliveries SET first_request = $1 WHERE id = $2", firsts)

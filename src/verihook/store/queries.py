@@ -6,7 +6,7 @@ dispatcher's hot path (sqlite.py, postgres_sql.py), the idempotency locks and NO
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
 
 from verihook.model import DeliveryStatus
@@ -24,8 +24,9 @@ PUT_META_IF_ABSENT = "INSERT INTO meta (key, value) VALUES (:key, :value) ON CON
 # tenants
 
 INSERT_TENANT = (
-    "INSERT INTO tenants (id, name, parent_id, profile, require_https, api_key_hash, signing_secret, created_at)"
-    " VALUES (:id, :name, :parent_id, :profile, :require_https, :api_key_hash, :signing_secret, :created_at)")
+    "INSERT INTO tenants (id, name, parent_id, profile, require_https, api_key_hash, signing_secret, created_at, uid)"
+    " VALUES (:id, :name, :parent_id, :profile, :require_https, :api_key_hash, :signing_secret, :created_at, :uid)")
+TENANT_BY_UID = "SELECT * FROM tenants WHERE uid = :uid"
 GET_TENANT = "SELECT * FROM tenants WHERE id = :id"
 TENANT_BY_KEY_HASH = "SELECT * FROM tenants WHERE api_key_hash = :api_key_hash"
 TENANT_SIGNING_SECRET = "SELECT signing_secret FROM tenants WHERE id = :id"
@@ -99,6 +100,7 @@ LIST_EVENT_TYPES = "SELECT name, description, schema FROM event_types ORDER BY n
 
 EXTEND_LEASES = "UPDATE deliveries SET leased_until = :now + lease_s WHERE id IN :ids[] AND status = 'pending'"
 NEXT_DUE_AT = "SELECT min(next_attempt_at) FROM deliveries WHERE status = 'pending'"
+FIRST_REQUEST = "SELECT first_request FROM deliveries WHERE id = :id"
 QUEUE_STATS = "SELECT count(*), min(created_at) FROM deliveries WHERE status = 'pending'"
 OLDEST_DUE_AT = ("SELECT min(next_attempt_at) FROM deliveries WHERE status = 'pending' AND next_attempt_at <= :now"
                  " AND (leased_until IS NULL OR leased_until <= :now)")
@@ -145,7 +147,7 @@ def endpoints_listing(tenant_ids: Sequence[str] | None) -> Listing:
 
 
 def subjects_listing(tenant_ids: Sequence[str] | None, kind: str | None,
-                     delivery_status: DeliveryStatus | None) -> Listing:
+                     delivery_status: DeliveryStatus | Collection[DeliveryStatus] | None) -> Listing:
     listing = Listing("subjects", "s").scope(tenant_ids)
     if kind is not None:
         listing.where("s.kind = :kind", kind=kind)
@@ -155,8 +157,8 @@ def subjects_listing(tenant_ids: Sequence[str] | None, kind: str | None,
 
 
 def events_listing(tenant_ids: Sequence[str] | None, type: str | None, subject_id: str | None,
-                   endpoint_id: str | None, delivery_status: DeliveryStatus | None, since: float | None,
-                   until: float | None) -> Listing:
+                   endpoint_id: str | None, delivery_status: DeliveryStatus | Collection[DeliveryStatus] | None,
+                   since: float | None, until: float | None) -> Listing:
     listing = Listing("events", "e").scope(tenant_ids)
     if type is not None:
         listing.where("e.type = :type", type=type)

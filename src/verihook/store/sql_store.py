@@ -13,6 +13,7 @@ import orjson
 from verihook.crypto import SecretBox
 from verihook.model import (
     Delivery,
+    DeliveryResult,
     DeliveryStatus,
     Endpoint,
     Event,
@@ -69,7 +70,12 @@ class SqlStore:
     async def insert_tenant(self, tenant: Tenant, api_key_hash: str, signing_secret: str) -> None:
         await self.db.execute(q.INSERT_TENANT, id=tenant.id, name=tenant.name, parent_id=tenant.parent_id,
                               profile=tenant.profile, require_https=tenant.require_https, api_key_hash=api_key_hash,
-                              signing_secret=self._box.seal(signing_secret), created_at=tenant.created_at)
+                              signing_secret=self._box.seal(signing_secret), created_at=tenant.created_at,
+                              uid=tenant.uid)
+
+    async def tenant_by_uid(self, uid: str) -> Tenant | None:
+        row = await self.db.fetch_one(q.TENANT_BY_UID, uid=uid)
+        return tenant_of(row) if row else None
 
     async def get_tenant(self, tenant_id: str) -> Tenant | None:
         row = await self.db.fetch_one(q.GET_TENANT, id=tenant_id)
@@ -228,6 +234,14 @@ class SqlStore:
     async def next_due_at(self) -> float | None:
         row = await self.db.fetch_one(q.NEXT_DUE_AT)
         return row[0] if row else None
+
+    async def first_request(self, delivery_id: str) -> bytes | None:
+        row = await self.db.fetch_one(q.FIRST_REQUEST, id=delivery_id)
+        return None if row is None or row[0] is None else self._box.open(row[0]).encode()
+
+    def _sealed_first_requests(self, results: Sequence[DeliveryResult]) -> list[tuple[str, str]]:
+        """(sealed first request, delivery id) of the results that carry one (identical-retry profiles)."""
+        return [(self._box.seal(r.first_request.decode()), r.delivery_id) for r in results if r.first_request]
 
     async def oldest_due_at(self, now: float) -> float | None:
         row = await self.db.fetch_one(q.OLDEST_DUE_AT, now=now)

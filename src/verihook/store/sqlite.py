@@ -142,6 +142,7 @@ class SqliteStore(SqlStore):
             for r in results
         ]).decode()
         disabled = [(r.disable_reason, now, r.disable_endpoint_id) for r in results if r.disable_endpoint_id]
+        firsts = self._sealed_first_requests(results)
 
         def run(conn: sqlite3.Connection) -> None:
             conn.execute(_INSERT_ATTEMPTS_SQL, (attempts,))
@@ -149,6 +150,8 @@ class SqliteStore(SqlStore):
             if disabled:
                 conn.executemany("UPDATE endpoints SET enabled = 0, disabled_reason = ?, updated_at = ?"
                                  " WHERE id = ?", disabled)
+            if firsts:
+                conn.executemany("UPDATE deliveries SET first_request = ? WHERE id = ?", firsts)
 
         await self._writer.run(run)
 

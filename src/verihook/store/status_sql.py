@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 from verihook.model import DeliveryStatus
 
 EVENT_HAS_DELIVERY = "EXISTS (SELECT 1 FROM deliveries dd WHERE dd.event_id = e.id AND dd.status = '%s')"
@@ -9,8 +11,13 @@ SUBJECT_HAS_DELIVERY = ("EXISTS (SELECT 1 FROM events se JOIN deliveries sd ON s
                         " WHERE se.subject_id = s.id AND sd.status = '%s')")
 
 
-def status_condition(status: DeliveryStatus, has_delivery: str) -> str:
-    """SQL true when the rolled-up status is `status`: failed beats pending beats succeeded."""
+def status_condition(status: DeliveryStatus | Collection[DeliveryStatus], has_delivery: str) -> str:
+    """SQL true when the rolled-up status is `status` (or one of them): failed beats pending beats succeeded."""
+    if not isinstance(status, DeliveryStatus):
+        statuses = sorted(set(status))
+        if len(statuses) != 1:
+            return "(" + " OR ".join(f"({status_condition(one, has_delivery)})" for one in statuses) + ")"
+        status = statuses[0]
     if status is DeliveryStatus.FAILED:
         return has_delivery % "failed"
     if status is DeliveryStatus.PENDING:

@@ -7,8 +7,8 @@ from typing import Any
 from fastapi import APIRouter, Query
 
 from verihook.api.deps import CallerDep, ServiceDep, V1Route
+from verihook.api.filters import DELIVERY_STATUS, delivery_statuses
 from verihook.api.schemas import EventBatch, EventCreate, delivery_out, event_out, page_out
-from verihook.model import DeliveryStatus
 from verihook.service import EventInput
 from verihook.store.base import EventFilter, Published
 from verihook.times import parse_time
@@ -42,10 +42,11 @@ async def publish_batch(body: EventBatch, caller: CallerDep, service: ServiceDep
 @router.get("", operation_id="v1.event.list")
 async def list_events(
     caller: CallerDep, service: ServiceDep, type: str | None = None, subject_id: str | None = None,
-    endpoint_id: str | None = None, delivery_status: DeliveryStatus | None = None, since: str | None = None,
+    endpoint_id: str | None = None, delivery_status: str | None = DELIVERY_STATUS, since: str | None = None,
     until: str | None = None, limit: int = Query(50, ge=1, le=500), cursor: str | None = None,
 ) -> dict[str, Any]:
-    where = EventFilter(type=type, subject_id=subject_id, endpoint_id=endpoint_id, delivery_status=delivery_status,
+    where = EventFilter(type=type, subject_id=subject_id, endpoint_id=endpoint_id,
+                        delivery_status=delivery_statuses(delivery_status),
                         since=parse_time(since, "since") if since else None,
                         until=parse_time(until, "until") if until else None)
     page = await service.events.list(caller, where, limit, cursor)

@@ -7,9 +7,9 @@ from typing import Any
 from fastapi import APIRouter, Query
 
 from verihook.api.deps import CallerDep, ServiceDep, V1Route
+from verihook.api.filters import DELIVERY_STATUS, delivery_statuses
 from verihook.api.routes.events import published_out
 from verihook.api.schemas import SubjectCreate, SubjectPatch, event_out, page_out, subject_out
-from verihook.model import DeliveryStatus
 from verihook.service import SubjectInput
 from verihook.store.base import EventFilter
 
@@ -24,9 +24,9 @@ async def create_subject(body: SubjectCreate, caller: CallerDep, service: Servic
 
 @router.get("", operation_id="v1.subject.list")
 async def list_subjects(caller: CallerDep, service: ServiceDep, kind: str | None = None,
-                        delivery_status: DeliveryStatus | None = None, limit: int = Query(50, ge=1, le=500),
+                        delivery_status: str | None = DELIVERY_STATUS, limit: int = Query(50, ge=1, le=500),
                         cursor: str | None = None) -> dict[str, Any]:
-    page = await service.subjects.list(caller, kind, delivery_status, limit, cursor)
+    page = await service.subjects.list(caller, kind, delivery_statuses(delivery_status), limit, cursor)
     return page_out([subject_out(s) for s in page.items], page.next_cursor)
 
 
@@ -47,10 +47,10 @@ async def change_status(subject_id: str, body: SubjectPatch, caller: CallerDep, 
 
 @router.get("/{subject_id}/events", operation_id="v1.subject.events")
 async def subject_events(subject_id: str, caller: CallerDep, service: ServiceDep,
-                         delivery_status: DeliveryStatus | None = None, limit: int = Query(50, ge=1, le=500),
+                         delivery_status: str | None = DELIVERY_STATUS, limit: int = Query(50, ge=1, le=500),
                          cursor: str | None = None) -> dict[str, Any]:
     await service.subjects.get(caller, subject_id)
-    where = EventFilter(subject_id=subject_id, delivery_status=delivery_status)
+    where = EventFilter(subject_id=subject_id, delivery_status=delivery_statuses(delivery_status))
     page = await service.events.list(caller, where, limit, cursor)
     statuses = await service.events.statuses([e.id for e in page.items])
     return page_out([event_out(e, delivery_status=statuses.get(e.id)) for e in page.items], page.next_cursor)

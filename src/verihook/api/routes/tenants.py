@@ -15,7 +15,8 @@ router = APIRouter(prefix="/v1/tenants", tags=["tenants"], route_class=V1Route)
 
 @router.post("", status_code=201, operation_id="v1.tenant.create")
 async def create_tenant(body: TenantCreate, caller: CallerDep, service: ServiceDep) -> dict[str, Any]:
-    made = await service.tenants.create(caller, body.name, body.parent_id, body.profile, body.require_https)
+    made = await service.tenants.create(caller, body.name, body.parent_id, body.profile, body.require_https,
+                                        body.uid)
     return tenant_out(made.tenant, api_key=made.api_key, signing_secret=made.signing_secret)
 
 

@@ -1,0 +1,186 @@
+"""Seed promises that hold against real receivers: 410 disables only `standard` endpoints; Incode's
+`{"success": false}` is not a success and is not retried."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+
+from tests.support.api import Api
+from tests.support.receivers import Answer, Receiver
+
+
+@pytest.mark.parametrize("profile", ["attestr", "incode", "credas"])
+async def test_a_410_leaves_a_seed_profile_endpoint_enabled(admin: Api, receiver: Receiver, profile: str) -> None:
+    client = admin.as_key((await admin.tenant(f"{profile} client", profile=profile))["api_key"])
+    attempts = 1 if profile == "attestr" else 2  # Attestr sends once; Incode's retry (and Credas's) get a 410 too
+    receiver.script(*[Answer(410, b"", None)] * attempts, Answer(200, b"{}", "application/json"))
+    event_type = {"attestr": "async.completed", "incode": "watchlist.updated",
+                  "credas": "process_actor.updated"}[profile]
+    data = {"attestr": {"_id": "a1"}, "incode": {"interviewId": "i", "ref": "r", "search_id": "s"},
+            "credas": {"clientId": "c", "processId": "p", "processActorId": 1, "entityId": "e", "smsStatus": 2,
+                       "emailStatus": 2}}[profile]
+    retry = {"retry": {"strategy": "schedule", "delays_s": [0.1]}} if profile == "credas" else {}
+    endpoint = await client.endpoint(receiver.url, **retry)
+    first = await client.publish(event_type, data)
+    failed = await client.wait_event(first["id"], "failed", timeout=20)
+    [delivery] = failed["deliveries"]
+    assert [a["status_code"] for a in delivery["attempts"]] == [410] * attempts
+
+    shown = (await client.get(f"/v1/endpoints/{endpoint['id']}")).ok()
+    assert (shown["enabled"], shown["disabled_reason"]) == (True, None)
+    later = await client.publish(event_type, data)
+    assert len(later["deliveries"]) == 1  # not dropped
+    await client.wait_event(later["id"], timeout=20)
+    assert len(receiver.requests) == len(delivery["attempts"]) + 1
+
+
+async def test_a_410_disables_a_standard_endpoint(api: Api, receiver: Receiver) -> None:
+    receiver.script(Answer(410))
+    endpoint = await api.endpoint(receiver.url)
+    await api.wait_event((await api.publish())["id"], "failed")
+    shown = (await api.get(f"/v1/endpoints/{endpoint['id']}")).ok()
+    assert shown["enabled"] is False and "410" in shown["disabled_reason"]
+
+
+@pytest.mark.parametrize(("body", "delivered"), [
+    (b'{"success": false}', False),
+    (b'{"success":false,"reason":"unknown interview"}', False),
+    (b'{"success": true}', True),
+    (b'{"received": true}', True),
+    (b'[false]', True),
+])
+async def test_an_incode_200_saying_success_false_is_a_failure_and_not_retried(
+    admin: Api, receiver: Receiver, body: bytes, delivered: bool
+) -> None:
+    incode, tenant_id = await seed_client(admin, "incode")
+    receiver.script(Answer(200, body, "application/json"))
+    # a fast retry (only the admin key may set it) shows that none is made
+    await admin.endpoint(receiver.url, tenant_id=tenant_id, retry={"strategy": "schedule", "delays_s": [0.1]})
+    event = await incode.publish("watchlist.updated", {"interviewId": "i", "ref": "r", "search_id": "s"})
+    done = await incode.wait_event(event["id"], "succeeded" if delivered else "failed")
+    [delivery] = done["deliveries"]
+    assert delivery["attempt_count"] == 1 and delivery["last_status_code"] == 200
+    await asyncio.sleep(0.5)
+    assert len(receiver.requests) == 1
+
+
+OAUTH2 = {"type": "oauth2", "token_url": "https://127.0.0.1:9/token", "client_id": "c", "client_secret": "s"}
+
+
+async def seed_client(admin: Api, profile: str) -> tuple[Api, str]:
+    tenant = await admin.tenant(f"{profile} client", profile=profile)
+    return admin.as_key(tenant["api_key"]), tenant["id"]
+
+
+def refused(reply: Any, field: str, profile: str) -> None:
+    assert reply.status == 422, reply.body
+    assert reply.body["field"] == field and f"profile {profile}" in reply.body["detail"], reply.body
+    assert "admin key" in reply.body["detail"]
+
+
+@pytest.mark.parametrize(("field", "value"), [
+    ("timeout_s", 30), ("retry", {"strategy": "schedule", "delays_s": [5, 60]}), ("success", "2xx"),
+    ("auth", {"type": "bearer", "token": "t"}), ("auth", {"type": "none"}),
+])
+async def test_attestr_promises_are_rules_for_a_tenant_key(admin: Api, receiver: Receiver, field: str,
+                                                            value: Any) -> None:
+    attestr, tenant_id = await seed_client(admin, "attestr")
+    refused(await attestr.post("/v1/endpoints", {"url": receiver.url, field: value}), field, "attestr")
+    webhook = await attestr.endpoint(receiver.url)
+    refused(await attestr.patch(f"/v1/endpoints/{webhook['id']}", {field: value}), field, "attestr")
+    # what the seed fixes may be restated; the admin key may change it
+    assert (await attestr.patch(f"/v1/endpoints/{webhook['id']}", {"timeout_s": 5, "success": "200",
+                                                                   "retry": {"strategy": "none"}})).status == 200
+    by_admin = (await admin.patch(f"/v1/endpoints/{webhook['id']}", {field: value})).ok()
+    assert by_admin[field] == value or field == "auth" or field == "retry"
+    assert (await admin.post("/v1/endpoints", {"url": receiver.url, "tenant_id": tenant_id, field: value})).status \
+        == 201
+    # a tenant key may still change what the seed leaves open on the admin's endpoint
+    assert (await attestr.patch(f"/v1/endpoints/{webhook['id']}", {"description": "mine"})).status == 200
+
+
+async def test_a_standard_endpoint_of_an_attestr_tenant_is_free(admin: Api, receiver: Receiver) -> None:
+    attestr, _ = await seed_client(admin, "attestr")
+    made = await attestr.endpoint(receiver.url, profile="standard", timeout_s=30, success="2xx")
+    assert (made["timeout_s"], made["success"]) == (30, "2xx")
+    refused(await attestr.patch(f"/v1/endpoints/{made['id']}", {"profile": "attestr"}), "timeout_s", "attestr")
+
+
+async def test_incode_success_and_retry_are_rules_the_timeout_is_not(admin: Api, receiver: Receiver) -> None:
+    incode, _ = await seed_client(admin, "incode")
+    refused(await incode.post("/v1/endpoints", {"url": receiver.url, "success": "2xx"}), "success", "incode")
+    refused(await incode.post("/v1/endpoints", {"url": receiver.url,
+                                                "retry": {"strategy": "schedule", "delays_s": [1, 1, 1]}}),
+            "retry", "incode")
+    refused(await incode.post("/v1/endpoints", {"url": receiver.url, "retry": {"strategy": "none"}}),
+            "retry", "incode")
+    for preset in ("incode-one-retry", "incode-backoff", "incode-backoff-5-attempts"):
+        assert (await incode.post("/v1/endpoints", {"url": receiver.url, "retry": {"preset": preset}})).status == 201
+    same = {"strategy": "exponential", "initial_s": 30, "factor": 2.5, "max_attempts": 6}
+    assert (await incode.post("/v1/endpoints", {"url": receiver.url, "retry": same})).status == 201
+    made = await incode.endpoint(receiver.url, timeout_s=3)
+    assert made["timeout_s"] == 3
+    refused(await incode.patch(f"/v1/endpoints/{made['id']}", {"success": "200"}), "success", "incode")
+
+
+async def test_a_validas_tenant_key_cannot_escape_https_and_oauth2(admin: Api, receiver: Receiver) -> None:
+    validas, _ = await seed_client(admin, "validas")
+    for profile in ("standard", "incode", "credas"):
+        reply = await validas.post("/v1/endpoints", {"url": receiver.url, "profile": profile})
+        refused(reply, "url", "validas")
+        reply = await validas.post("/v1/endpoints", {"url": "https://127.0.0.1:9/hook", "profile": profile})
+        refused(reply, "auth", "validas")
+    made = await validas.endpoint("https://127.0.0.1:9/hook", profile="standard", auth=OAUTH2)
+    refused(await validas.patch(f"/v1/endpoints/{made['id']}", {"auth": {"type": "none"}}), "auth", "validas")
+    refused(await validas.patch(f"/v1/endpoints/{made['id']}", {"url": receiver.url}), "url", "validas")
+    reply = await validas.post("/v1/subjects", {"kind": "validation", "webhook_url": "https://127.0.0.1:9/x"})
+    assert reply.status == 422 and reply.body["field"] == "webhook_url"
+
+
+async def test_any_receiver_of_validation_events_is_https_with_oauth2(api: Api, receiver: Receiver) -> None:
+    reply = await api.post("/v1/endpoints", {"url": receiver.url, "event_types": ["validation.status_changed"]})
+    refused(reply, "url", "validas")
+    reply = await api.post("/v1/endpoints", {"url": "https://127.0.0.1:9/x",
+                                             "event_types": ["validation.status_changed", "order.created"]})
+    refused(reply, "auth", "validas")
+    every_type = await api.endpoint(receiver.url)
+    refused(await api.patch(f"/v1/endpoints/{every_type['id']}", {"event_types": ["validation.status_changed"]}),
+            "url", "validas")
+    # an endpoint that takes every type does not receive vali-Das events unless it meets the rules
+    published = await api.publish("validation.status_changed", {"validation_id": "v1", "status": "on-course"})
+    assert published["deliveries"] == []
+    subject = (await api.post("/v1/subjects", {"kind": "validation", "webhook_url": receiver.url})).ok()
+    published = await api.publish("validation.status_changed", {"validation_id": "v1", "status": "confirmed"},
+                                  subject_id=subject["id"])
+    assert published["deliveries"] == []  # nor a subject's own URL, which has no OAuth2
+    compliant = await api.endpoint("https://127.0.0.1:9/x", auth=OAUTH2)
+    published = await api.publish("validation.status_changed", {"validation_id": "v1", "status": "deleted"})
+    assert [d["endpoint_id"] for d in published["deliveries"]] == [compliant["id"]]
+    assert (await api.publish("order.created", {}))["deliveries"] != []
+
+
+@pytest.mark.parametrize(("profile", "fields", "expected"), [
+    ("credas", {}, {"clientId", "processId", "processActorId", "entityId", "smsStatus", "smsStatusDescription",
+                    "emailStatus", "emailStatusDescription"}),
+    ("credas", {"event_types": ["process.completed"]}, {"ProcessId", "ClientId", "Status", "StatusDescription"}),
+    ("incode", {}, {"interviewId", "onboardingStatus"}),
+    ("incode", {"event_types": ["watchlist.updated"]}, {"interviewId", "ref", "search_id"}),
+    ("standard", {}, {"type", "timestamp", "data"}),
+])
+async def test_an_endpoint_test_sends_a_sample_event_of_its_profile(
+    admin: Api, receiver: Receiver, profile: str, fields: dict[str, Any], expected: set[str]
+) -> None:
+    client, tenant_id = await seed_client(admin, profile)
+    made = await client.endpoint(receiver.url, **fields)
+    tested = (await client.post(f"/v1/endpoints/{made['id']}/test")).ok()
+    assert tested["ok"] is True
+    [request] = receiver.requests
+    body = request.json()
+    assert set(body) == expected
+    if profile == "credas":
+        assert tenant_id in (body.get("clientId"), body.get("ClientId"))
+    if profile == "standard":
+        assert body["type"] == "verihook.test"

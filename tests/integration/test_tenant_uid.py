@@ -1,0 +1,67 @@
+"""The platform's own ids: a tenant's optional `uid` stands wherever a tenant id does, and seed bodies that carry
+the client's id carry it."""
+
+from __future__ import annotations
+
+import orjson
+import pytest
+
+from tests.support.api import Api
+from tests.support.receivers import Receiver
+
+CLIENT_GUID = "8c55ebc3-7ac2-469e-9837-94023aa82c3d"
+
+
+async def test_a_uid_stands_wherever_a_tenant_id_does(admin: Api, receiver: Receiver) -> None:
+    made = await admin.tenant("reseller", uid="reseller:42")
+    assert made["uid"] == "reseller:42" and made["id"].startswith("ten_")
+    assert (await admin.get("/v1/tenants/reseller:42")).ok()["id"] == made["id"]
+    assert (await admin.get("/v1/tenants/reseller:42/secrets")).ok()["signing_secret"].startswith("whsec_")
+    child = await admin.tenant("child portal", parent_id="reseller:42", uid="child.7")
+    assert child["parent_id"] == made["id"]
+    reseller = admin.as_key(made["api_key"])
+    endpoint = await reseller.endpoint(receiver.url, tenant_id="child.7")
+    assert endpoint["tenant_id"] == child["id"]
+    event = await admin.publish("order.created", {"n": 1}, tenant_id="child.7")
+    assert event["tenant_id"] == child["id"]
+    subject = (await reseller.post("/v1/subjects", {"kind": "process", "tenant_id": "child.7"})).ok()
+    assert subject["tenant_id"] == child["id"]
+    listed = (await admin.get("/v1/tenants")).ok()["data"]
+    assert {t["id"]: t["uid"] for t in listed} == {made["id"]: "reseller:42", child["id"]: "child.7"}
+    # another tenant's uid is as unknown as its id
+    other = await admin.as_new_tenant("other")
+    assert (await other.get("/v1/tenants/child.7")).status == 404
+    reply = await other.post("/v1/endpoints", {"url": receiver.url, "tenant_id": "child.7"})
+    assert reply.status == 404 and reply.body["field"] == "tenant_id"
+
+
+@pytest.mark.parametrize(("uid", "status"), [
+    ("", 422), ("a" * 65, 422), ("has space", 422), ("caf\u00e9", 422), ("a/b", 422), ("ten_abc", 422),
+    ("a" * 64, 201), ("A-z_0.9:x", 201),
+])
+async def test_uid_form(admin: Api, uid: str, status: int) -> None:
+    reply = await admin.post("/v1/tenants", {"name": "t", "uid": uid})
+    assert reply.status == status, reply.body
+    if status == 422:
+        assert reply.body["field"] == "uid"
+
+
+async def test_a_uid_is_unique(admin: Api) -> None:
+    await admin.tenant("first", uid="same")
+    reply = await admin.post("/v1/tenants", {"name": "second", "uid": "same"})
+    assert reply.status == 409 and reply.body["field"] == "uid"
+
+
+async def test_credas_bodies_carry_the_client_uid(admin: Api, receiver: Receiver) -> None:
+    portal = await admin.tenant("credas portal", profile="credas", uid=CLIENT_GUID)
+    credas = admin.as_key(portal["api_key"])
+    made = await credas.endpoint(receiver.url, event_types=["process_actor.updated"])
+    process = (await credas.post("/v1/subjects", {"kind": "process", "webhook_url": receiver.url + "/p?ref=1"})
+               ).ok()
+    event = (await credas.patch(f"/v1/subjects/{process['id']}", {"status": "2"})).ok()["event"]
+    await credas.wait_event(event["id"])
+    [request] = receiver.requests
+    assert request.body == orjson.dumps({"ProcessId": process["id"], "ClientId": CLIENT_GUID, "Status": 2,
+                                         "StatusDescription": "The process is complete"})
+    (await credas.post(f"/v1/endpoints/{made['id']}/test")).ok()
+    assert receiver.requests[1].json()["clientId"] == CLIENT_GUID

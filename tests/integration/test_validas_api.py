@@ -1,0 +1,148 @@
+"""vali-Das's own webhook API (seed 003) served by Verihook under the seed's paths, as a vali-Das client calls it."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from tests.support.api import Api
+from tests.support.receivers import Answer, Received
+from tests.support.seed_servers import TlsReceiver, TokenServer
+from tests.support.server import ADMIN_KEY, running_verihook, settings_for_tests
+from tests.tlsutil import TlsFiles, make_tls
+
+BASE = "/validas/v1/webhook"
+
+
+@pytest.fixture
+def tls(tmp_path: Path) -> TlsFiles:
+    return make_tls(tmp_path)
+
+
+@pytest.fixture
+async def running(database_url: str, tls: TlsFiles, http: aiohttp.ClientSession) -> AsyncIterator[Api]:
+    async with running_verihook(settings_for_tests(database_url, ca_file=str(tls.ca_file))) as verihook:
+        yield Api(verihook.base_url, ADMIN_KEY, http)
+
+
+@pytest.fixture
+async def validas(running: Api) -> Api:
+    return running.as_key((await running.tenant("vali-Das client", profile="validas"))["api_key"])
+
+
+@pytest.fixture
+async def tokens(tls: TlsFiles) -> AsyncIterator[TokenServer]:
+    server = await TokenServer(context=tls.server_context()).start()
+    yield server
+    await server.stop()
+
+
+@pytest.fixture
+async def receiver(tls: TlsFiles, tokens: TokenServer) -> AsyncIterator[TlsReceiver]:
+    receiver = await TlsReceiver(tls.server_context()).start()
+    guard = tokens.guard()
+
+    def handle(request: Received) -> Answer:  # a receiver that refuses validation "v-bad"
+        answer = guard(request)
+        if answer.status == 200 and request.json().get("validation_id") == "v-bad":
+            return Answer(500, b'{"error":"busy"}')
+        return answer
+
+    receiver.handler = handle
+    yield receiver
+    await receiver.stop()
+
+
+def oauth2(tokens: TokenServer) -> dict[str, str]:
+    return {"type": "oauth2", "token_url": tokens.url, "client_id": "validas", "client_secret": "s3cret"}
+
+
+async def test_the_three_steps_of_the_seed(validas: Api, receiver: TlsReceiver, tokens: TokenServer) -> None:
+    missing = await validas.get(f"{BASE}/settings")
+    assert missing.status == 404 and missing.content_type.startswith("application/problem+json")
+    assert (await validas.post(f"{BASE}/test")).status == 404
+    # 1. create the settings
+    created = await validas.post(f"{BASE}/settings", {"url": receiver.url + "/hook", "auth": oauth2(tokens)})
+    assert created.status == 201, created.body
+    assert created.body["auth"] == {**oauth2(tokens), "client_secret": "***"}
+    assert created.body["url"] == receiver.url + "/hook" and created.body["enabled"] is True
+    # 2. read them back
+    read = (await validas.get(f"{BASE}/settings")).ok()
+    assert read == created.body
+    # 3. test them: the exact body of a validation status change, with the setting's OAuth2 token
+    tested = (await validas.post(f"{BASE}/test")).ok()
+    assert set(tested) >= {"ok", "status_code", "latency_ms", "error", "response_body"}
+    assert (tested["ok"], tested["status_code"]) == (True, 200)
+    [request] = receiver.requests
+    assert request.path_qs == "/hook" and request.headers["authorization"] == "Bearer token-1"
+    body = request.json()
+    assert list(body) == ["validation_id", "status", "time"] and body["status"] == "on-course"
+
+    # a second POST replaces the one setting
+    replaced = await validas.post(f"{BASE}/settings", {"url": receiver.url + "/v2", "auth": oauth2(tokens),
+                                                       "enabled": False})
+    assert replaced.status == 200 and replaced.body["id"] == created.body["id"]
+    assert (await validas.get(f"{BASE}/settings")).ok()["url"] == receiver.url + "/v2"
+    assert [e["id"] for e in (await validas.get("/v1/endpoints")).ok()["data"]] == [created.body["id"]]
+
+
+@pytest.mark.parametrize(("body", "field"), [
+    ({"url": "http://127.0.0.1:9/hook", "auth": {"type": "oauth2", "token_url": "https://127.0.0.1:9/t",
+                                                  "client_id": "c", "client_secret": "s"}}, "url"),
+    ({"url": "https://127.0.0.1:9/hook", "auth": {"type": "none"}}, "auth"),
+    ({"url": "https://127.0.0.1:9/hook"}, "auth"),
+    ({"url": "https://127.0.0.1:9/hook", "auth": {"type": "oauth2", "token_url": "https://127.0.0.1:9/t",
+                                                   "client_id": "c", "client_secret": "s"}, "profile": "standard"},
+     "profile"),
+])
+async def test_settings_require_https_and_oauth2(validas: Api, body: dict[str, Any], field: str) -> None:
+    reply = await validas.post(f"{BASE}/settings", body)
+    assert reply.status == 422 and reply.body["field"].startswith(field), reply.body
+
+
+async def test_the_event_queries(validas: Api, running: Api, receiver: TlsReceiver, tokens: TokenServer) -> None:
+    (await validas.post(f"{BASE}/settings", {"url": receiver.url + "/hook", "auth": oauth2(tokens)})).ok()
+    changes = {}
+    for validation in ("v-ok", "v-bad"):
+        (await validas.post("/v1/subjects", {"kind": "validation", "id": validation})).ok()
+        for status in ("on-course", "document-uploaded"):
+            event = (await validas.patch(f"/v1/subjects/{validation}", {"status": status})).ok()["event"]
+            changes.setdefault(validation, []).append(event["id"])
+    for event_id in changes["v-ok"]:
+        await validas.wait_event(event_id)
+    await receiver.wait_for(4)
+    await asyncio.sleep(0.3)  # v-bad's outcomes are written; their retries wait (5 s)
+
+    async def ids(path: str, **params: Any) -> list[str]:
+        reply = (await validas.get(f"{BASE}{path}", params=params)).ok()
+        return [item.get("event_id") or item["validation_id"] for item in reply["data"]]
+
+    assert await ids("/events", sent="true") == changes["v-ok"][::-1]  # newest first
+    assert await ids("/events", sent="false") == changes["v-bad"][::-1]  # retries waiting count as not sent
+    assert sorted(await ids("/events")) == sorted(changes["v-ok"] + changes["v-bad"])
+    assert await ids("/events", sent="false", validation_id="v-ok") == []
+    assert await ids("/events", validation_id="v-bad") == changes["v-bad"][::-1]
+    assert await ids("/validations", sent="true") == ["v-ok"]
+    assert await ids("/validations", sent="false") == ["v-bad"]
+    assert await ids("/validations/v-bad/events") == changes["v-bad"][::-1]
+    one = (await validas.get(f"{BASE}/events/{changes['v-bad'][0]}")).ok()
+    assert (one["validation_id"], one["status"], one["sent"], one["delivery_status"]) == (
+        "v-bad", "on-course", False, "pending")
+    assert [a["status_code"] for a in one["attempts"]] == [500]
+    listed = (await validas.get(f"{BASE}/events", params={"validation_id": "v-ok"})).ok()["data"][0]
+    assert listed["sent"] is True and listed["status"] == "document-uploaded" and listed["time"]
+
+    assert (await validas.get(f"{BASE}/events", params={"sent": "maybe"})).status == 422
+    assert (await validas.get(f"{BASE}/events", params={"delivered": "true"})).status == 422
+    assert (await validas.get(f"{BASE}/validations/v-missing/events")).status == 404
+    other = await running.as_new_tenant("other client")
+    assert (await other.get(f"{BASE}/events/{changes['v-ok'][0]}")).status == 404
+    assert (await other.get(f"{BASE}/events")).ok()["data"] == []
+    assert (await other.get(f"{BASE}/validations/v-ok/events")).status == 404
+    assert (await validas.get(f"{BASE}/settings", headers={"Authorization": "Bearer wrong"})).status == 401
+    assert (await running.get(f"{BASE}/settings")).status == 403  # the admin key is no vali-Das client
