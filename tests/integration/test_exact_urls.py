@@ -9,7 +9,7 @@ import pytest
 from tests.support.api import Api
 from tests.support.raw_server import RawServer
 from tests.support.server import TRANSPORT_CASES, Running, running_verihook, settings_for_tests
-from verihook.delivery.transport import TRANSPORT_ENV, AiohttpTransport, OutboundRequest, PyreqwestTransport
+from verihook.delivery.transport import AiohttpTransport, OutboundRequest, PyreqwestTransport
 
 SENT_AS_GIVEN = [
     "/a%2Fb/%7Euser?q=a+b&x=%2F&y=%7E",
@@ -47,15 +47,14 @@ REFUSED = [
 
 
 @pytest.fixture
-def transport(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
-    """The transport named by the test's parameters, chosen as an operator would (VERIHOOK_TRANSPORT)."""
-    monkeypatch.setenv(TRANSPORT_ENV, request.param)
+def transport(request: pytest.FixtureRequest) -> str:
+    """The transport named by the test's parameters (Settings.transport, as VERIHOOK_TRANSPORT sets it)."""
     return str(request.param)
 
 
 @pytest.fixture
 async def verihook(database_url: str, transport: str) -> AsyncIterator[Running]:
-    async with running_verihook(settings_for_tests(database_url)) as running:
+    async with running_verihook(settings_for_tests(database_url, transport=transport)) as running:
         assert type(running.runtime.transport).__name__.lower() == f"{transport}transport"
         yield running
 

@@ -123,7 +123,7 @@ async def test_validas_receiver(database_url: str, tmp_path: Path, http: aiohttp
         (await api.post("/validas/v1/webhook/settings", {"url": url + "/validas", "auth": auth})).ok()
         tested = (await api.post("/validas/v1/webhook/test")).ok()  # a sample status change
         assert (tested["ok"], tested["status_code"]) == (True, 200), tested
-        assert [status for _, status in app[module.VALIDATIONS].values()] == ["on-course"]
+        assert [status for _, status in app.state.validations.values()] == ["on-course"]
         (await api.post("/v1/subjects", {"kind": "validation", "id": "val-1"})).ok()
         for status in ("on-course", "confirmed"):
             event = (await api.patch("/v1/subjects/val-1", {"status": status})).ok()["event"]
@@ -145,8 +145,8 @@ async def test_incode_receiver(admin: Api) -> None:
             made = await api.endpoint(url + f"/incode/{kind}", auth=auth, event_types=[event_type])
             tested = (await api.post(f"/v1/endpoints/{made['id']}/test")).ok()  # a sample of its type
             assert (tested["ok"], tested["status_code"]) == (True, 200), tested
-        app[module.ONBOARDING].clear()
-        app[module.WATCHLIST].clear()
+        app.state.onboarding.clear()
+        app.state.watchlist.clear()
         (await api.post("/v1/subjects", {"kind": "interview", "id": "int-1"})).ok()
         onboarding = (await api.patch("/v1/subjects/int-1", {"status": "ONBOARDING_FINISHED"})).ok()["event"]
         watchlist = await api.publish("watchlist.updated", {"interviewId": "int-1", "ref": "r", "search_id": "s"})
