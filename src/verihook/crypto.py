@@ -58,3 +58,8 @@ def load_or_create_key_file(path: Path) -> tuple[str, bool]:
     with os.fdopen(fd, "w") as handle:
         handle.write(key + "\n")
     return key, True
+
+
+def generate_token() -> str:
+    """A random URL-safe token (32 bytes of entropy) for generated Basic tokens."""
+    return secrets.token_urlsafe(32)

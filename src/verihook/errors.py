@@ -44,3 +44,8 @@ class Conflict(VerihookError):
 class Unauthorized(VerihookError):
     status = 401
     title = "Unauthorized"
+
+
+class UnusableSetting(ValueError):
+    """A stored setting that cannot be used to send (a signing secret that does not decode, ...). Its message
+    names what is wrong and never quotes the value, so an attempt record may carry it."""

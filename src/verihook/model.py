@@ -5,7 +5,7 @@ Times are float seconds since the epoch (UTC) throughout; the API formats them a
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Generic, TypeVar
@@ -184,6 +184,43 @@ class DeliveryResult:
     cycle_started_at: float | None = None
     # Profiles that retry byte for byte (Incode): the request as sent, JSON {"cycle", "headers"}; stored sealed.
     first_request: bytes | None = None
+
+
+@dataclass(slots=True)
+class Published:
+    event: Event
+    deliveries: list[Delivery]
+    duplicate: bool  # True: the idempotency key named an earlier event, which is returned instead
+
+
+@dataclass(slots=True)
+class EventFilter:
+    tenant_ids: Sequence[str] | None = None  # None: every tenant (the admin)
+    type: str | None = None
+    subject_id: str | None = None
+    endpoint_id: str | None = None
+    delivery_status: DeliveryStatus | Collection[DeliveryStatus] | None = None  # a collection: any of them
+    since: float | None = None
+    until: float | None = None
+
+
+@dataclass(slots=True)
+class SubjectFilter:
+    tenant_ids: Sequence[str] | None = None
+    kind: str | None = None
+    delivery_status: DeliveryStatus | Collection[DeliveryStatus] | None = None  # a collection: any of them
+
+
+@dataclass(slots=True)
+class EndpointTest:
+    """The answer to an endpoint test: one event sent now, nothing stored."""
+
+    ok: bool
+    status_code: int | None
+    latency_ms: float
+    error: str | None
+    error_detail: str | None
+    response_body: str | None
 
 
 @dataclass(slots=True)

@@ -10,6 +10,7 @@ from verihook.config import Settings
 from verihook.crypto import SecretBox, load_or_create_key_file
 from verihook.delivery.auth import Authenticator
 from verihook.delivery.dispatcher import Dispatcher
+from verihook.delivery.probe import EndpointProbe
 from verihook.delivery.sender import Sender
 from verihook.delivery.targets import Targets
 from verihook.delivery.transport import Transport, create_transport
@@ -109,4 +110,5 @@ async def build_runtime(settings: Settings, registry: ProfileRegistry | None = N
     health = Health(store, metrics, ctx.clock, settings.stall_after_s, DispatcherState(
         problems=dispatcher.problems, side_task_restarts=lambda: dispatcher.supervisor.restarts,
         stalled_sends=lambda: dispatcher.stalled_sends))
-    return Runtime(settings, store, transport, dispatcher, Service(ctx, sender, targets, health), metrics)
+    service = Service(ctx, EndpointProbe(sender, targets, ctx.clock), health)
+    return Runtime(settings, store, transport, dispatcher, service, metrics)

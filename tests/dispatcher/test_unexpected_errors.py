@@ -53,4 +53,6 @@ async def test_a_stored_signing_secret_that_does_not_decode_fails_its_attempts(e
                                         updated_at=endpoint.updated_at + 1))
     [delivery] = await engine.settle(await engine.publish())
     assert (delivery.status, [a.error for a in delivery.attempts]) == ("failed", ["internal"] * 3)
+    detail = delivery.attempts[0].error_detail or ""
+    assert "the signing secret is empty" in detail and "!!!!" not in detail  # b64decode drops the "!"s
     assert engine.transport.requests == []  # nothing went out half-signed

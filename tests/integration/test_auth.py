@@ -14,7 +14,8 @@ from urllib.parse import parse_qs
 import pytest
 from aiohttp import web
 
-from verihook.delivery.auth import Authenticator, AuthFailed, generate_token
+from verihook.crypto import generate_token
+from verihook.delivery.auth import Authenticator, AuthFailed
 from verihook.delivery.transport import AiohttpTransport, PyreqwestTransport, Transport
 
 

@@ -27,19 +27,14 @@ from verihook.model import (
     DeliveryResult,
     DeliveryStatus,
     Endpoint,
+    EventFilter,
     SigningSecret,
     Subject,
+    SubjectFilter,
     Tenant,
 )
 from verihook.runtime import open_store
-from verihook.store.base import (
-    Destination,
-    EventDraft,
-    EventFilter,
-    Store,
-    SubjectFilter,
-    SubjectUpdate,
-)
+from verihook.store.base import Destination, EventDraft, Store, SubjectUpdate
 from verihook.store.codec import encode_cursor
 from verihook.store.postgres_conn import migration_scripts as postgres_scripts
 from verihook.store.sqlite import migration_scripts as sqlite_scripts

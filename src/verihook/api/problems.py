@@ -15,7 +15,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from verihook import limits
 from verihook.errors import VerihookError
-from verihook.store.errors import is_unavailable
+from verihook.service.health import is_store_unavailable
 
 log = logging.getLogger("verihook.api")
 
@@ -84,7 +84,7 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def unexpected_error(_: Request, error: Exception) -> Response:
-        if is_unavailable(error):
+        if is_store_unavailable(error):
             log.warning("store unavailable: %s", error)
             response = problem(503, "Service unavailable", "the database cannot be reached right now; try again")
             response.headers["Retry-After"] = "1"

@@ -21,7 +21,6 @@ import asyncio
 import base64
 import json
 import math
-import secrets
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -53,11 +52,6 @@ class AuthFailed(Exception):
 class _Token:
     access_token: str
     refresh_at: float  # clock time after which a new token is fetched
-
-
-def generate_token() -> str:
-    """A random URL-safe token (32 bytes of entropy) for generated Basic tokens."""
-    return secrets.token_urlsafe(32)
 
 
 def basic_credentials(username: str, password: str) -> str:

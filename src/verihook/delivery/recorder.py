@@ -20,6 +20,7 @@ from verihook.config import DispatcherSettings
 from verihook.delivery.sender import Sent, excerpt, judge
 from verihook.delivery.targets import Target
 from verihook.delivery.transport import Outcome
+from verihook.errors import UnusableSetting
 from verihook.logs import log_attempt
 from verihook.metrics import Metrics
 from verihook.model import Attempt, AttemptError, DeliveryResult, DeliveryStatus, DueDelivery
@@ -76,6 +77,8 @@ def internal_failure(error: BaseException) -> Sent:
     bug): recorded and retried like any failed attempt. The detail names the error's type, not its text, which
     may quote a secret."""
     detail = f"Verihook could not prepare or send the request ({type(error).__name__})"
+    if isinstance(error, UnusableSetting):
+        detail += f": {error}"
     return Sent(Outcome(None, {}, b"", 0.0, AttemptError.INTERNAL, detail), {}, False)
 
 

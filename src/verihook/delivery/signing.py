@@ -16,6 +16,8 @@ import time
 from collections.abc import Mapping, Sequence
 from functools import lru_cache
 
+from verihook.errors import UnusableSetting
+
 SECRET_PREFIX = "whsec_"
 SECRET_BYTES = 24
 DEFAULT_TOLERANCE_S = 300
@@ -43,9 +45,9 @@ def secret_key(secret: str) -> bytes:
     try:
         key = base64.b64decode(raw + "==")
     except (binascii.Error, ValueError) as exc:
-        raise ValueError("signing secret is not valid base64") from exc
+        raise UnusableSetting("the signing secret is not valid base64") from exc
     if not key:
-        raise ValueError("signing secret is empty")
+        raise UnusableSetting("the signing secret is empty")
     return key
 
 

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from verihook.delivery.auth import generate_token
+from verihook.crypto import generate_token
 from verihook.delivery.guard import check_url
 from verihook.delivery.signing import generate_secret
 from verihook.errors import InvalidInput, NotFound

@@ -13,14 +13,14 @@ import orjson
 from verihook import limits
 from verihook.errors import InvalidInput, NotFound
 from verihook.ids import new_id
-from verihook.model import Delivery, DeliveryStatus, Endpoint, Event, Page, Subject
+from verihook.model import Delivery, DeliveryStatus, Endpoint, Event, EventFilter, Page, Published, Subject
 from verihook.profiles import EventType
 from verihook.profiles.base import RemoteRef
 from verihook.rules import endpoint_rules, subject_rules
 from verihook.service.access import Caller
 from verihook.service.context import Context
 from verihook.service.seed_rules import VALIDAS_EVENT, receives_validas
-from verihook.store.base import Destination, EventDraft, EventFilter, Published, SubjectUpdate
+from verihook.store.base import Destination, EventDraft, SubjectUpdate
 from verihook.tracing import PublishedEvent
 
 MAX_BATCH = 1000

@@ -19,6 +19,11 @@ class DispatcherState:
     stalled_sends: Callable[[], int]
 
 
+def is_store_unavailable(error: BaseException) -> bool:
+    """Whether an error means the database cannot be reached now (the API answers 503, not 500)."""
+    return is_unavailable(error)
+
+
 class Health:
     def __init__(self, store: Store, metrics: Metrics, clock: Callable[[], float], stall_after_s: float,
                  dispatcher: DispatcherState | None) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 
-from verihook.delivery.auth import generate_token
+from verihook.crypto import generate_token
 from verihook.errors import Forbidden, InvalidInput, Unauthorized
 from verihook.model import Tenant
 from verihook.profiles import Profile

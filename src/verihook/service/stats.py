@@ -7,10 +7,9 @@ from __future__ import annotations
 import statistics
 from dataclasses import dataclass, field
 
-from verihook.model import Delivery, DeliveryStatus, Event
+from verihook.model import Delivery, DeliveryStatus, Event, EventFilter
 from verihook.service.access import Caller
 from verihook.service.context import Context
-from verihook.store.base import EventFilter
 
 SAMPLE = 300  # events read at most for one figure
 RECENT = 20  # deliveries listed on an endpoint's page

@@ -12,13 +12,13 @@ import orjson
 from verihook.delivery.guard import check_url
 from verihook.errors import Conflict, InvalidInput, NotFound
 from verihook.ids import new_id
-from verihook.model import Page, StatusChange, Subject
+from verihook.model import Page, Published, StatusChange, Subject, SubjectFilter
 from verihook.service.access import Caller
 from verihook.service.context import Context
 from verihook.service.events import EventInput, Events
 from verihook.service.samples import client_id
 from verihook.service.seed_rules import check_subject_url
-from verihook.store.base import Published, SubjectFilter, SubjectUpdate
+from verihook.store.base import SubjectUpdate
 
 SUBJECT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
 

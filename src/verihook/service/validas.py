@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from verihook.errors import Forbidden, NotFound
-from verihook.model import DeliveryStatus, Event, Page, Subject, Tenant, rollup
+from verihook.model import DeliveryStatus, Event, EventFilter, Page, Subject, Tenant, rollup
 from verihook.profiles.validas import NAME as VALIDAS
 from verihook.profiles.validas import STATUS_CHANGED, VALIDATION
 from verihook.service.access import Caller
@@ -22,7 +22,6 @@ from verihook.service.context import TENANT_ID_PREFIX, Context
 from verihook.service.endpoints import Endpoints, EndpointView
 from verihook.service.events import EventDetail, Events
 from verihook.service.subjects import Subjects
-from verihook.store.base import EventFilter
 
 SENT = frozenset({DeliveryStatus.SUCCEEDED})
 NOT_SENT = frozenset({DeliveryStatus.PENDING, DeliveryStatus.FAILED})

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -13,9 +13,12 @@ from verihook.model import (
     DueDelivery,
     Endpoint,
     Event,
+    EventFilter,
     Page,
+    Published,
     StatusChange,
     Subject,
+    SubjectFilter,
     Tenant,
 )
 
@@ -46,32 +49,7 @@ class Destination:
     lease_s: float  # a claim of this delivery expires after this long
 
 
-@dataclass(slots=True)
-class Published:
-    event: Event
-    deliveries: list[Delivery]
-    duplicate: bool  # True: the idempotency key named an earlier event, which is returned instead
-
-
 Router = Callable[[EventDraft, "Subject | None", Sequence[Endpoint]], list[Destination]]
-
-
-@dataclass(slots=True)
-class EventFilter:
-    tenant_ids: Sequence[str] | None = None  # None: every tenant (the admin)
-    type: str | None = None
-    subject_id: str | None = None
-    endpoint_id: str | None = None
-    delivery_status: DeliveryStatus | Collection[DeliveryStatus] | None = None  # a collection: any of them
-    since: float | None = None
-    until: float | None = None
-
-
-@dataclass(slots=True)
-class SubjectFilter:
-    tenant_ids: Sequence[str] | None = None
-    kind: str | None = None
-    delivery_status: DeliveryStatus | Collection[DeliveryStatus] | None = None  # a collection: any of them
 
 
 @dataclass(slots=True)

@@ -8,9 +8,9 @@ from typing import Any
 
 import orjson
 
-from verihook.model import Delivery, DeliveryStatus, Endpoint, Event, Subject
+from verihook.model import Delivery, DeliveryStatus, Endpoint, Event, Published, Subject
 from verihook.store import queries as q
-from verihook.store.base import Destination, EventDraft, Published, Router
+from verihook.store.base import Destination, EventDraft, Router
 from verihook.store.codec import EndpointCodec
 from verihook.store.database import Tx
 from verihook.store.errors import MissingRow

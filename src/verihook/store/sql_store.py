@@ -17,15 +17,18 @@ from verihook.model import (
     DeliveryStatus,
     Endpoint,
     Event,
+    EventFilter,
     Page,
+    Published,
     StatusChange,
     Subject,
+    SubjectFilter,
     Tenant,
     rollup,
 )
 from verihook.store import publishing
 from verihook.store import queries as q
-from verihook.store.base import EventDraft, EventFilter, Published, QueueStats, Router, SubjectFilter, SubjectUpdate
+from verihook.store.base import EventDraft, QueueStats, Router, SubjectUpdate
 from verihook.store.codec import EndpointCodec
 from verihook.store.database import Database, Tx
 from verihook.store.errors import MissingRow

@@ -6,8 +6,7 @@ import re
 from typing import Any
 
 from verihook.errors import InvalidInput
-from verihook.model import DeliveryStatus
-from verihook.store.base import EventFilter
+from verihook.model import DeliveryStatus, EventFilter
 from verihook.web.session import Form
 
 AUTH_TYPES = ("none", "basic", "bearer", "oauth2")

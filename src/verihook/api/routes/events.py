@@ -9,8 +9,8 @@ from fastapi import APIRouter, Query
 from verihook.api.deps import CallerDep, ServiceDep, V1Route
 from verihook.api.filters import DELIVERY_STATUS, delivery_statuses
 from verihook.api.schemas import EventBatch, EventCreate, delivery_out, event_out, page_out
+from verihook.model import EventFilter, Published
 from verihook.service import EventInput
-from verihook.store.base import EventFilter, Published
 from verihook.times import parse_time
 
 router = APIRouter(prefix="/v1/events", tags=["events"], route_class=V1Route)

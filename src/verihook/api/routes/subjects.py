@@ -10,8 +10,8 @@ from verihook.api.deps import CallerDep, ServiceDep, V1Route
 from verihook.api.filters import DELIVERY_STATUS, delivery_statuses
 from verihook.api.routes.events import published_out
 from verihook.api.schemas import SubjectCreate, SubjectPatch, event_out, page_out, subject_out
+from verihook.model import EventFilter
 from verihook.service import SubjectInput
-from verihook.store.base import EventFilter
 
 router = APIRouter(prefix="/v1/subjects", tags=["subjects"], route_class=V1Route)
 
