@@ -34,9 +34,9 @@ import uvloop
 
 from verihook.config import DispatcherSettings, Settings
 from verihook.delivery.auth import Authenticator
+from verihook.delivery.destinations import Destinations
 from verihook.delivery.dispatcher import Dispatcher
 from verihook.delivery.sender import Sender, excerpt
-from verihook.delivery.targets import Targets
 from verihook.delivery.transport import (
     AiohttpTransport,
     OutboundRequest,
@@ -157,7 +157,7 @@ async def stages(base: Path, url: str, events: int, dispatcher_changes: dict[str
                     break
                 claimed += batch
 
-        targets = Targets(store, default_registry())
+        targets = Destinations(store, default_registry())
         sender = Sender(InstantTransport(), Authenticator(InstantTransport()))
         sent = []
         from verihook.delivery.dispatcher import _message

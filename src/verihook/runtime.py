@@ -9,10 +9,10 @@ from dataclasses import dataclass
 from verihook.config import Settings
 from verihook.crypto import SecretBox, load_or_create_key_file
 from verihook.delivery.auth import Authenticator
+from verihook.delivery.destinations import Destinations
 from verihook.delivery.dispatcher import Dispatcher
 from verihook.delivery.probe import EndpointProbe
 from verihook.delivery.sender import Sender
-from verihook.delivery.targets import Targets
 from verihook.delivery.transport import Transport, create_transport
 from verihook.metrics import Metrics
 from verihook.profiles import ProfileRegistry, default_registry
@@ -98,7 +98,7 @@ async def build_runtime(settings: Settings, registry: ProfileRegistry | None = N
     if transport is None:
         transport = create_transport(settings.transport, allow_private_targets=settings.allow_private_targets,
                                      ca_file=settings.ca_file)
-    targets = Targets(store, registry)
+    targets = Destinations(store, registry)
     metrics = Metrics()
     tracing = Tracing.start(propagate=settings.propagate_trace)
     sender = Sender(transport, Authenticator(transport, metrics=metrics), tracing=tracing)

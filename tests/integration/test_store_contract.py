@@ -34,7 +34,7 @@ from verihook.model import (
     Tenant,
 )
 from verihook.runtime import open_store
-from verihook.store.base import Destination, EventDraft, Store, SubjectUpdate
+from verihook.store.base import EventDraft, Recipient, Store, SubjectUpdate
 from verihook.store.codec import encode_cursor
 from verihook.store.postgres_conn import migration_scripts as postgres_scripts
 from verihook.store.sqlite import migration_scripts as sqlite_scripts
@@ -105,11 +105,11 @@ def a_draft(tenant_id: str, at: float = T0, type: str = "order.created", subject
                       idempotency_key=key, created_at=at, subject_update=update)
 
 
-def route(draft: EventDraft, subject: Subject | None, endpoints: Sequence[Endpoint]) -> list[Destination]:
+def route(draft: EventDraft, subject: Subject | None, endpoints: Sequence[Endpoint]) -> list[Recipient]:
     destinations = []
     if subject is not None and subject.webhook_url:
-        destinations.append(Destination(None, subject.webhook_url, LEASE_S))
-    destinations += [Destination(e.id, e.url, LEASE_S) for e in endpoints if e.wants(draft.type)]
+        destinations.append(Recipient(None, subject.webhook_url, LEASE_S))
+    destinations += [Recipient(e.id, e.url, LEASE_S) for e in endpoints if e.wants(draft.type)]
     return destinations
 
 

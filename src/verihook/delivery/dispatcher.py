@@ -26,12 +26,12 @@ from typing import Any
 import orjson
 
 from verihook.config import DispatcherSettings
+from verihook.delivery.destinations import Destination, Destinations
 from verihook.delivery.fairness import lane_shares
 from verihook.delivery.lanes import Lane, Work
 from verihook.delivery.recorder import Recorder, internal_failure, result_of
 from verihook.delivery.sender import Message, Sender, Sent
 from verihook.delivery.supervisor import Supervisor
-from verihook.delivery.targets import Target, Targets
 from verihook.delivery.transport import Outcome
 from verihook.metrics import Metrics
 from verihook.model import AttemptError, DueDelivery
@@ -51,7 +51,7 @@ Listen = Callable[[Callable[[], None]], Awaitable[None]]
 
 
 class Dispatcher:
-    def __init__(self, store: Store, sender: Sender, targets: Targets, settings: DispatcherSettings,
+    def __init__(self, store: Store, sender: Sender, targets: Destinations, settings: DispatcherSettings,
                  metrics: Metrics | None = None, clock: Callable[[], float] = time.time,
                  listen: Listen | None = None) -> None:
         self.store = store
@@ -170,7 +170,7 @@ class Dispatcher:
             if target is None:
                 unknown.append(due)
             else:
-                self._route(due, target)
+                self._enqueue(due, target)
         if unknown:
             self._spawn(self._look_up(unknown))
 
@@ -192,9 +192,9 @@ class Dispatcher:
                 log.exception("delivery %s cannot be prepared; recorded as a failed attempt", due.id)
                 self._finish(due, self.targets.fallback(due), internal_failure(error), counted=True)
                 continue
-            self._route(due, target)
+            self._enqueue(due, target)
 
-    def _route(self, due: DueDelivery, target: Target) -> None:
+    def _enqueue(self, due: DueDelivery, target: Destination) -> None:
         url = target.url or due.url
         if target.refusal is not None:
             refused = Sent(Outcome(None, {}, b"", 0.0, AttemptError.ENDPOINT_DISABLED, target.refusal), {}, False)
@@ -232,7 +232,7 @@ class Dispatcher:
         finally:
             lane.workers -= 1
 
-    def _finish(self, due: DueDelivery, target: Target, sent: Sent, *, counted: bool) -> None:
+    def _finish(self, due: DueDelivery, target: Destination, sent: Sent, *, counted: bool) -> None:
         try:
             recorded = result_of(due, target, sent, self.clock())
             self.recorder.record(recorded, target.rules.profile.name, target.endpoint_id)
@@ -298,7 +298,7 @@ class Dispatcher:
         if self._next_known_due is None or first_due < self._next_known_due:
             self._next_known_due = first_due
 
-    async def _message_for(self, due: DueDelivery, target: Target) -> Message:
+    async def _message_for(self, due: DueDelivery, target: Destination) -> Message:
         """The message to send; a retry of an identical-retry profile (Incode) resends the cycle's first request."""
         message = _message(due)
         if due.cycle_attempts and target.rules.profile.defaults.identical_retry:

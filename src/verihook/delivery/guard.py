@@ -1,6 +1,6 @@
 """The target guard: keeps deliveries away from loopback, private, link-local and metadata addresses (SSRF).
 
-Two moments check a target (DESIGN.md, "Target guard"):
+Two moments check a target (DESIGN.md, "TargetAddress guard"):
 
 - when an endpoint is created or changed, `check_url` refuses a bad scheme, a missing host and an IP literal
   in a refused range (a host name is not resolved then: one that does not resolve yet is accepted);
@@ -116,7 +116,7 @@ def parse_ip(host: str) -> IPAddress | None:
 
 
 @dataclass(frozen=True, slots=True)
-class Target:
+class TargetAddress:
     scheme: str
     host: str  # canonical: lower case, punycode, IPv6 without brackets, legacy IPv4 forms normalised
     port: int
@@ -125,7 +125,7 @@ class Target:
 
 
 @lru_cache(maxsize=4096)
-def parse_target(url: str) -> Target:
+def parse_target(url: str) -> TargetAddress:
     """Scheme, canonical host and port of an absolute http(s) URL, as the sender will connect to it.
 
     Raises ValueError for a URL that is not http(s) or has no host."""
@@ -138,8 +138,8 @@ def parse_target(url: str) -> Target:
         raise ValueError(f"url has no host: {url}")
     ip = parse_ip(host)
     if ip is None:
-        return Target(parsed.scheme, host, port, None, False)
-    return Target(parsed.scheme, str(ip), port, ip, is_refused_address(ip))
+        return TargetAddress(parsed.scheme, host, port, None, False)
+    return TargetAddress(parsed.scheme, str(ip), port, ip, is_refused_address(ip))
 
 
 def check_url(url: str, *, allow_private_targets: bool, require_https: bool = False) -> None:

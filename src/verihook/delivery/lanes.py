@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections import deque
 from typing import NamedTuple
 
-from verihook.delivery.targets import Target
+from verihook.delivery.destinations import Destination
 from verihook.model import DueDelivery
 
 INITIAL_WINDOW = 8  # sends a destination may have out before any has been answered (slow start)
@@ -24,7 +24,7 @@ UNKNOWN_PACE_WAIT_S = 0.2  # what a lane with no answer yet cannot take is due a
 
 class Work(NamedTuple):
     due: DueDelivery
-    target: Target
+    target: Destination
     url: str
 
 

@@ -10,9 +10,9 @@ import logging
 import time
 from collections.abc import Callable
 
+from verihook.delivery.destinations import Destinations
 from verihook.delivery.recorder import internal_failure
 from verihook.delivery.sender import Message, Sender, excerpt
-from verihook.delivery.targets import Targets
 from verihook.ids import new_id
 from verihook.model import Endpoint, EndpointTest
 from verihook.profiles import Profile
@@ -21,7 +21,7 @@ log = logging.getLogger("verihook.probe")
 
 
 class EndpointProbe:
-    def __init__(self, sender: Sender, targets: Targets, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, sender: Sender, targets: Destinations, clock: Callable[[], float] = time.time) -> None:
         self._sender = sender
         self._targets = targets
         self._clock = clock

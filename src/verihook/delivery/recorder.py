@@ -17,8 +17,8 @@ from typing import NamedTuple
 import orjson
 
 from verihook.config import DispatcherSettings
+from verihook.delivery.destinations import Destination
 from verihook.delivery.sender import Sent, excerpt, judge
-from verihook.delivery.targets import Target
 from verihook.delivery.transport import Outcome
 from verihook.errors import UnusableSetting
 from verihook.logs import log_attempt
@@ -37,7 +37,7 @@ class Recorded(NamedTuple):
     outcome: str  # succeeded | retrying | failed, as the metrics name it
 
 
-def result_of(due: DueDelivery, target: Target, sent: Sent, now: float) -> Recorded:
+def result_of(due: DueDelivery, target: Destination, sent: Sent, now: float) -> Recorded:
     """The attempt record and the delivery's next state after `sent`."""
     outcome = sent.outcome
     verdict = judge(sent, target, due.cycle_attempts, now)
@@ -63,7 +63,7 @@ def result_of(due: DueDelivery, target: Target, sent: Sent, now: float) -> Recor
     return Recorded(result, label)
 
 
-def first_request_of(due: DueDelivery, target: Target, sent: Sent) -> bytes | None:
+def first_request_of(due: DueDelivery, target: Destination, sent: Sent) -> bytes | None:
     """What an identical retry must repeat: the headers of the cycle's first request that went out (a replay
     carries no `wire_headers`: it is that request already)."""
     if sent.wire_headers is None or not target.rules.profile.defaults.identical_retry:

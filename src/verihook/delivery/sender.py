@@ -7,8 +7,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from verihook.delivery.auth import Authenticator, AuthFailed
+from verihook.delivery.destinations import Destination
 from verihook.delivery.signing import signing_headers
-from verihook.delivery.targets import Target
 from verihook.delivery.transport import OutboundRequest, Outcome, Transport
 from verihook.model import AttemptError
 from verihook.policy import declines, is_success, next_retry_delay, parse_retry_after
@@ -61,7 +61,7 @@ class Sender:
         self.clock = clock
         self.tracing = tracing or Tracing()
 
-    async def send(self, target: Target, url: str, message: Message) -> Sent:
+    async def send(self, target: Destination, url: str, message: Message) -> Sent:
         """One attempt, in its span (verihook.tracing)."""
         with self.tracing.attempt(message.event_id, message.event_type, url,
                                   identical_retries=target.rules.profile.defaults.sign_once) as span:
@@ -70,7 +70,8 @@ class Sender:
                         None if sent.outcome.error is None else sent.outcome.error.value)
             return sent
 
-    async def _send(self, target: Target, url: str, message: Message, trace_headers: list[tuple[str, str]]) -> Sent:
+    async def _send(self, target: Destination, url: str, message: Message,
+                    trace_headers: list[tuple[str, str]]) -> Sent:
         rules = target.rules
         body = rules.profile.render_body(
             RenderInput(
@@ -129,7 +130,7 @@ def _judged(outcome: Outcome, rule: str, request_headers: dict[str, str], wire: 
     return Sent(outcome, request_headers, succeeded, declined, wire)
 
 
-def judge(sent: Sent, target: Target, cycle_attempts: int, now: float) -> Verdict:
+def judge(sent: Sent, target: Destination, cycle_attempts: int, now: float) -> Verdict:
     """What follows an attempt: done, retry after a delay, or failed for good (maybe disabling the endpoint)."""
     if sent.succeeded:
         return Verdict(True, None, None)

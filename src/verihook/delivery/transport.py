@@ -39,7 +39,7 @@ from pyreqwest.http import HeaderMap
 from yarl import URL
 
 from verihook.delivery.exact_url import unsendable
-from verihook.delivery.guard import GuardedResolver, Target, TargetRefused, parse_target
+from verihook.delivery.guard import GuardedResolver, TargetAddress, TargetRefused, parse_target
 from verihook.model import AttemptError
 
 MAX_RESPONSE_BYTES = 64 * 1024  # response bodies are read up to this cap, the rest discarded
@@ -101,7 +101,7 @@ def _failed(start: float, error: AttemptError, detail: str) -> Outcome:
     return Outcome(None, {}, b"", (time.perf_counter() - start) * 1000.0, error, detail)
 
 
-async def _guard(resolver: GuardedResolver, url: str, timeout_s: float) -> tuple[Target, tuple[str, ...]]:
+async def _guard(resolver: GuardedResolver, url: str, timeout_s: float) -> tuple[TargetAddress, tuple[str, ...]]:
     """Check a target against the guard; answer it and the allowed addresses of its host name (empty for an
     allowed IP literal). Raises TargetRefused, socket.gaierror, TimeoutError (DNS past the deadline)."""
     target = parse_target(url)
@@ -205,7 +205,7 @@ class PyreqwestTransport:
             status, headers, b"" if body is None else body.to_bytes(), (time.perf_counter() - start) * 1000.0
         )
 
-    def _pinned_client(self, target: Target, allowed: tuple[str, ...]) -> Client:
+    def _pinned_client(self, target: TargetAddress, allowed: tuple[str, ...]) -> Client:
         """The client pinned to one allowed address of a host name (see the module docstring)."""
         key = (target.host, target.port)
         pinned = self._pinned.get(key)

@@ -20,7 +20,7 @@ from verihook.rules import endpoint_rules, subject_rules
 from verihook.service.access import Caller
 from verihook.service.context import Context
 from verihook.service.seed_rules import VALIDAS_EVENT, receives_validas
-from verihook.store.base import Destination, EventDraft, SubjectUpdate
+from verihook.store.base import EventDraft, Recipient, SubjectUpdate
 from verihook.tracing import PublishedEvent
 
 MAX_BATCH = 1000
@@ -110,7 +110,7 @@ class Events:
                           subject_id=item.subject_id, idempotency_key=item.idempotency_key,
                           created_at=self.ctx.clock(), subject_update=subject_update, tenant_profile=tenant.profile)
 
-    def route(self, draft: EventDraft, subject: Subject | None, endpoints: Sequence[Endpoint]) -> list[Destination]:
+    def route(self, draft: EventDraft, subject: Subject | None, endpoints: Sequence[Endpoint]) -> list[Recipient]:
         """Where an event goes: the subject's own URL, and every enabled endpoint whose filter matches.
 
         A profile's event type may keep away from subjects' own URLs, or reach only endpoints that name it
@@ -121,13 +121,13 @@ class Events:
         known = registry.event_type(draft.type)
         if subject is not None and subject.webhook_url and (known is None or known.subject_url):
             rules = subject_rules(subject.profile, tenant_profile, registry)
-            destinations.append(Destination(None, subject.webhook_url, rules.lease_s))
+            destinations.append(Recipient(None, subject.webhook_url, rules.lease_s))
         for endpoint in endpoints:
             if endpoint.wants(draft.type) and not (known is not None and known.opt_in and endpoint.event_types is None):
                 rules = endpoint_rules(endpoint, tenant_profile, registry)
                 if draft.type == VALIDAS_EVENT and not receives_validas(endpoint, rules.profile.name):
                     continue
-                destinations.append(Destination(endpoint.id, endpoint.url, rules.lease_s))
+                destinations.append(Recipient(endpoint.id, endpoint.url, rules.lease_s))
         return destinations
 
     async def get(self, caller: Caller, event_id: str) -> EventDetail:

@@ -43,13 +43,13 @@ class EventDraft:
 
 
 @dataclass(slots=True)
-class Destination:
+class Recipient:
     endpoint_id: str | None
     url: str
     lease_s: float  # a claim of this delivery expires after this long
 
 
-Router = Callable[[EventDraft, "Subject | None", Sequence[Endpoint]], list[Destination]]
+Router = Callable[[EventDraft, "Subject | None", Sequence[Endpoint]], list[Recipient]]
 
 
 @dataclass(slots=True)

@@ -10,7 +10,7 @@ import orjson
 
 from verihook.model import Delivery, DeliveryStatus, Endpoint, Event, Published, Subject
 from verihook.store import queries as q
-from verihook.store.base import Destination, EventDraft, Router
+from verihook.store.base import EventDraft, Recipient, Router
 from verihook.store.codec import EndpointCodec
 from verihook.store.database import Tx
 from verihook.store.errors import MissingRow
@@ -29,7 +29,7 @@ class PublishBatch:
         self.deliveries: list[tuple[Any, ...]] = []
         self.status_changes: list[tuple[Any, ...]] = []
 
-    def add(self, draft: EventDraft, subject: Subject | None, destinations: Sequence[Destination]) -> Published:
+    def add(self, draft: EventDraft, subject: Subject | None, destinations: Sequence[Recipient]) -> Published:
         sequence = subject.sequence if subject is not None else None
         at = draft.created_at
         self.events.append((draft.id, draft.tenant_id, draft.type, draft.data_json.decode(), draft.subject_id,

@@ -16,7 +16,7 @@ from verihook.store.base import Store
 
 
 @dataclass(slots=True)
-class Target:
+class Destination:
     endpoint_id: str | None
     url: str | None  # None: the delivery's own URL (a subject's webhook_url)
     rules: Rules
@@ -30,15 +30,15 @@ class Target:
         return [s.secret for s in self.signing_secrets if s.expires_at is None or s.expires_at > now]
 
 
-class Targets:
+class Destinations:
     def __init__(self, store: Store, registry: ProfileRegistry) -> None:
         self._store = store
         self._registry = registry
-        self._endpoints: dict[str, tuple[float | None, Target]] = {}
+        self._endpoints: dict[str, tuple[float | None, Destination]] = {}
         self._tenant_profiles: dict[str, str] = {}
         self._tenant_secrets: dict[str, str] = {}
 
-    def cached(self, due: DueDelivery) -> Target | None:
+    def cached(self, due: DueDelivery) -> Destination | None:
         """The target from memory, without a store round trip; None when it must be loaded (`for_delivery`)."""
         if due.endpoint_id is None:
             profile = self._tenant_profiles.get(due.tenant_id)
@@ -51,7 +51,7 @@ class Targets:
             return cached[1]
         return None
 
-    async def for_delivery(self, due: DueDelivery) -> Target:
+    async def for_delivery(self, due: DueDelivery) -> Destination:
         if due.endpoint_id is None:
             return await self._subject_target(due)
         cached = self._endpoints.get(due.endpoint_id)
@@ -62,14 +62,14 @@ class Targets:
         self._endpoints[due.endpoint_id] = (endpoint.updated_at if endpoint else None, target)
         return target
 
-    async def for_endpoint(self, endpoint: Endpoint) -> Target:
+    async def for_endpoint(self, endpoint: Endpoint) -> Destination:
         return await self._endpoint_target(endpoint, None)
 
-    def fallback(self, due: DueDelivery) -> Target:
+    def fallback(self, due: DueDelivery) -> Destination:
         """A stand-in for a target that cannot be built (its stored settings do not load): the standard rules, so
         the failed attempt is recorded, retried on the standard schedule and, if it never loads, fails."""
         rules = subject_rules(None, "standard", self._registry)
-        return Target(due.endpoint_id, None, rules, [], {"type": "none"}, [], False)
+        return Destination(due.endpoint_id, None, rules, [], {"type": "none"}, [], False)
 
     def forget(self, endpoint_id: str) -> None:
         self._endpoints.pop(endpoint_id, None)
@@ -80,10 +80,10 @@ class Targets:
             self._tenant_profiles[tenant_id] = tenant.profile if tenant else "standard"
         return self._tenant_profiles[tenant_id]
 
-    async def _endpoint_target(self, endpoint: Endpoint | None, due: DueDelivery | None) -> Target:
+    async def _endpoint_target(self, endpoint: Endpoint | None, due: DueDelivery | None) -> Destination:
         if endpoint is None:
             rules = subject_rules(None, "standard", self._registry)
-            return Target(None, None, rules, [], {"type": "none"}, [], False, refusal="endpoint deleted")
+            return Destination(None, None, rules, [], {"type": "none"}, [], False, refusal="endpoint deleted")
         rules = endpoint_rules(endpoint, await self._tenant_profile(endpoint.tenant_id), self._registry)
         refusal = None
         if endpoint.deleted_at is not None:
@@ -92,7 +92,7 @@ class Targets:
             refusal = (
                 f"endpoint disabled{': ' + endpoint.disabled_reason if endpoint.disabled_reason else ''}"
             )
-        return Target(
+        return Destination(
             endpoint.id,
             endpoint.url,
             rules,
@@ -103,12 +103,12 @@ class Targets:
             refusal,
         )
 
-    async def _subject_target(self, due: DueDelivery) -> Target:
+    async def _subject_target(self, due: DueDelivery) -> Destination:
         tenant_profile = await self._tenant_profile(due.tenant_id)
         if due.tenant_id not in self._tenant_secrets:
             self._tenant_secrets[due.tenant_id] = await self._store.tenant_signing_secret(due.tenant_id)
         return self._subject_rules_target(due, tenant_profile, self._tenant_secrets[due.tenant_id])
 
-    def _subject_rules_target(self, due: DueDelivery, tenant_profile: str, secret: str) -> Target:
+    def _subject_rules_target(self, due: DueDelivery, tenant_profile: str, secret: str) -> Destination:
         rules = subject_rules(due.subject_profile, tenant_profile, self._registry)
-        return Target(None, None, rules, [], {"type": "none"}, [SigningSecret(secret)], True)
+        return Destination(None, None, rules, [], {"type": "none"}, [SigningSecret(secret)], True)
