@@ -11,7 +11,7 @@ from typing import Any
 import orjson
 
 from verihook import limits
-from verihook.errors import InvalidInput, NotFound
+from verihook.errors import Forbidden, InvalidInput, NotFound
 from verihook.ids import new_id
 from verihook.model import Delivery, DeliveryStatus, Endpoint, Event, EventFilter, Page, Published, Subject
 from verihook.profiles import EventType
@@ -150,7 +150,9 @@ class Events:
             self.ctx.wake_dispatcher()
         return count
 
-    async def register_type(self, name: str, schema: dict[str, Any], description: str) -> EventType:
+    async def register_type(self, caller: Caller, name: str, schema: dict[str, Any], description: str) -> EventType:
+        if not caller.is_admin:
+            raise Forbidden("only the admin key registers event types")
         self.ctx.registry.check_event_type_name(name, field="name")
         if self.ctx.registry.owner_of(name) is not None:
             raise InvalidInput(f"event type {name} belongs to a profile and cannot be redefined", field="name")

@@ -8,7 +8,6 @@ from fastapi import APIRouter
 
 from verihook.api.deps import CallerDep, ServiceDep, V1Route
 from verihook.api.schemas import EventTypeCreate
-from verihook.errors import Forbidden
 from verihook.profiles import EventType
 
 router = APIRouter(prefix="/v1/event-types", tags=["event types"], route_class=V1Route)
@@ -26,6 +25,4 @@ async def list_event_types(_: CallerDep, service: ServiceDep) -> dict[str, Any]:
 
 @router.post("", status_code=201, operation_id="v1.event_type.create")
 async def register_event_type(body: EventTypeCreate, caller: CallerDep, service: ServiceDep) -> dict[str, Any]:
-    if not caller.is_admin:
-        raise Forbidden("only the admin key registers event types")
-    return event_type_out(await service.events.register_type(body.name, body.schema_, body.description))
+    return event_type_out(await service.events.register_type(caller, body.name, body.schema_, body.description))
