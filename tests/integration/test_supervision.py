@@ -85,7 +85,7 @@ async def test_readyz_answers_503_while_due_deliveries_wait_past_the_stall_bound
             assert (await admin.get("/readyz")).status == 200
             await publish(api, 1)
             deadline = time.monotonic() + 10
-            while sum(h.requests for h in hanging) < len(hanging):
+            while sum(len(h.requests) for h in hanging) < len(hanging):
                 assert time.monotonic() < deadline, "the hanging receivers were not all reached"
                 await asyncio.sleep(0.05)
             await api.publish("kyc.healthy")
