@@ -99,7 +99,10 @@ class Stats:
         first = (self.ctx.clock() // BUCKET_S - (hours - 1)) * BUCKET_S
         buckets = [Bucket(first + i * BUCKET_S) for i in range(hours)]
         for hour in await self.ctx.store.attempts_by_hour(caller.tenant_ids, endpoint_id, first, hours):
-            bucket = buckets[round((hour.start - first) / BUCKET_S)]
+            index = round((hour.start - first) / BUCKET_S)
+            if not 0 <= index < hours:  # within a rounding error of the window's bounds
+                continue
+            bucket = buckets[index]
             bucket.attempts, bucket.succeeded, bucket.failed = hour.attempts, hour.succeeded, hour.failed
             bucket.mean_latency_ms = hour.mean_latency_ms
         return buckets

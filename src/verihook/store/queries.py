@@ -105,26 +105,26 @@ QUEUE_STATS = "SELECT count(*), min(created_at) FROM deliveries WHERE status = '
 OLDEST_DUE_AT = ("SELECT min(next_attempt_at) FROM deliveries WHERE status = 'pending' AND next_attempt_at <= :now"
                  " AND (leased_until IS NULL OR leased_until <= :now)")
 
-# the attempts of a window by hour: one row per hour that has any. An hour is found by comparing times with its
-# bounds (hours counted from the window's start), never by casting a time to an integer, which PostgreSQL rounds
-# and SQLite truncates. An attempt succeeded or failed when it is its delivery's last and the delivery ended so:
-# that is the attempt whose outcome the delivery's success rule decided.
+# the attempts of a window by hour: one row (the hour's number since the epoch, its figures) per hour that has any.
+# The hour is floored through the dialect (PostgreSQL's CAST rounds, SQLite's truncates). An attempt succeeded or
+# failed when it is its delivery's last and the delivery ended so: the outcome its success rule decided.
 _ATTEMPTS_BY_HOUR = (
-    "WITH RECURSIVE hours(start) AS (SELECT CAST(:since AS DOUBLE PRECISION) UNION ALL"
-    " SELECT start + :bucket_s FROM hours WHERE start + :bucket_s < :until)"
-    " SELECT h.start, count(*),"
+    "SELECT {floor:a.at / :bucket_s} AS hour, count(*),"
     " sum(CASE WHEN d.status = 'succeeded' AND a.number = d.attempt_count THEN 1 ELSE 0 END),"
     " sum(CASE WHEN d.status = 'failed' AND a.number = d.attempt_count THEN 1 ELSE 0 END),"
     " avg(CASE WHEN a.status_code IS NOT NULL THEN a.latency_ms END)"
-    " FROM hours h JOIN attempts a ON a.at >= h.start AND a.at < h.start + :bucket_s"
-    " JOIN deliveries d ON d.id = a.delivery_id WHERE {scope} GROUP BY h.start ORDER BY h.start")
+    " FROM attempts a JOIN deliveries d ON d.id = a.delivery_id"
+    " WHERE a.at >= :since AND a.at < :until AND {scope} GROUP BY 1 ORDER BY 1")
 
 
-def attempts_by_hour(tenant_ids: Sequence[str] | None, endpoint_id: str | None, since: float, hours: int,
-                     bucket_s: float = 3600.0) -> tuple[str, dict[str, Any]]:
+HOUR_S = 3600.0
+
+
+def attempts_by_hour(tenant_ids: Sequence[str] | None, endpoint_id: str | None, since: float, hours: int
+                     ) -> tuple[str, dict[str, Any]]:
+    """The attempts of `hours` hours from `since` (the start of an hour)."""
     conditions = ["TRUE"]
-    params: dict[str, Any] = {"since": float(since), "until": float(since) + hours * bucket_s,
-                              "bucket_s": float(bucket_s)}
+    params: dict[str, Any] = {"since": float(since), "until": float(since) + hours * HOUR_S, "bucket_s": HOUR_S}
     if tenant_ids is not None:
         conditions.append("d.tenant_id IN :tenant_ids[]")
         params["tenant_ids"] = list(tenant_ids)

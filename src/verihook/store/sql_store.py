@@ -222,7 +222,7 @@ class SqlStore:
     async def attempts_by_hour(self, tenant_ids: Sequence[str] | None, endpoint_id: str | None, since: float,
                                hours: int) -> list[HourOfAttempts]:
         sql, params = q.attempts_by_hour(tenant_ids, endpoint_id, since, hours)
-        return [HourOfAttempts(float(row[0]), int(row[1]), int(row[2]), int(row[3]),
+        return [HourOfAttempts(int(row[0]) * q.HOUR_S, int(row[1]), int(row[2]), int(row[3]),
                                None if row[4] is None else float(row[4]))
                 for row in await self.db.fetch_all(sql, **params)]
 
