@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -26,6 +27,9 @@ class Settings:
     stall_after_s: float = 60.0  # /readyz answers 503 once a due delivery has waited this long; 0: never
     log_format: str = "text"  # "json": one JSON object a line (verihook.logs)
     propagate_trace: bool = False  # send a W3C traceparent to receivers (verihook.tracing)
+    # origins whose pages may show the dashboard in an iframe (VERIHOOK_PORTAL_FRAME_ANCESTORS); empty: none but
+    # the dashboard's own site (see docs/API.md "Dashboard")
+    portal_frame_ancestors: tuple[str, ...] = ()
     dispatcher: DispatcherSettings = field(default_factory=lambda: DispatcherSettings())
 
     @classmethod
@@ -42,6 +46,7 @@ class Settings:
             stall_after_s=_number(env, "VERIHOOK_STALL_AFTER_S", 60.0),
             log_format=(env.get("VERIHOOK_LOG_FORMAT") or "text").strip().lower(),
             propagate_trace=env.get("VERIHOOK_PROPAGATE_TRACE", "") in ("1", "true", "yes"),
+            portal_frame_ancestors=frame_ancestors(env.get("VERIHOOK_PORTAL_FRAME_ANCESTORS", "")),
             dispatcher=DispatcherSettings.from_env(env),
         )
 
@@ -88,6 +93,22 @@ def _number(env: dict[str, str], name: str, default: float) -> float:
         return float(value)
     except ValueError:
         raise ValueError(f"{name} must be a number, not {value!r}") from None
+
+
+# an origin a CSP frame-ancestors source may name: scheme, host (its leftmost label may be `*`), optional port
+_ORIGIN = re.compile(r"https?://(\*\.)?[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*(:[0-9]{1,5})?|https?://\[[0-9A-Fa-f:.]+\](:[0-9]{1,5})?")
+
+
+def frame_ancestors(value: str) -> tuple[str, ...]:
+    """The origins of a space- or comma-separated list, each checked (they go into a Content-Security-Policy)."""
+    origins = []
+    for item in value.replace(",", " ").split():
+        origin = item.removesuffix("/")
+        if not _ORIGIN.fullmatch(origin):
+            raise ValueError(f"VERIHOOK_PORTAL_FRAME_ANCESTORS: {item!r} is not an origin such as"
+                             " https://platform.example (scheme, host, optional port; no path)")
+        origins.append(origin.lower())
+    return tuple(dict.fromkeys(origins))
 
 
 def _transport(value: str) -> str:

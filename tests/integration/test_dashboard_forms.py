@@ -82,15 +82,19 @@ async def test_recover_from_the_endpoint_page_and_its_figures(api: Api, http: ai
     await api.wait_event(events[3]["id"], "succeeded")
     ui = await logged_in(api, http)
     page = await ui.get(f"/ui/endpoints/{endpoint['id']}")
-    assert 'data-test="success-rate">50 %<' in page.text and "2 succeeded, 2 failed, 0 pending" in page.text
+    assert 'data-test="success-rate">50 %<' in page.text
+    assert "2 deliveries succeeded, 2 failed, in 4 attempts" in " ".join(page.text.split())
     receiver.script(Answer(200))
     recovered = await ui.post(f"/ui/endpoints/{endpoint['id']}/recover", {"csrf": page.csrf, "window": "1h"})
     assert recovered.status == 200 and "2 failed deliveries queued again." in recovered.text
     for event in events:
         await api.wait_event(event["id"], "succeeded")
-    assert 'data-test="success-rate">100 %<' in (await ui.get(f"/ui/endpoints/{endpoint['id']}")).text
+    after = await ui.get(f"/ui/endpoints/{endpoint['id']}?window=7d")
+    assert 'data-test="success-rate">100 %<' in after.text  # the recovered deliveries' last attempts succeeded
+    assert "4 deliveries succeeded, 0 failed, in 6 attempts" in " ".join(after.text.split())
+    assert after.text.count('<svg class="chart"') == 3 and '<option value="7d" selected>' in after.text
     overview = await ui.get("/ui/")
-    assert "4 events published, 4 deliveries succeeded, 0 failed" in " ".join(overview.text.split())
+    assert "6 delivery attempts, 4 deliveries succeeded, 0 failed" in " ".join(overview.text.split())
     assert overview.text.count('<svg class="chart"') == 3
 
 

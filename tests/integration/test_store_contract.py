@@ -729,6 +729,53 @@ async def test_redeliver_and_recover_requeue_deliveries(store: Store) -> None:
     assert await store.redeliver_event(d[0].event_id, T0 + 21) == 0
 
 
+async def test_attempts_are_counted_by_hour_alike_on_both_engines(store: Store) -> None:
+    """Hours are [start, start + 3600) from the window's start: an attempt half an hour or more into an hour (where
+    a rounding cast would move it on), the last moment of an hour and the first of the next each land where they
+    belong; an attempt's success or failure is its delivery's outcome where it is the delivery's last."""
+    hour = T0 // 3600 * 3600
+    tenant, endpoint = await tenant_with_endpoint(store)
+    other_endpoint = an_endpoint(tenant.id)
+    await store.insert_endpoint(other_endpoint)
+    stranger, stranger_endpoint = await tenant_with_endpoint(store)
+    published = await store.publish([a_draft(tenant.id, hour) for _ in range(3)], route)
+    retried, failing, lost = ({d.endpoint_id: d for d in p.deliveries} for p in published)
+    [theirs] = [p.deliveries[0] for p in await store.publish([a_draft(stranger.id, hour)], route)]
+
+    def result(delivery: Any, number: int, status: DeliveryStatus, at: float, latency_ms: float,
+               code: int | None = 200) -> DeliveryResult:
+        made = a_result(delivery.id, delivery.event_id, number, status, code=code, at=at, next_at=at + 1)
+        made.attempt.latency_ms = latency_ms
+        return made
+
+    e, o = endpoint.id, other_endpoint.id
+    await store.record_results([
+        result(retried[e], 1, DeliveryStatus.PENDING, hour + 1800.5, 100.0, code=503),  # 0.50014 h: rounds to 1
+        result(retried[o], 1, DeliveryStatus.SUCCEEDED, hour + 10, 7.0),
+        result(failing[e], 1, DeliveryStatus.PENDING, hour + 3599.999, 40.0, code=None),  # no answer: no latency
+        result(failing[o], 1, DeliveryStatus.SUCCEEDED, hour + 3 * 3600, 1.0),  # the window's end: not in it
+        result(lost[e], 1, DeliveryStatus.FAILED, hour - 0.001, 1.0, code=500),  # before the window
+        result(theirs, 1, DeliveryStatus.SUCCEEDED, hour + 20, 1.0),
+    ], hour + 3600)
+    await store.record_results([
+        result(retried[e], 2, DeliveryStatus.SUCCEEDED, hour + 3600.0, 30.0),
+        result(failing[e], 2, DeliveryStatus.FAILED, hour + 3 * 3600 - 0.5, 60.0, code=500),
+    ], hour + 4 * 3600)
+
+    def figures(hours: list[Any]) -> list[tuple[float, int, int, int, float | None]]:
+        return [(h.start - hour, h.attempts, h.succeeded, h.failed, h.mean_latency_ms) for h in hours]
+
+    assert figures(await store.attempts_by_hour([tenant.id], endpoint.id, hour, 3)) == [
+        (0.0, 2, 0, 0, 100.0), (3600.0, 1, 1, 0, 30.0), (7200.0, 1, 0, 1, 60.0)]
+    assert figures(await store.attempts_by_hour([tenant.id], None, hour, 3)) == [
+        (0.0, 3, 1, 0, 53.5), (3600.0, 1, 1, 0, 30.0), (7200.0, 1, 0, 1, 60.0)]
+    assert figures(await store.attempts_by_hour(None, None, hour, 3)) == [
+        (0.0, 4, 2, 0, 36.0), (3600.0, 1, 1, 0, 30.0), (7200.0, 1, 0, 1, 60.0)]
+    assert figures(await store.attempts_by_hour([stranger.id], stranger_endpoint.id, hour + 3600, 2)) == []
+    assert figures(await store.attempts_by_hour([tenant.id], endpoint.id, hour + 3600, 1)) == [
+        (3600.0, 1, 1, 0, 30.0)]
+
+
 async def test_an_attempt_of_a_replaced_cycle_does_not_end_the_new_one(store: Store) -> None:
     """A redeliver while an attempt is out starts a new cycle; that attempt's failure is recorded but neither fails
     nor schedules the new cycle, while its success still ends the delivery."""

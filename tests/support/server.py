@@ -46,14 +46,17 @@ class Running:
 
 
 @contextlib.asynccontextmanager
-async def running_verihook(settings: Settings, *, run_dispatcher: bool = True) -> AsyncIterator[Running]:
+async def running_verihook(settings: Settings, *, run_dispatcher: bool = True,
+                           tls: tuple[Path, Path] | None = None) -> AsyncIterator[Running]:
+    """`tls`: (certificate file, key file) to serve HTTPS instead of HTTP."""
     runtime = await build_runtime(settings)
     app = create_app(runtime, run_dispatcher=run_dispatcher)
     sock = socket.socket()
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # else each keep-alive reply waits ~40 ms (Nagle)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on", loop="none")
+    config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on", loop="none",
+                            ssl_certfile=tls and str(tls[0]), ssl_keyfile=tls and str(tls[1]))
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve(sockets=[sock]))
     while not server.started:
@@ -61,7 +64,7 @@ async def running_verihook(settings: Settings, *, run_dispatcher: bool = True) -
             task.result()
         await asyncio.sleep(0.01)
     try:
-        yield Running(runtime, f"http://127.0.0.1:{port}")
+        yield Running(runtime, f"{'https' if tls else 'http'}://127.0.0.1:{port}")
     finally:
         server.should_exit = True
         await task

@@ -58,6 +58,18 @@ class QueueStats:
     oldest_pending_created_at: float | None
 
 
+@dataclass(slots=True)
+class HourOfAttempts:
+    """The attempts made in one hour starting at `start`: how many, how many ended their delivery as succeeded or
+    as failed, and the mean latency of those that got an answer (None: none did)."""
+
+    start: float
+    attempts: int
+    succeeded: int
+    failed: int
+    mean_latency_ms: float | None
+
+
 class Store(Protocol):
     async def migrate(self) -> list[str]: ...
     async def close(self) -> None: ...
@@ -104,6 +116,10 @@ class Store(Protocol):
     async def event_delivery_statuses(self, event_ids: Sequence[str]) -> dict[str, DeliveryStatus | None]: ...
     async def redeliver_event(self, event_id: str, now: float) -> int: ...
     async def recover_endpoint(self, endpoint_id: str, since: float, until: float, now: float) -> int: ...
+    # the attempts of these tenants' deliveries (None: every tenant's), or of one endpoint's, made in `hours`
+    # hours from `since`, by hour, oldest first; an hour without attempts has no entry
+    async def attempts_by_hour(self, tenant_ids: Sequence[str] | None, endpoint_id: str | None, since: float,
+                               hours: int) -> list[HourOfAttempts]: ...
 
     # event type catalog (registered schemas for free types)
     async def upsert_event_type(self, name: str, description: str, schema_json: bytes, now: float) -> None: ...

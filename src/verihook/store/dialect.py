@@ -7,6 +7,8 @@ Shared statements use three notations, which a dialect translates:
   array (no limit on the number of host parameters), PostgreSQL `= ANY($n::text[])`;
 - `{insertion_order}`, the column that orders a table's rows as they were inserted: SQLite's `rowid`,
   PostgreSQL's `id` identity.
+- `{floor:x}`, the integer at or below a non-negative number `x` (no braces inside): SQLite `CAST(x AS INTEGER)`
+  (which truncates), PostgreSQL `CAST(floor(x) AS BIGINT)` (its CAST rounds).
 
 Batches of rows (`Rows`) are inserted with executemany in SQLite and with one statement over a JSON array in
 PostgreSQL.
@@ -31,6 +33,7 @@ SURROGATE_REFUSED = "text must be valid Unicode: no lone surrogates (\\ud800-\\u
 
 # a list membership (group 1) or a parameter (group 2)
 _PARAMETER = re.compile(r"\bIN :([a-z_][a-z0-9_]*)\[\]|(?<![:\w]):([a-z_][a-z0-9_]*)")
+_FLOOR = re.compile(r"\{floor:([^{}]+)\}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +93,9 @@ class Dialect:
     def insert_many(self, rows: Rows) -> str:
         raise NotImplementedError
 
+    def floor(self, expression: str) -> str:
+        raise NotImplementedError
+
     def compile(self, text: str) -> Compiled:
         return _compile(self, text)
 
@@ -128,7 +134,8 @@ def _compile(dialect: Dialect, text: str) -> Compiled:
             return dialect.in_list(number(match[1]))
         return dialect.placeholder(number(match[2]))
 
-    sql = _PARAMETER.sub(translate, text.replace("{insertion_order}", dialect.insertion_order))
+    text = _FLOOR.sub(lambda match: dialect.floor(match[1]), text.replace("{insertion_order}", dialect.insertion_order))
+    sql = _PARAMETER.sub(translate, text)
     return Compiled(sql, tuple(names), frozenset(lists))
 
 
@@ -148,6 +155,9 @@ class SqliteDialect(Dialect):
     def insert_many(self, rows: Rows) -> str:
         return (f"INSERT INTO {rows.table} ({', '.join(rows.names)})"
                 f" VALUES ({', '.join('?' for _ in rows.columns)})")
+
+    def floor(self, expression: str) -> str:
+        return f"CAST({expression} AS INTEGER)"
 
 
 class PostgresDialect(Dialect):
@@ -169,6 +179,9 @@ class PostgresDialect(Dialect):
         record = ", ".join(f"{name} {kind}" for name, kind in rows.columns)
         names = ", ".join(rows.names)
         return f"INSERT INTO {rows.table} ({names}) SELECT {names} FROM json_to_recordset($1::json) AS r({record})"
+
+    def floor(self, expression: str) -> str:
+        return f"CAST(floor({expression}) AS BIGINT)"
 
 
 SQLITE = SqliteDialect()

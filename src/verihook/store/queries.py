@@ -105,6 +105,34 @@ QUEUE_STATS = "SELECT count(*), min(created_at) FROM deliveries WHERE status = '
 OLDEST_DUE_AT = ("SELECT min(next_attempt_at) FROM deliveries WHERE status = 'pending' AND next_attempt_at <= :now"
                  " AND (leased_until IS NULL OR leased_until <= :now)")
 
+# the attempts of a window by hour: one row (the hour's number since the epoch, its figures) per hour that has any.
+# The hour is floored through the dialect (PostgreSQL's CAST rounds, SQLite's truncates). An attempt succeeded or
+# failed when it is its delivery's last and the delivery ended so: the outcome its success rule decided.
+_ATTEMPTS_BY_HOUR = (
+    "SELECT {floor:a.at / :bucket_s} AS hour, count(*),"
+    " sum(CASE WHEN d.status = 'succeeded' AND a.number = d.attempt_count THEN 1 ELSE 0 END),"
+    " sum(CASE WHEN d.status = 'failed' AND a.number = d.attempt_count THEN 1 ELSE 0 END),"
+    " avg(CASE WHEN a.status_code IS NOT NULL THEN a.latency_ms END)"
+    " FROM attempts a JOIN deliveries d ON d.id = a.delivery_id"
+    " WHERE a.at >= :since AND a.at < :until AND {scope} GROUP BY 1 ORDER BY 1")
+
+
+HOUR_S = 3600.0
+
+
+def attempts_by_hour(tenant_ids: Sequence[str] | None, endpoint_id: str | None, since: float, hours: int
+                     ) -> tuple[str, dict[str, Any]]:
+    """The attempts of `hours` hours from `since` (the start of an hour)."""
+    conditions = ["TRUE"]
+    params: dict[str, Any] = {"since": float(since), "until": float(since) + hours * HOUR_S, "bucket_s": HOUR_S}
+    if tenant_ids is not None:
+        conditions.append("d.tenant_id IN :tenant_ids[]")
+        params["tenant_ids"] = list(tenant_ids)
+    if endpoint_id is not None:
+        conditions.append("d.endpoint_id = :endpoint_id")
+        params["endpoint_id"] = endpoint_id
+    return _ATTEMPTS_BY_HOUR.replace("{scope}", " AND ".join(conditions)), params
+
 
 class Listing:
     """A newest-first page of one table: conditions with named parameters, the keyset cursor, the limit."""

@@ -28,7 +28,7 @@ from verihook.model import (
 )
 from verihook.store import publishing
 from verihook.store import queries as q
-from verihook.store.base import EventDraft, QueueStats, Router, SubjectUpdate
+from verihook.store.base import EventDraft, HourOfAttempts, QueueStats, Router, SubjectUpdate
 from verihook.store.codec import EndpointCodec
 from verihook.store.database import Database, Tx
 from verihook.store.errors import MissingRow
@@ -218,6 +218,13 @@ class SqlStore:
 
     async def recover_endpoint(self, endpoint_id: str, since: float, until: float, now: float) -> int:
         return await self._requeue(q.RECOVER_ENDPOINT, endpoint_id=endpoint_id, since=since, until=until, now=now)
+
+    async def attempts_by_hour(self, tenant_ids: Sequence[str] | None, endpoint_id: str | None, since: float,
+                               hours: int) -> list[HourOfAttempts]:
+        sql, params = q.attempts_by_hour(tenant_ids, endpoint_id, since, hours)
+        return [HourOfAttempts(int(row[0]) * q.HOUR_S, int(row[1]), int(row[2]), int(row[3]),
+                               None if row[4] is None else float(row[4]))
+                for row in await self.db.fetch_all(sql, **params)]
 
     # the event type catalog
 

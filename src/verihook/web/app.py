@@ -31,6 +31,7 @@ def create_dashboard(service: Service) -> Starlette:
                             Mount("/static", StaticFiles(directory=STATIC), name="static")])
     app.state.service = service
     app.state.pages = Pages()
+    app.state.frame_ancestors = service.ctx.settings.portal_frame_ancestors
 
     async def to_login(request: Request, _: Exception) -> Response:
         ui = request.scope.get("root_path", "")

@@ -20,16 +20,17 @@ def bar_chart(title: str, buckets: Sequence[Bucket], value: Callable[[Bucket], f
     known = [v for v in values if v is not None]
     top = ceiling or max(known, default=0.0) or 1.0
     slot = WIDTH / max(1, len(buckets))
+    when = "%H:00" if len(buckets) <= 24 else "%a %H:00"  # a longer window names the day too
     bars = []
     for index, (bucket, amount) in enumerate(zip(buckets, values, strict=True)):
         if amount is None:
             continue
         height = (HEIGHT - AXIS) * min(amount, top) / top
-        hour = datetime.fromtimestamp(bucket.start, UTC).strftime("%H:00")
+        hour = datetime.fromtimestamp(bucket.start, UTC).strftime(when)
         bars.append(f'<rect class="bar" x="{index * slot + 1:.1f}" y="{HEIGHT - AXIS - height:.1f}" '
                     f'width="{max(1.0, slot - 2):.1f}" height="{height:.1f}"><title>{hour}: '
                     f"{escape(label(amount))}</title></rect>")
-    first = datetime.fromtimestamp(buckets[0].start, UTC).strftime("%H:00") if buckets else ""
+    first = datetime.fromtimestamp(buckets[0].start, UTC).strftime(when) if buckets else ""
     summary = (f"{title}: highest {label(max(known))}, latest {label(known[-1])}" if known
                else f"{title}: no data yet")
     return Markup(
@@ -43,10 +44,10 @@ def bar_chart(title: str, buckets: Sequence[Bucket], value: Callable[[Bucket], f
 
 def overview_charts(buckets: Sequence[Bucket]) -> list[tuple[str, Markup]]:
     return [
-        ("Events published per hour", bar_chart("Events per hour", buckets, lambda b: float(b.events),
-                                                lambda v: f"{v:.0f}")),
+        ("Delivery attempts per hour", bar_chart("Attempts per hour", buckets, lambda b: float(b.attempts),
+                                                 lambda v: f"{v:.0f}")),
         ("Success rate of finished deliveries", bar_chart("Success rate", buckets, lambda b: b.success_rate,
                                                           lambda v: f"{v * 100:.0f} %", ceiling=1.0)),
-        ("Median latency of answered attempts", bar_chart("Median latency", buckets,
-                                                          lambda b: b.median_latency_ms, lambda v: f"{v:.0f} ms")),
+        ("Mean latency of answered attempts", bar_chart("Mean latency", buckets,
+                                                        lambda b: b.mean_latency_ms, lambda v: f"{v:.0f} ms")),
     ]

@@ -11,6 +11,8 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
+from verihook.web.framing import content_security_policy
+
 TEMPLATES = Path(__file__).parent / "templates"
 # every asset comes from Verihook itself; forms post only here; no plugin, no base-URL change
 CONTENT_SECURITY_POLICY = ("default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
@@ -53,7 +55,7 @@ class Pages:
         html = self.env.get_template(template).render(request=request, ui=request.scope.get("root_path", ""),
                                                        **context)
         response = HTMLResponse(html, status_code=status_code)
-        response.headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
+        response.headers["Content-Security-Policy"] = content_security_policy(request, CONTENT_SECURITY_POLICY)
         response.headers["X-Content-Type-Options"] = "nosniff"
         response.headers["Referrer-Policy"] = "no-referrer"  # a portal link in the address bar stays here
         response.headers["Cache-Control"] = "no-store"

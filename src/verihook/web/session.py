@@ -14,6 +14,7 @@ from starlette.responses import Response
 from verihook.errors import Forbidden, Unauthorized
 from verihook.service import Caller, Service
 from verihook.service.portal import Session
+from verihook.web.framing import SameSite, cookie_samesite, is_secure
 
 SESSION_COOKIE = "verihook_session"
 LOGIN_CSRF_COOKIE = "verihook_login_csrf"  # the login form's double-submit token (there is no session yet)
@@ -93,26 +94,32 @@ def check_login_csrf(request: Request, form: Form) -> None:
         raise Unauthorized("the login form expired: try again")
 
 
-def _secure(request: Request) -> bool:
-    return request.url.scheme == "https"
-
-
 def _path(request: Request) -> str:
     """Where the dashboard is mounted (/ui, below any prefix the server is given): the cookies stay there."""
     return str(request.scope.get("root_path") or "/ui")
 
 
 def set_login_csrf(response: Response, request: Request, token: str) -> None:
-    response.set_cookie(LOGIN_CSRF_COOKIE, token, max_age=3600, path=_path(request), httponly=True,
-                        samesite="strict", secure=_secure(request))
+    _set_cookie(response, request, LOGIN_CSRF_COOKIE, token, 3600, "strict")
 
 
 def set_session(response: Response, request: Request, session: Session, now: float) -> None:
-    response.set_cookie(SESSION_COOKIE, session.token, max_age=max(1, int(session.expires_at - now)),
-                        path=_path(request), httponly=True, samesite="lax", secure=_secure(request))
-    response.delete_cookie(LOGIN_CSRF_COOKIE, path=_path(request))
+    _set_cookie(response, request, SESSION_COOKIE, session.token, max(1, int(session.expires_at - now)), "lax")
+    _set_cookie(response, request, LOGIN_CSRF_COOKIE, "", 0, "strict")
 
 
 def clear_session(response: Response, request: Request) -> None:
-    response.delete_cookie(SESSION_COOKIE, path=_path(request), httponly=True, samesite="lax",
-                           secure=_secure(request))
+    _set_cookie(response, request, SESSION_COOKIE, "", 0, "lax")
+
+
+def _set_cookie(response: Response, request: Request, name: str, value: str, max_age: int,
+                otherwise: SameSite) -> None:
+    """An HttpOnly cookie of the dashboard's path, SameSite `otherwise` unless another site may embed the page
+    (verihook.web.framing); max_age 0 deletes it, with the attributes it was set with (a partitioned cookie is
+    deleted only so)."""
+    samesite, partitioned = cookie_samesite(request, otherwise)
+    response.set_cookie(name, value, max_age=max_age, expires=0 if max_age == 0 else None, path=_path(request),
+                        httponly=True, samesite=samesite, secure=is_secure(request))
+    if partitioned:  # http.cookies knows the attribute only from Python 3.14
+        header, cookie = response.raw_headers[-1]
+        response.raw_headers[-1] = (header, cookie + b"; Partitioned")

@@ -10,7 +10,9 @@ from starlette.routing import Route
 
 from verihook.errors import InvalidInput
 from verihook.service import EndpointTest, Service
+from verihook.service.stats import window_hours
 from verihook.web import forms, rules
+from verihook.web.charts import overview_charts
 from verihook.web.render import Pages
 from verihook.web.session import Form, Visitor, posted, visitor
 
@@ -68,11 +70,13 @@ async def _detail(request: Request, who: Visitor, endpoint_id: str, *, status_co
                   notice: str | None = None) -> Response:
     service, pages = _parts(request)
     view = await service.endpoints.get(who.caller, endpoint_id)
-    health = await service.stats.endpoint_health(who.caller, endpoint_id)
+    window, hours = window_hours(request.query_params.get("window"))
+    health = await service.stats.endpoint_health(who.caller, endpoint_id, hours)
     notice = notice or NOTICES.get(request.query_params.get("done", ""))
     profile = view.rules.profile
     return pages.render(
         request, "endpoint_detail.html", status_code, visitor=who, nav="endpoints", view=view, health=health,
+        window=window, charts=overview_charts(health.buckets),
         ep=view.endpoint, rules=view.rules, fixed=rules.fixed_fields(profile), editable=rules.editable(who, profile),
         retry_words=rules.retry_in_words(view.rules.retry.to_dict()), event_type_choices=list(profile.event_types),
         error=error, test=test, notice=notice)

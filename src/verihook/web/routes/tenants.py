@@ -8,6 +8,7 @@ from starlette.routing import Route
 
 from verihook.model import DeliveryStatus
 from verihook.service import Service
+from verihook.service.stats import totals_of, window_hours
 from verihook.web.charts import overview_charts
 from verihook.web.render import Pages
 from verihook.web.session import posted, visitor
@@ -17,11 +18,10 @@ async def overview(request: Request) -> Response:
     service: Service = request.app.state.service
     pages: Pages = request.app.state.pages
     who = await visitor(request)
-    buckets = await service.stats.series(who.caller)
-    totals = {"events": sum(b.events for b in buckets), "succeeded": sum(b.succeeded for b in buckets),
-              "failed": sum(b.failed for b in buckets)}
+    window, hours = window_hours(request.query_params.get("window"))
+    buckets = await service.stats.series(who.caller, hours)
     return pages.render(request, "overview.html", visitor=who, nav="overview", charts=overview_charts(buckets),
-                        totals=totals)
+                        totals=totals_of(buckets), window=window)
 
 
 async def subjects(request: Request) -> Response:
