@@ -3,6 +3,9 @@ with its error and retried per the policy, never a delivery re-claimed lease aft
 
 from __future__ import annotations
 
+import asyncio
+import sqlite3
+import time
 from dataclasses import replace
 
 from tests.dispatcher.conftest import Engine
@@ -56,3 +59,29 @@ async def test_a_stored_signing_secret_that_does_not_decode_fails_its_attempts(e
     detail = delivery.attempts[0].error_detail or ""
     assert "the signing secret is empty" in detail and "!!!!" not in detail  # b64decode drops the "!"s
     assert engine.transport.requests == []  # nothing went out half-signed
+
+
+async def test_an_endpoint_whose_sealed_credential_no_key_opens_fails_alone(engine: Engine) -> None:
+    """A credential sealed with a key that is gone: its tenant still publishes, its other endpoint still gets
+    every event, and that endpoint's own deliveries fail attempt by attempt (standard schedule), never stranded."""
+    broken_id = await engine.endpoint("https://broken.example/hook", auth={"type": "bearer", "token": "t0ken"})
+    await engine.endpoint("https://healthy.example/hook")
+    path = engine.runtime.settings.sqlite_path
+    assert path is not None
+    with sqlite3.connect(path) as db:
+        db.execute("UPDATE endpoints SET auth = ?, updated_at = updated_at + 1 WHERE id = ?",
+                   ('{"type": "bearer", "token": "sealed-by-a-lost-key"}', broken_id))
+    event_ids = await engine.publish(3)
+    await engine.transport.wait_for(3)
+    assert {r.url for r in engine.transport.requests} == {"https://healthy.example/hook"}
+    deadline = time.monotonic() + 10
+    while True:
+        broken = [d for event_id in event_ids for d in await engine.deliveries(event_id)
+                  if d.endpoint_id == broken_id]
+        if len(broken) == 3 and all(d.attempts for d in broken):
+            break
+        assert time.monotonic() < deadline, f"no attempt recorded for the broken endpoint: {broken}"
+        await asyncio.sleep(0.02)
+    for delivery in broken:
+        assert delivery.status == "pending" and [a.error for a in delivery.attempts] == ["internal"]
+        assert delivery.next_attempt_at is not None and delivery.next_attempt_at > time.time() + 1

@@ -49,6 +49,7 @@ class Recipient:
     lease_s: float  # a claim of this delivery expires after this long
 
 
+# the router sees the enabled endpoints of the tenant without their secrets (routing needs none)
 Router = Callable[[EventDraft, "Subject | None", Sequence[Endpoint]], list[Recipient]]
 
 

@@ -71,6 +71,10 @@ class EndpointCodec:
         return {k: (self.box.open(v) if k in SECRET_AUTH_FIELDS and isinstance(v, str) else v)
                 for k, v in orjson.loads(text).items()}
 
+    @staticmethod
+    def auth_without_secrets(text: str) -> dict[str, Any]:
+        return {k: v for k, v in orjson.loads(text).items() if k not in SECRET_AUTH_FIELDS}
+
     def seal_secrets(self, secrets: list[SigningSecret]) -> str:
         return orjson.dumps([{"secret": self.box.seal(s.secret), "expires_at": s.expires_at}
                              for s in secrets]).decode()
@@ -90,15 +94,22 @@ class EndpointCodec:
             "deleted_at": ep.deleted_at,
         }
 
-    def from_row(self, row: Mapping[str, Any]) -> Endpoint:
+    def from_row(self, row: Mapping[str, Any], *, with_secrets: bool = True) -> Endpoint:
+        """The endpoint of a row; without secrets (for routing, which needs none) its credentials and signing
+        secrets are left out unopened, so one that no key opens any more does not stop its tenant's publishing."""
+        if not with_secrets:
+            return self._endpoint(row, self.auth_without_secrets(row["auth"]), [])
+        return self._endpoint(row, self.open_auth(row["auth"]), self.open_secrets(row["signing_secrets"]))
+
+    @staticmethod
+    def _endpoint(row: Mapping[str, Any], auth: dict[str, Any], signing_secrets: list[SigningSecret]) -> Endpoint:
         return Endpoint(
             id=row["id"], tenant_id=row["tenant_id"], url=row["url"], description=row["description"],
             enabled=bool(row["enabled"]), event_types=loads_or_none(row["event_types"]),
-            profile=row["profile"], auth=self.open_auth(row["auth"]), timeout_s=row["timeout_s"],
+            profile=row["profile"], auth=auth, timeout_s=row["timeout_s"],
             retry=loads_or_none(row["retry"]), success=row["success"], headers=orjson.loads(row["headers"]),
             signing_enabled=bool(row["signing_enabled"]),
-            signing_secrets=self.open_secrets(row["signing_secrets"]),
-            created_at=row["created_at"], updated_at=row["updated_at"],
+            signing_secrets=signing_secrets, created_at=row["created_at"], updated_at=row["updated_at"],
             disabled_reason=row["disabled_reason"], deleted_at=row["deleted_at"],
         )
 

@@ -74,7 +74,8 @@ async def publish(tx: Tx, drafts: Sequence[EventDraft], router: Router, codec: E
             continue
         if draft.tenant_id not in endpoints_of:
             endpoints_of[draft.tenant_id] = [
-                codec.from_row(row) for row in await tx.fetch_all(q.ENABLED_ENDPOINTS, tenant_id=draft.tenant_id)]
+                codec.from_row(row, with_secrets=False)
+                for row in await tx.fetch_all(q.ENABLED_ENDPOINTS, tenant_id=draft.tenant_id)]
         subject = await _advance_subject(tx, draft, batch) if draft.subject_id is not None else None
         made = batch.add(draft, subject, router(draft, subject, endpoints_of[draft.tenant_id]))
         published.append(made)
