@@ -14,8 +14,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import uvicorn
-
+from tests.support.apps import serving_uvicorn
 from verihook.api.app import create_app
 from verihook.config import DispatcherSettings, Settings
 from verihook.runtime import Runtime, build_runtime
@@ -50,26 +49,11 @@ async def running_verihook(settings: Settings, *, run_dispatcher: bool = True,
                            tls: tuple[Path, Path] | None = None) -> AsyncIterator[Running]:
     """`tls`: (certificate file, key file) to serve HTTPS instead of HTTP."""
     runtime = await build_runtime(settings)
-    app = create_app(runtime, run_dispatcher=run_dispatcher)
-    sock = socket.socket()
-    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # else each keep-alive reply waits ~40 ms (Nagle)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on", loop="none",
-                            ssl_certfile=tls and str(tls[0]), ssl_keyfile=tls and str(tls[1]))
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve(sockets=[sock]))
-    while not server.started:
-        if task.done():
-            task.result()
-        await asyncio.sleep(0.01)
     try:
-        yield Running(runtime, f"{'https' if tls else 'http'}://127.0.0.1:{port}")
+        async with serving_uvicorn(create_app(runtime, run_dispatcher=run_dispatcher), tls, lifespan=True) as url:
+            yield Running(runtime, url)
     finally:
-        server.should_exit = True
-        await task
         await runtime.close()
-        sock.close()
 
 
 class ServeProcess:
