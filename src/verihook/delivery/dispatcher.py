@@ -83,6 +83,8 @@ class Dispatcher:
         """Why this dispatcher is not fit to deliver now; empty when it is."""
         if not self.running:
             return ["the dispatcher is not running"]
+        if self._stopping:  # its side tasks are being stopped: they are down by design, not dead
+            return ["the dispatcher is stopping"]
         return [f"side task {name} is not running" for name in self.supervisor.down()]
 
     @property
