@@ -89,9 +89,9 @@ async def test_outcomes_are_written_in_batches(api: Api, receiver: Receiver) -> 
     text = (await api.get("/metrics")).body
     writes = _metric(text, "verihook_outcome_writes_total") - before
     assert _metric(text, 'verihook_deliveries_total{outcome="succeeded",profile="standard"}') == 300
-    # five or more a write, not one each: a new destination's window starts at 8 sends (slow start), so the first
-    # writes of a flush interval carry a few outcomes, later ones tens
-    assert 1 <= writes <= 60, f"300 outcomes took {writes:g} writes"
+    # fewer writes than outcomes: how many a write carries depends on the machine's pace (a write takes what came
+    # in during the one before); tests/dispatcher/test_outcome_batches.py pins the grouping itself
+    assert 1 <= writes <= 150, f"300 outcomes took {writes:g} writes"
 
 
 async def test_openapi_document(admin: Api) -> None:
