@@ -340,9 +340,14 @@ def sample_body() -> bytes:
 
 
 def run_baseline(args: Sequence[str], timeout_s: float) -> dict[str, Any]:
-    """Run bench/baseline.py with `args`; answers the JSON it prints."""
-    done = subprocess.run([sys.executable, str(BENCH_DIR / "baseline.py"), *args], capture_output=True,
-                          timeout=timeout_s, check=False)
+    """Run bench/baseline.py with `args`; answers the JSON it prints. `--client celery` runs the Celery baseline
+    (bench/celery_baseline.py) instead, with Celery's own worker concurrency (one process per core)."""
+    command = [sys.executable, str(BENCH_DIR / "baseline.py"), *args]
+    if "--client" in args and args[args.index("--client") + 1] == "celery":
+        kept = [a for i, a in enumerate(args) if a not in ("--client", "--concurrency")
+                and (i == 0 or args[i - 1] not in ("--client", "--concurrency"))]
+        command = [sys.executable, str(BENCH_DIR / "celery_baseline.py"), *kept]
+    done = subprocess.run(command, capture_output=True, timeout=timeout_s, check=False)
     if done.returncode != 0:
         raise RuntimeError(f"baseline {' '.join(args)} failed ({done.returncode}):\n{done.stderr.decode()[-3000:]}")
     result: dict[str, Any] = json.loads(done.stdout)
