@@ -1,0 +1,151 @@
+"""Query benchmark: event and subject queries with delivery-status filters over a large store.
+
+    python bench/queries.py --events 1000000 --subjects 20000 [--requests 200] [--keep DIR]
+
+1. `verihook api` (no dispatcher) on a fresh SQLite file: one tenant, one endpoint, `--subjects` subjects, and
+   `--events` events spread over them (each event has one delivery), published through POST /v1/events/batch.
+2. The API is stopped and the deliveries are given the statuses a store in use has (delivering a million takes
+   minutes and is drain.py's job): 97 % succeeded, 2 % failed, 1 % pending with a retry far in the future
+   (nothing becomes due). Spread by rowid, so every page of the newest events holds each status.
+3. `verihook api` starts again on that file; each query is asked `--requests` times in a row over one keep-alive
+   connection, and its latency (p50, p95, max) is printed beside the baseline measured in the same run: the round
+   trip of `GET /healthz` on the same process (HTTP and routing, no store).
+
+Target (issue 14): p95 <= 50 ms for every query (goal 20 ms). Exits 1 when one is over.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sqlite3
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import benchkit
+import uvloop
+
+TARGET_P95_MS = 50.0
+BATCH = 1000
+PUBLISHERS = 2
+
+
+async def build(api_base: str, events: int, subjects: int) -> dict[str, Any]:
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=600)) as session:
+        admin = benchkit.Api(api_base, session)
+        tenant_id, key, _ = await admin.tenant_with_endpoint("http://127.0.0.1:9/never-called")
+        api = admin.as_key(key)
+        start = time.perf_counter()
+        subject_ids = [f"val-{n:06d}" for n in range(subjects)]
+        queue = list(subject_ids)
+
+        async def make_subjects() -> None:
+            while queue:
+                subject_id = queue.pop()
+                await api.post("/v1/subjects", {"kind": "validation", "id": subject_id, "status": "on-course"})
+
+        await asyncio.gather(*(make_subjects() for _ in range(8)))
+        batches = list(range(0, events, BATCH))
+
+        async def publisher() -> None:
+            while batches:
+                first = batches.pop(0)
+                items = [{"type": benchkit.EVENT_TYPE, "subject_id": subject_ids[n % subjects],
+                          "data": {**benchkit.EVENT_DATA, "n": n}} for n in range(first, min(first + BATCH, events))]
+                await api.post("/v1/events/batch", {"events": items})
+
+        await asyncio.gather(*(publisher() for _ in range(PUBLISHERS)))
+        elapsed = time.perf_counter() - start
+        return {"tenant_id": tenant_id, "key": key, "elapsed_s": elapsed, "rate": events / elapsed,
+                "subject_ids": subject_ids}
+
+
+def give_statuses(database: Path) -> dict[str, int]:
+    far = time.time() + 30 * 86400
+    with sqlite3.connect(database) as conn:
+        conn.execute("UPDATE deliveries SET status = CASE WHEN rowid % 100 = 7 THEN 'pending' "
+                     "WHEN rowid % 50 = 3 THEN 'failed' ELSE 'succeeded' END, attempt_count = 1, "
+                     "next_attempt_at = CASE WHEN rowid % 100 = 7 THEN ? ELSE NULL END", (far,))
+        rows = conn.execute("SELECT status, count(*) FROM deliveries GROUP BY status").fetchall()
+    return dict(rows)
+
+
+async def measure(api_base: str, key: str, queries: dict[str, str], requests: int) -> dict[str, dict[str, float]]:
+    headers = {"Authorization": f"Bearer {key}"}
+    figures: dict[str, dict[str, float]] = {}
+    connector = aiohttp.TCPConnector(limit=1)
+    async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=60)) as session:
+        for name, path in queries.items():
+            latencies = []
+            for _ in range(requests):
+                start = time.perf_counter()
+                async with session.get(api_base + path, headers=headers) as response:
+                    body = await response.read()
+                    if response.status != 200:
+                        raise RuntimeError(f"GET {path} answered {response.status}: {body[:300]!r}")
+                latencies.append((time.perf_counter() - start) * 1000)
+            figures[name] = {"p50": statistics.median(latencies), "p95": benchkit.percentile(latencies, 95),
+                             "max": max(latencies)}
+            print(f"  {name}: p50 {figures[name]['p50']:.1f} ms, p95 {figures[name]['p95']:.1f} ms, "
+                  f"max {figures[name]['max']:.1f} ms")
+    return figures
+
+
+def the_queries(subject_id: str) -> dict[str, str]:
+    queries = {"GET /healthz (baseline)": "/healthz", "events, newest 50": "/v1/events?limit=50"}
+    for status in ("succeeded", "failed", "pending", "pending,failed"):
+        queries[f"events, delivery_status={status}"] = f"/v1/events?limit=50&delivery_status={status}"
+    queries["events of one subject"] = f"/v1/events?limit=50&subject_id={subject_id}"
+    queries["subjects, newest 50"] = "/v1/subjects?limit=50"
+    for status in ("succeeded", "failed", "pending", "pending,failed"):
+        queries[f"subjects, delivery_status={status}"] = f"/v1/subjects?limit=50&delivery_status={status}"
+    queries["one subject with its counts"] = f"/v1/subjects/{subject_id}"
+    queries["a subject's events"] = f"/v1/subjects/{subject_id}/events"
+    return queries
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--events", type=int, default=1_000_000)
+    parser.add_argument("--subjects", type=int, default=20_000)
+    parser.add_argument("--requests", type=int, default=200, help="times each query is asked")
+    parser.add_argument("--keep", type=Path, help="reuse (or keep) the built store in this folder")
+    args = parser.parse_args()
+    info = benchkit.machine()
+    benchkit.print_machine(info, "python " + " ".join(sys.argv))
+    with benchkit.workdir(keep=args.keep is not None) as base:
+        folder = args.keep or base
+        folder.mkdir(parents=True, exist_ok=True)
+        database = folder / "queries.db"
+        marker = folder / "built.key"
+        if not marker.exists():
+            with benchkit.verihook("api", database) as api:
+                built = uvloop.run(build(api.base_url, args.events, args.subjects))
+            print(f"built: {args.events:,} events over {args.subjects:,} subjects in {built['elapsed_s']:.0f} s "
+                  f"({built['rate']:,.0f} events/s through the API)")
+            print(f"statuses: {give_statuses(database)}")
+            marker.write_text(f"{built['key']}\n{built['subject_ids'][len(built['subject_ids']) // 2]}\n")
+        key, subject_id = marker.read_text().split()
+        print(f"store: {database.stat().st_size / 1e6:,.0f} MB")
+        with benchkit.verihook("api", database) as api:
+            figures = uvloop.run(measure(api.base_url, key, the_queries(subject_id), args.requests))
+    table = benchkit.Table()
+    baseline = figures.pop("GET /healthz (baseline)")
+    passed = True
+    for name, figure in figures.items():
+        ok = figure["p95"] <= TARGET_P95_MS
+        passed &= ok
+        table.add(f"{name}: p95 ms (baseline GET /healthz)", figure["p95"], baseline["p95"],
+                  f"<= {TARGET_P95_MS:.0f}", ok, fmt="{:.1f}")
+    print(benchkit.load_line("end", os.getloadavg()))
+    print(table.render())
+    return 0 if passed else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
