@@ -99,8 +99,9 @@ async def build_runtime(settings: Settings, registry: ProfileRegistry | None = N
         transport = create_transport(settings.transport, allow_private_targets=settings.allow_private_targets,
                                      ca_file=settings.ca_file)
     targets = Destinations(store, registry)
-    metrics = Metrics()
-    tracing = Tracing.start(propagate=settings.propagate_trace)
+    metrics = Metrics(settings.metrics_dir)
+    tracing = Tracing.start(propagate=settings.propagate_trace, otlp_endpoint=settings.otlp_endpoint,
+                            service_name=settings.otel_service_name)
     sender = Sender(transport, Authenticator(transport, metrics=metrics), tracing=tracing)
     dispatcher = Dispatcher(store, sender, targets, settings.dispatcher, metrics, listen=store.listen_for_work)
     admin_key_hash = hash_api_key(settings.admin_key) if settings.admin_key else await store.get_meta(ADMIN_KEY_HASH)
