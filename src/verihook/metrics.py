@@ -36,7 +36,6 @@ from prometheus_client.registry import Collector
 from verihook.config import METRICS_DIR_ENV
 
 ATTEMPT_BUCKETS_S = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
-DELIVERY_OUTCOMES = ("succeeded", "failed", "retrying")
 TOKEN_OUTCOMES = ("issued", "failed")
 GAUGE_HELP = {
     "verihook_oldest_due_wait_seconds": "How long the due delivery waiting longest to be claimed has waited.",
