@@ -326,14 +326,12 @@ def sample_body() -> bytes:
     """A body the size of the one Verihook sends for EVENT_DATA (the standard profile's envelope)."""
     import orjson
 
-    from verihook.profiles import default_registry
-    from verihook.profiles.base import RenderInput
-    from verihook.times import rfc3339
+    from verihook.profiles import Message, default_registry
 
     profile = default_registry().get("standard")
-    return profile.render_body(RenderInput(
+    return profile.render_body(Message(
         event_id="evt_" + "0" * 26, event_type=EVENT_TYPE, data_json=orjson.dumps(EVENT_DATA),
-        created_at_rfc3339=rfc3339(time.time()), subject_id=None, sequence=None))
+        event_created_at=time.time()))
 
 
 # the bare client loops (bench/baseline.py in a child process)

@@ -1,4 +1,9 @@
-"""Settings, read from the environment by `Settings.from_env()`; nothing is built at import."""
+"""Settings, read from the environment by `Settings.from_env()`; nothing is built at import.
+
+Every environment variable Verihook reads is read here. Two libraries also read their own: prometheus-client reads
+PROMETHEUS_MULTIPROC_DIR when it is imported (so it must be set before the process starts), and the OpenTelemetry
+SDK reads the OTEL_* variables (exporter endpoint and headers, sampler, batching) when tracing starts.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +17,8 @@ TRANSPORTS = ("pyreqwest", "aiohttp")
 # Store and HTTP client threads hand results back to the event loop many times a second; with Python's default
 # 5 ms switch interval each hand-back can wait that long for the GIL (bench/RESULTS.md: p99 67 -> 23 ms).
 DEFAULT_SWITCH_INTERVAL_S = 0.0005
+METRICS_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"  # prometheus-client's own name for it
+OTLP_ENDPOINT_ENVS = ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +37,11 @@ class Settings:
     # origins whose pages may show the dashboard in an iframe (VERIHOOK_PORTAL_FRAME_ANCESTORS); empty: none but
     # the dashboard's own site (see docs/API.md "Dashboard")
     portal_frame_ancestors: tuple[str, ...] = ()
+    # PROMETHEUS_MULTIPROC_DIR: every process's figures kept there and summed at scrape time (verihook.metrics)
+    metrics_dir: str | None = None
+    # OTEL_EXPORTER_OTLP_ENDPOINT, else OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: spans are exported (verihook.tracing)
+    otlp_endpoint: str | None = None
+    otel_service_name: str | None = None  # OTEL_SERVICE_NAME; unset: the spans' service is "verihook"
     dispatcher: DispatcherSettings = field(default_factory=lambda: DispatcherSettings())
 
     @classmethod
@@ -47,6 +59,9 @@ class Settings:
             log_format=(env.get("VERIHOOK_LOG_FORMAT") or "text").strip().lower(),
             propagate_trace=env.get("VERIHOOK_PROPAGATE_TRACE", "") in ("1", "true", "yes"),
             portal_frame_ancestors=frame_ancestors(env.get("VERIHOOK_PORTAL_FRAME_ANCESTORS", "")),
+            metrics_dir=env.get(METRICS_DIR_ENV) or env.get(METRICS_DIR_ENV.lower()) or None,
+            otlp_endpoint=next((env[name] for name in OTLP_ENDPOINT_ENVS if env.get(name)), None),
+            otel_service_name=env.get("OTEL_SERVICE_NAME") or None,
             dispatcher=DispatcherSettings.from_env(env),
         )
 

@@ -6,15 +6,15 @@ with `delivery(outcome, profile)`, `attempt_duration.observe(seconds)`, `deferre
 oldest_pending_age_s)` is the text page of `/metrics`, the two queue gauges read from the store at scrape time.
 
 Several processes (dispatchers of one `serve`, workers beside an API): when `PROMETHEUS_MULTIPROC_DIR` is set in
-the environment of every process before it starts, prometheus-client keeps each process's counters and
-histograms in files there, and `render` answers the sum over every process that has written to it (its
-multiprocess mode). The directory must be empty when the processes start. The process collectors (CPU, memory,
-file descriptors) then describe only the process that answers the scrape, and are left out.
+the environment of every process before it starts (read by `Settings` as `metrics_dir` and handed to `Metrics`),
+prometheus-client keeps each process's counters and histograms in files there, and `render` answers the sum over
+every process that has written to it (its multiprocess mode). The directory must be empty when the processes
+start. The process collectors (CPU, memory, file descriptors) then describe only the process that answers the
+scrape, and are left out.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -33,9 +33,9 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 
+from verihook.config import METRICS_DIR_ENV
+
 ATTEMPT_BUCKETS_S = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
-MULTIPROCESS_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"
-DELIVERY_OUTCOMES = ("succeeded", "failed", "retrying")
 TOKEN_OUTCOMES = ("issued", "failed")
 GAUGE_HELP = {
     "verihook_oldest_due_wait_seconds": "How long the due delivery waiting longest to be claimed has waited.",
@@ -43,11 +43,6 @@ GAUGE_HELP = {
     "verihook_stalled_sends": "Sends out longer than their destination's answers usually take (out of the room).",
     "verihook_side_tasks_down": "Side tasks of the dispatcher not running now.",
 }
-
-
-def multiprocess_dir() -> str | None:
-    """The directory shared by every process's figures, if metrics are kept across processes."""
-    return os.environ.get(MULTIPROCESS_DIR_ENV) or os.environ.get(MULTIPROCESS_DIR_ENV.lower()) or None
 
 
 class _QueueGauges(Collector):
@@ -99,10 +94,11 @@ class Metrics:
     deferred = _CounterAttribute()  # claimed deliveries handed back unsent to a slow destination's later turn
     outcome_writes = _CounterAttribute()  # store calls that wrote a batch of outcomes (attempts and states)
 
-    def __init__(self) -> None:
-        self.shared_dir = multiprocess_dir()
+    def __init__(self, shared_dir: str | None = None) -> None:
+        """`shared_dir`: the directory shared by every process's figures (`Settings.metrics_dir`), or None."""
+        self.shared_dir = shared_dir
         if self.shared_dir is not None and prometheus_values.ValueClass is prometheus_values.MutexValue:
-            raise RuntimeError(f"{MULTIPROCESS_DIR_ENV} was set after prometheus_client was imported: set it in the "
+            raise RuntimeError(f"{METRICS_DIR_ENV} was set after prometheus_client was imported: set it in the "
                                "environment before the process starts (or before it imports verihook.metrics)")
         disable_created_metrics()  # no `_created` series beside every counter
         self.registry = CollectorRegistry(auto_describe=True)

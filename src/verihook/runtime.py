@@ -98,11 +98,12 @@ async def build_runtime(settings: Settings, registry: ProfileRegistry | None = N
     if transport is None:
         transport = create_transport(settings.transport, allow_private_targets=settings.allow_private_targets,
                                      ca_file=settings.ca_file)
-    targets = Destinations(store, registry)
-    metrics = Metrics()
-    tracing = Tracing.start(propagate=settings.propagate_trace)
+    destinations = Destinations(store, registry)
+    metrics = Metrics(settings.metrics_dir)
+    tracing = Tracing.start(propagate=settings.propagate_trace, otlp_endpoint=settings.otlp_endpoint,
+                            service_name=settings.otel_service_name)
     sender = Sender(transport, Authenticator(transport, metrics=metrics), tracing=tracing)
-    dispatcher = Dispatcher(store, sender, targets, settings.dispatcher, metrics, listen=store.listen_for_work)
+    dispatcher = Dispatcher(store, sender, destinations, settings.dispatcher, metrics, listen=store.listen_for_work)
     admin_key_hash = hash_api_key(settings.admin_key) if settings.admin_key else await store.get_meta(ADMIN_KEY_HASH)
     ctx = Context(store=store, registry=registry, settings=settings, admin_key_hash=admin_key_hash,
                   wake_dispatcher=dispatcher.wake, signing_key=secret_box(settings).derive(SIGNING_PURPOSE),
@@ -110,5 +111,5 @@ async def build_runtime(settings: Settings, registry: ProfileRegistry | None = N
     health = Health(store, metrics, ctx.clock, settings.stall_after_s, DispatcherState(
         problems=dispatcher.problems, side_task_restarts=lambda: dispatcher.supervisor.restarts,
         stalled_sends=lambda: dispatcher.stalled_sends))
-    service = Service(ctx, EndpointProbe(sender, targets, ctx.clock), health)
+    service = Service(ctx, EndpointProbe(sender, destinations, ctx.clock), health)
     return Runtime(settings, store, transport, dispatcher, service, metrics)

@@ -8,7 +8,8 @@ delivers an event published by another process puts its attempts in the same tra
 for profiles whose retries are byte-identical (`sign_once`, Incode), so that every attempt carries the same
 header. It works without the extra too (the ids are derived, nothing is exported).
 
-The standard variables configure the rest: `OTEL_SERVICE_NAME` (default `verihook`), `OTEL_TRACES_SAMPLER`,
+`Settings` says whether to export (`otlp_endpoint`) and whether a service name is set; the SDK reads the standard
+variables itself and they configure the rest: `OTEL_SERVICE_NAME` (default `verihook`), `OTEL_TRACES_SAMPLER`,
 `OTEL_BSP_SCHEDULE_DELAY`, `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`, `OTEL_EXPORTER_OTLP_HEADERS`, ...
 """
 
@@ -17,14 +18,12 @@ from __future__ import annotations
 import contextvars
 import hashlib
 import logging
-import os
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-ENDPOINT_ENVS = ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
 TRACEPARENT = "traceparent"
 
 log = logging.getLogger("verihook.tracing")
@@ -97,9 +96,11 @@ class Tracing:
         self._tracer = provider.get_tracer("verihook") if provider is not None else None
 
     @classmethod
-    def start(cls, *, propagate: bool = False, env: Mapping[str, str] | None = None) -> Tracing:
-        env = os.environ if env is None else env
-        if not any(env.get(name) for name in ENDPOINT_ENVS):
+    def start(cls, *, propagate: bool = False, otlp_endpoint: str | None = None,
+              service_name: str | None = None) -> Tracing:
+        """Exporting when `otlp_endpoint` (Settings.otlp_endpoint) is set and the SDK is installed; the SDK reads
+        the endpoint and the rest of its configuration from the OTEL_* variables itself."""
+        if not otlp_endpoint:
             return cls(propagate=propagate)
         try:
             from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
@@ -110,7 +111,7 @@ class Tracing:
             print("verihook: OTEL_EXPORTER_OTLP_ENDPOINT is set but the otel extra is not installed "
                   "(pip install 'verihook[otel]'): no traces are exported", file=sys.stderr)
             return cls(propagate=propagate)
-        resource = Resource.create({} if env.get("OTEL_SERVICE_NAME") else {"service.name": "verihook"})
+        resource = Resource.create({} if service_name else {"service.name": "verihook"})
         provider = TracerProvider(resource=resource, id_generator=_chosen_id_generator())
         provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
         return cls(provider, propagate=propagate)

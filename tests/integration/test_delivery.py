@@ -78,7 +78,6 @@ async def test_a_hanging_receiver_is_cut_off_at_the_timeout_and_retried_per_poli
     assert time.monotonic() - started < 4  # two 0.5 s timeouts + two 0.3 s delays, not two 5 s hangs
 
 
-@over_both_transports
 async def test_exhausted_retries_fail_the_delivery(api: Api, receiver: Receiver) -> None:
     receiver.script(Answer(500))
     await api.endpoint(receiver.url, retry={"strategy": "schedule", "delays_s": [0.1]})

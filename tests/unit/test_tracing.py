@@ -10,7 +10,7 @@ TRACEPARENT = re.compile(r"^00-[0-9a-f]{32}-[0-9a-f]{16}-01$")
 
 
 def test_off_without_an_endpoint() -> None:
-    tracing = Tracing.start(env={})
+    tracing = Tracing.start()
     assert not tracing.exporting
     with tracing.attempt("evt_1", "order.created", "https://example.com/hook", identical_retries=False) as span:
         assert span.headers == []

@@ -1,6 +1,6 @@
 """Where and how a delivery is sent, resolved from the endpoint (or subject) and kept in memory.
 
-A claimed delivery carries its endpoint's `updated_at`; a cached target with another version is loaded again,
+A claimed delivery carries its endpoint's `updated_at`; a cached destination with another version is loaded again,
 so a change to an endpoint takes effect on its next attempt without a round trip per delivery.
 """
 
@@ -39,13 +39,13 @@ class Destinations:
         self._tenant_secrets: dict[str, str] = {}
 
     def cached(self, due: DueDelivery) -> Destination | None:
-        """The target from memory, without a store round trip; None when it must be loaded (`for_delivery`)."""
+        """The destination from memory, without a store round trip; None when it must be loaded (`for_delivery`)."""
         if due.endpoint_id is None:
             profile = self._tenant_profiles.get(due.tenant_id)
             secret = self._tenant_secrets.get(due.tenant_id)
             if profile is None or secret is None:
                 return None
-            return self._subject_rules_target(due, profile, secret)
+            return self._subject_rules_destination(due, profile, secret)
         cached = self._endpoints.get(due.endpoint_id)
         if cached is not None and cached[0] == due.endpoint_version:
             return cached[1]
@@ -53,20 +53,20 @@ class Destinations:
 
     async def for_delivery(self, due: DueDelivery) -> Destination:
         if due.endpoint_id is None:
-            return await self._subject_target(due)
+            return await self._subject_destination(due)
         cached = self._endpoints.get(due.endpoint_id)
         if cached is not None and cached[0] == due.endpoint_version:
             return cached[1]
         endpoint = await self._store.get_endpoint(due.endpoint_id)
-        target = await self._endpoint_target(endpoint, due)
-        self._endpoints[due.endpoint_id] = (endpoint.updated_at if endpoint else None, target)
-        return target
+        destination = await self._endpoint_destination(endpoint, due)
+        self._endpoints[due.endpoint_id] = (endpoint.updated_at if endpoint else None, destination)
+        return destination
 
     async def for_endpoint(self, endpoint: Endpoint) -> Destination:
-        return await self._endpoint_target(endpoint, None)
+        return await self._endpoint_destination(endpoint, None)
 
     def fallback(self, due: DueDelivery) -> Destination:
-        """A stand-in for a target that cannot be built (its stored settings do not load): the standard rules, so
+        """A stand-in for a destination that cannot be built (its stored settings do not load): the standard rules, so
         the failed attempt is recorded, retried on the standard schedule and, if it never loads, fails."""
         rules = subject_rules(None, "standard", self._registry)
         return Destination(due.endpoint_id, None, rules, [], {"type": "none"}, [], False)
@@ -80,7 +80,7 @@ class Destinations:
             self._tenant_profiles[tenant_id] = tenant.profile if tenant else "standard"
         return self._tenant_profiles[tenant_id]
 
-    async def _endpoint_target(self, endpoint: Endpoint | None, due: DueDelivery | None) -> Destination:
+    async def _endpoint_destination(self, endpoint: Endpoint | None, due: DueDelivery | None) -> Destination:
         if endpoint is None:
             rules = subject_rules(None, "standard", self._registry)
             return Destination(None, None, rules, [], {"type": "none"}, [], False, refusal="endpoint deleted")
@@ -103,12 +103,12 @@ class Destinations:
             refusal,
         )
 
-    async def _subject_target(self, due: DueDelivery) -> Destination:
+    async def _subject_destination(self, due: DueDelivery) -> Destination:
         tenant_profile = await self._tenant_profile(due.tenant_id)
         if due.tenant_id not in self._tenant_secrets:
             self._tenant_secrets[due.tenant_id] = await self._store.tenant_signing_secret(due.tenant_id)
-        return self._subject_rules_target(due, tenant_profile, self._tenant_secrets[due.tenant_id])
+        return self._subject_rules_destination(due, tenant_profile, self._tenant_secrets[due.tenant_id])
 
-    def _subject_rules_target(self, due: DueDelivery, tenant_profile: str, secret: str) -> Destination:
+    def _subject_rules_destination(self, due: DueDelivery, tenant_profile: str, secret: str) -> Destination:
         rules = subject_rules(due.subject_profile, tenant_profile, self._registry)
         return Destination(None, None, rules, [], {"type": "none"}, [SigningSecret(secret)], True)

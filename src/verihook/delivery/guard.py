@@ -7,8 +7,10 @@ Two moments check a target (DESIGN.md, "TargetAddress guard"):
 - when connecting, the transport resolves the host with `GuardedResolver` and connects only to an allowed
   address, pinned so that a second DNS answer cannot rebind the name to a refused one.
 
-Hosts are read with the WHATWG URL parser the sender uses (pyreqwest's `Url`), so legacy numeric forms such as
-`http://2130706433/` or `http://0x7f.1/` are seen as the IP literal 127.0.0.1 they are, not as host names.
+Hosts are read as a WHATWG URL parser reads them, so legacy numeric forms such as `http://2130706433/` or
+`http://0x7f.1/` are seen as the IP literal 127.0.0.1 they are, not as host names: at input by `url_host.py` (plain
+Python, so that the service, which calls `check_url`, imports no HTTP client), when connecting by the client's own
+parser (`client_url.py`, pyreqwest's `Url`). A test holds the two to the same answers.
 """
 
 from __future__ import annotations
@@ -22,9 +24,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from urllib.parse import urlsplit
 
-from pyreqwest.http import Url
-
 from verihook.delivery.exact_url import check_exact
+from verihook.delivery.url_host import read_host
 from verihook.errors import InvalidInput
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -124,22 +125,22 @@ class TargetAddress:
     refused: bool  # an IP literal in a refused range
 
 
-@lru_cache(maxsize=4096)
-def parse_target(url: str) -> TargetAddress:
-    """Scheme, canonical host and port of an absolute http(s) URL, as the sender will connect to it.
-
-    Raises ValueError for a URL that is not http(s) or has no host."""
-    parsed = Url(url)
-    if parsed.scheme not in ("http", "https"):
-        raise ValueError(f"url scheme {parsed.scheme!r} is not allowed")
-    host = parsed.host_str
-    port = parsed.port_or_known_default
-    if not host or port is None:
-        raise ValueError(f"url has no host: {url}")
+def target_address(scheme: str, host: str, port: int) -> TargetAddress:
+    """The target of a URL read by a WHATWG parser: `host` as the parser gives it ("[::1]" included)."""
     ip = parse_ip(host)
     if ip is None:
-        return TargetAddress(parsed.scheme, host, port, None, False)
-    return TargetAddress(parsed.scheme, str(ip), port, ip, is_refused_address(ip))
+        return TargetAddress(scheme, host, port, None, False)
+    return TargetAddress(scheme, str(ip), port, ip, is_refused_address(ip))
+
+
+@lru_cache(maxsize=4096)
+def parse_target(url: str) -> TargetAddress:
+    """Scheme, canonical host and port of an absolute http(s) URL, read as the sender's parser reads it
+    (url_host.py; the transport reads it again with the client's own, client_url.py).
+
+    Raises ValueError for a URL that is not http(s), has no host, or whose host or port is not valid."""
+    read = read_host(url)
+    return target_address(read.scheme, read.host, read.port)
 
 
 def check_url(url: str, *, allow_private_targets: bool, require_https: bool = False) -> None:

@@ -24,7 +24,7 @@ UNKNOWN_PACE_WAIT_S = 0.2  # what a lane with no answer yet cannot take is due a
 
 class Work(NamedTuple):
     due: DueDelivery
-    target: Destination
+    destination: Destination
     url: str
 
 

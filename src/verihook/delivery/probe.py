@@ -21,22 +21,22 @@ log = logging.getLogger("verihook.probe")
 
 
 class EndpointProbe:
-    def __init__(self, sender: Sender, targets: Destinations, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, sender: Sender, destinations: Destinations, clock: Callable[[], float] = time.time) -> None:
         self._sender = sender
-        self._targets = targets
+        self._destinations = destinations
         self._clock = clock
 
     async def profile_of(self, endpoint: Endpoint) -> Profile:
         """The profile whose body and rules the endpoint's deliveries get (its own, else its tenant's)."""
-        return (await self._targets.for_endpoint(endpoint)).rules.profile
+        return (await self._destinations.for_endpoint(endpoint)).rules.profile
 
     async def send(self, endpoint: Endpoint, event_type: str, data_json: bytes) -> EndpointTest:
-        target = await self._targets.for_endpoint(endpoint)
+        destination = await self._destinations.for_endpoint(endpoint)
         now = self._clock()
         message = Message(event_id=new_id("evt"), event_type=event_type, data_json=data_json,
                           event_created_at=now, cycle_started_at=now, subject_id=None, sequence=None)
         try:
-            sent = await self._sender.send(target, endpoint.url, message)
+            sent = await self._sender.send(destination, endpoint.url, message)
         except Exception as error:  # a stored secret that does not decode, a header the client refuses, a bug
             log.exception("the test of endpoint %s could not be sent", endpoint.id)
             sent = internal_failure(error)

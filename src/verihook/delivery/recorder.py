@@ -18,12 +18,13 @@ import orjson
 
 from verihook.config import DispatcherSettings
 from verihook.delivery.destinations import Destination
-from verihook.delivery.sender import Sent, excerpt, judge
+from verihook.delivery.sender import Sent, excerpt
 from verihook.delivery.transport import Outcome
 from verihook.errors import UnusableSetting
 from verihook.logs import log_attempt
 from verihook.metrics import Metrics
 from verihook.model import Attempt, AttemptError, DeliveryResult, DeliveryStatus, DueDelivery
+from verihook.policy import next_retry_delay, parse_retry_after
 from verihook.store.base import Store
 
 log = logging.getLogger("verihook.recorder")
@@ -37,36 +38,57 @@ class Recorded(NamedTuple):
     outcome: str  # succeeded | retrying | failed, as the metrics name it
 
 
-def result_of(due: DueDelivery, target: Destination, sent: Sent, now: float) -> Recorded:
-    """The attempt record and the delivery's next state after `sent`."""
+def result_of(due: DueDelivery, destination: Destination, sent: Sent, now: float) -> Recorded:
+    """The attempt record and the delivery's next state after `sent`: done, retry after a delay, or failed for
+    good (and the endpoint disabled where its answer and profile say so)."""
     outcome = sent.outcome
-    verdict = judge(sent, target, due.cycle_attempts, now)
-    if target.refusal is not None:
-        verdict.retry_in_s = None
     attempt = Attempt(
         delivery_id=due.id, number=due.attempt_count + 1, at=now - outcome.latency_ms / 1000,
         status_code=outcome.status_code, latency_ms=round(outcome.latency_ms, 3),
         error=None if outcome.error is None else outcome.error.value, error_detail=outcome.error_detail,
         request_headers=sent.request_headers, response_headers=outcome.headers,
         response_body=excerpt(outcome.body))
-    if verdict.succeeded:
+    disable_reason = _disable_reason(sent, destination)
+    retry_in_s = (None if sent.succeeded or sent.declined or disable_reason or destination.refusal is not None
+                  else _retry_in_s(sent, destination, due.cycle_attempts, now))
+    if sent.succeeded:
         status, next_at, label = DeliveryStatus.SUCCEEDED, None, "succeeded"
-    elif verdict.retry_in_s is not None:
-        status, next_at, label = DeliveryStatus.PENDING, now + verdict.retry_in_s, "retrying"
+    elif retry_in_s is not None:
+        status, next_at, label = DeliveryStatus.PENDING, now + retry_in_s, "retrying"
     else:
         status, next_at, label = DeliveryStatus.FAILED, None, "failed"
     result = DeliveryResult(
         delivery_id=due.id, event_id=due.event_id, attempt=attempt, status=status, next_attempt_at=next_at,
-        disable_endpoint_id=target.endpoint_id if verdict.disable_endpoint else None,
-        disable_reason=verdict.disable_endpoint, cycle_started_at=due.cycle_started_at,
-        first_request=first_request_of(due, target, sent) if status is DeliveryStatus.PENDING else None)
+        disable_endpoint_id=destination.endpoint_id if disable_reason else None,
+        disable_reason=disable_reason, cycle_started_at=due.cycle_started_at,
+        first_request=first_request_of(due, destination, sent) if status is DeliveryStatus.PENDING else None)
     return Recorded(result, label)
 
 
-def first_request_of(due: DueDelivery, target: Destination, sent: Sent) -> bytes | None:
+def _disable_reason(sent: Sent, destination: Destination) -> str | None:
+    """Why the endpoint stops receiving after this answer (a 410 where its profile says so), or None."""
+    if sent.succeeded or sent.declined:
+        return None
+    if (sent.outcome.status_code == 410 and destination.endpoint_id is not None
+            and destination.rules.profile.defaults.disable_on_gone):
+        return "the receiver answered 410 Gone"
+    return None
+
+
+def _retry_in_s(sent: Sent, destination: Destination, cycle_attempts: int, now: float) -> float | None:
+    """The delay before the next attempt of the cycle (Retry-After honoured for 429 and 503, except where a retry
+    must repeat the first request), or None when the policy has no attempt left."""
+    defaults = destination.rules.profile.defaults
+    status = sent.outcome.status_code
+    honours_retry_after = status in (429, 503) and not defaults.identical_retry
+    retry_after = parse_retry_after(sent.outcome.headers.get("retry-after"), now) if honours_retry_after else None
+    return next_retry_delay(destination.rules.retry, cycle_attempts + 1, retry_after)
+
+
+def first_request_of(due: DueDelivery, destination: Destination, sent: Sent) -> bytes | None:
     """What an identical retry must repeat: the headers of the cycle's first request that went out (a replay
     carries no `wire_headers`: it is that request already)."""
-    if sent.wire_headers is None or not target.rules.profile.defaults.identical_retry:
+    if sent.wire_headers is None or not destination.rules.profile.defaults.identical_retry:
         return None
     cycle = due.cycle_started_at or due.created_at
     return orjson.dumps({"cycle": cycle, "headers": sent.wire_headers})

@@ -1,6 +1,6 @@
 """Side tasks under a monitor: a task that ends while it should be running is logged and started again.
 
-The dispatcher's flusher, lease renewer, shedder and the store's LISTEN task are loops that must never end while
+The dispatcher's flusher, lease renewer and pacer and the store's LISTEN task are loops that must never end while
 the dispatcher runs. If one ends (an exception the loop did not expect, or a cancellation from outside), the
 supervisor logs it, counts it, reports the task as down (so `/readyz` answers 503) and starts it again after a
 short pause, doubled on each restart in a row up to RESTART_MAX_S and reset once the task has run for a while.

@@ -38,8 +38,9 @@ from pyreqwest.client import Client, ClientBuilder
 from pyreqwest.http import HeaderMap
 from yarl import URL
 
+from verihook.delivery.client_url import client_target
 from verihook.delivery.exact_url import unsendable
-from verihook.delivery.guard import GuardedResolver, TargetAddress, TargetRefused, parse_target
+from verihook.delivery.guard import GuardedResolver, TargetAddress, TargetRefused
 from verihook.model import AttemptError
 
 MAX_RESPONSE_BYTES = 64 * 1024  # response bodies are read up to this cap, the rest discarded
@@ -104,7 +105,7 @@ def _failed(start: float, error: AttemptError, detail: str) -> Outcome:
 async def _guard(resolver: GuardedResolver, url: str, timeout_s: float) -> tuple[TargetAddress, tuple[str, ...]]:
     """Check a target against the guard; answer it and the allowed addresses of its host name (empty for an
     allowed IP literal). Raises TargetRefused, socket.gaierror, TimeoutError (DNS past the deadline)."""
-    target = parse_target(url)
+    target = client_target(url)
     if target.ip is not None:
         if target.refused:
             raise TargetRefused(target.host)

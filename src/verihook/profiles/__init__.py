@@ -7,13 +7,13 @@ from collections.abc import Iterable
 from verihook.errors import InvalidInput
 from verihook.policy import RetryPolicy
 from verihook.profiles.attestr import attestr_profile
-from verihook.profiles.base import EVENT_TYPE_NAME, DeliveryDefaults, EventType, Profile, RenderInput
+from verihook.profiles.base import EVENT_TYPE_NAME, DeliveryDefaults, EventType, Message, Profile
 from verihook.profiles.credas import credas_profile
 from verihook.profiles.incode import incode_profile
 from verihook.profiles.standard import standard_profile
 from verihook.profiles.validas import validas_profile
 
-__all__ = ["DeliveryDefaults", "EventType", "Profile", "ProfileRegistry", "RenderInput", "default_registry"]
+__all__ = ["DeliveryDefaults", "EventType", "Message", "Profile", "ProfileRegistry", "default_registry"]
 
 DEFAULT_PROFILE = "standard"
 

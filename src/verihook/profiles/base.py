@@ -100,16 +100,19 @@ class DeliveryDefaults:
     identical_retry: bool = False  # True: a retry repeats the first request byte for byte (see sender.py)
 
 
-@dataclass(frozen=True, slots=True)
-class RenderInput:
-    """An event as a destination sees it."""
+@dataclass(slots=True)
+class Message:
+    """An event as a destination receives it: what a profile renders into a request body, and what every attempt
+    of one delivery sends again."""
 
     event_id: str
     event_type: str
     data_json: bytes
-    created_at_rfc3339: str
-    subject_id: str | None
-    sequence: int | None
+    event_created_at: float
+    subject_id: str | None = None
+    sequence: int | None = None
+    cycle_started_at: float | None = None  # sign-once profiles sign every attempt of the cycle with this time
+    replay: list[tuple[str, str]] | None = None  # identical-retry profiles: the first request's headers, resent
 
 
 @dataclass(slots=True)
@@ -129,7 +132,7 @@ class Profile:
             known.check(data)
         return data
 
-    def render_body(self, event: RenderInput) -> bytes:
+    def render_body(self, event: Message) -> bytes:
         """The request body; by default the event's data exactly as published."""
         return event.data_json
 

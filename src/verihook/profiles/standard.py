@@ -7,16 +7,17 @@ from typing import Any
 import orjson
 
 from verihook.policy import STANDARD_RETRY
-from verihook.profiles.base import DeliveryDefaults, Profile, RenderInput
+from verihook.profiles.base import DeliveryDefaults, Message, Profile
+from verihook.times import rfc3339
 
 SUBJECT_STATUS_CHANGED = "subject.status_changed"
 
 
 class StandardProfile(Profile):
-    def render_body(self, event: RenderInput) -> bytes:
+    def render_body(self, event: Message) -> bytes:
         return b"".join((
             b'{"type":', orjson.dumps(event.event_type),
-            b',"timestamp":', orjson.dumps(event.created_at_rfc3339),
+            b',"timestamp":', orjson.dumps(rfc3339(event.event_created_at)),
             b',"data":', event.data_json, b"}",
         ))
 

@@ -50,19 +50,21 @@ def parse_statuses(text: str) -> tuple[int, ...]:
 
 
 @dataclass(frozen=True, slots=True)
-class Verdict:
+class SignatureCheck:
+    """What checking a request's signature found."""
+
     valid: bool | None  # None: no secret given, nothing checked
     problem: str | None = None
 
 
-def _check(secret: str | None, request: web.Request, body: bytes) -> Verdict:
+def _check(secret: str | None, request: web.Request, body: bytes) -> SignatureCheck:
     if secret is None:
-        return Verdict(None)
+        return SignatureCheck(None)
     try:
         verify(secret, request.headers, body)
     except InvalidSignature as error:
-        return Verdict(False, str(error))
-    return Verdict(True)
+        return SignatureCheck(False, str(error))
+    return SignatureCheck(True)
 
 
 class Printer:
@@ -72,7 +74,7 @@ class Printer:
         self.console = Console(file=out, highlight=False, soft_wrap=True,
                                width=None if out.isatty() else 120)
 
-    def show(self, request: web.Request, body: bytes, attempt: int, verdict: Verdict, status: int) -> None:
+    def show(self, request: web.Request, body: bytes, attempt: int, signature: SignatureCheck, status: int) -> None:
         when = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
         print_ = self.console.print
         print_(Rule(Text(f"{request.method} {request.raw_path}  {when} ", style="bold"),
@@ -89,10 +91,10 @@ class Printer:
             print_(line)
         print_()
         self._body(body)
-        if verdict.valid is True:
+        if signature.valid is True:
             print_(Text.assemble(("signature: ", "bold"), ("valid", "bold green")))
-        elif verdict.valid is False:
-            print_(Text.assemble(("signature: ", "bold"), (f"INVALID ({verdict.problem})", "bold red")))
+        elif signature.valid is False:
+            print_(Text.assemble(("signature: ", "bold"), (f"INVALID ({signature.problem})", "bold red")))
         print_(Text.assemble(("answered: ", "bold"), (str(status), "green" if 200 <= status < 300 else "red")))
         print_()
         self.console.file.flush()
@@ -135,11 +137,11 @@ async def run_listener(
         webhook_id = request.headers.get(HEADER_ID, "")
         attempts[webhook_id] += 1
         attempt = attempts[webhook_id]
-        verdict = _check(secret, request, body)
-        answer = 401 if verdict.valid is False else statuses[min(attempt, len(statuses)) - 1]
-        printer.show(request, body, attempt, verdict, answer)
-        if verdict.valid is False:
-            return web.json_response({"ok": False, "error": f"invalid signature: {verdict.problem}"}, status=401)
+        signature = _check(secret, request, body)
+        answer = 401 if signature.valid is False else statuses[min(attempt, len(statuses)) - 1]
+        printer.show(request, body, attempt, signature, answer)
+        if signature.valid is False:
+            return web.json_response({"ok": False, "error": f"invalid signature: {signature.problem}"}, status=401)
         if answer in _BODYLESS_STATUSES or answer < 200:
             return web.Response(status=answer)
         return web.json_response({"ok": 200 <= answer < 300}, status=answer)

@@ -27,7 +27,6 @@ from urllib.parse import parse_qs, unquote_plus
 
 DEFAULT_LIFETIME_S = 3600
 GRANT_TYPE = "client_credentials"
-FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"
 MAX_FORM_BYTES = 16 * 1024
 _NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 

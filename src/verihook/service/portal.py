@@ -15,7 +15,7 @@ from verihook.crypto import generate_token
 from verihook.errors import Forbidden, InvalidInput, Unauthorized
 from verihook.model import Tenant
 from verihook.profiles import Profile
-from verihook.service import tokens
+from verihook.service import signed_tokens as tokens
 from verihook.service.access import Caller, hash_api_key
 from verihook.service.context import Context
 

@@ -6,10 +6,9 @@ from __future__ import annotations
 import orjson
 
 from verihook.model import Delivery, Event
-from verihook.profiles import RenderInput
+from verihook.profiles import Message
 from verihook.rules import endpoint_rules, subject_rules
 from verihook.service.context import Context
-from verihook.times import rfc3339
 
 
 class Requests:
@@ -28,7 +27,7 @@ class Requests:
         else:
             subject = await self.ctx.store.get_subject(event.subject_id) if event.subject_id else None
             profile = subject_rules(subject.profile if subject else None, tenant_profile, registry).profile
-        rendered = profile.render_body(RenderInput(
+        rendered = profile.render_body(Message(
             event_id=event.id, event_type=event.type, data_json=orjson.dumps(event.data),
-            created_at_rfc3339=rfc3339(event.created_at), subject_id=event.subject_id, sequence=event.sequence))
+            event_created_at=event.created_at, subject_id=event.subject_id, sequence=event.sequence))
         return rendered.decode("utf-8", "replace")

@@ -11,7 +11,7 @@ from starlette.routing import Route
 from verihook.errors import InvalidInput
 from verihook.service import EndpointTest, Service
 from verihook.service.stats import window_hours
-from verihook.web import forms, rules
+from verihook.web import forms, rule_fields
 from verihook.web.charts import overview_charts
 from verihook.web.render import Pages
 from verihook.web.session import Form, Visitor, posted, visitor
@@ -43,7 +43,7 @@ async def _new_form_context(service: Service, who: Visitor, form: Form | None) -
     return {"profiles": profiles, "registered_types": registered, "tenants": tenants,
             "default_profile": form.get("profile") if form else default_profile,
             "token": form.get("token") if form else service.portal.new_basic_token(),
-            "fixed": {p.name: rules.fixed_in_words(p) for p in profiles}, "form": form or Form([])}
+            "fixed": {p.name: rule_fields.fixed_in_words(p) for p in profiles}, "form": form or Form([])}
 
 
 async def new_endpoint_form(request: Request) -> Response:
@@ -77,8 +77,9 @@ async def _detail(request: Request, who: Visitor, endpoint_id: str, *, status_co
     return pages.render(
         request, "endpoint_detail.html", status_code, visitor=who, nav="endpoints", view=view, health=health,
         window=window, charts=overview_charts(health.buckets),
-        ep=view.endpoint, rules=view.rules, fixed=rules.fixed_fields(profile), editable=rules.editable(who, profile),
-        retry_words=rules.retry_in_words(view.rules.retry.to_dict()), event_type_choices=list(profile.event_types),
+        ep=view.endpoint, rules=view.rules, fixed=rule_fields.fixed_fields(profile),
+        editable=rule_fields.editable(who, profile), retry_words=rule_fields.retry_in_words(view.rules.retry.to_dict()),
+        event_type_choices=list(profile.event_types),
         error=error, test=test, notice=notice)
 
 
@@ -93,8 +94,8 @@ async def update_endpoint(request: Request) -> Response:
     view = await service.endpoints.get(who.caller, endpoint_id)
     try:
         fields = forms.edit_endpoint_fields(form, view.endpoint.auth)
-        allowed = rules.editable(who, view.rules.profile)
-        fields = {k: v for k, v in fields.items() if k not in rules.RULE_FIELDS or k in allowed}
+        allowed = rule_fields.editable(who, view.rules.profile)
+        fields = {k: v for k, v in fields.items() if k not in rule_fields.RULE_FIELDS or k in allowed}
         await service.endpoints.update(who.caller, endpoint_id, fields)
     except InvalidInput as error:
         return await _detail(request, who, endpoint_id, status_code=422, error=error)

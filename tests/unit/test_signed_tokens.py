@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from verihook.service.tokens import BadToken, sign, verify
+from verihook.service.signed_tokens import BadToken, sign, verify
 
 KEY = b"k" * 32
 
