@@ -11,7 +11,6 @@ from verihook.model import Event, EventFilter, Page
 from verihook.service import EventInput, Service
 from verihook.service.views import (
     EventDetailOut,
-    EventOut,
     EventPage,
     PublishedBatchOut,
     PublishedOut,
@@ -29,8 +28,7 @@ def _input(body: EventCreate) -> EventInput:
 
 async def events_page(service: Service, page: Page[Event]) -> EventPage:
     """A page of events, each with its rolled-up delivery status."""
-    statuses = await service.events.statuses([e.id for e in page.items])
-    return EventPage.of(page, lambda event: EventOut.of(event, statuses.get(event.id)))
+    return EventPage.of_events(page, await service.events.statuses([e.id for e in page.items]))
 
 
 @router.post("", status_code=202, operation_id="v1.event.create")

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from pydantic import Field
 
-from verihook.model import Attempt, Delivery, DeliveryStatus, Event, Published, rollup
+from verihook.model import Attempt, Delivery, DeliveryStatus, Event, Page, Published, rollup
 from verihook.profiles import EventType
 from verihook.service.views.common import Number, PageOut, Timestamp, View, url_redacted
 from verihook.times import rfc3339, rfc3339_or_none
@@ -79,7 +79,10 @@ class EventOut(_EventFields):
 
 
 class EventPage(PageOut[EventOut]):
-    pass
+    @classmethod
+    def of_events(cls, page: Page[Event], statuses: Mapping[str, DeliveryStatus | None]) -> EventPage:
+        """`statuses`: each event's rolled-up delivery status by id (Events.statuses)."""
+        return cls.of(page, lambda event: EventOut.of(event, statuses.get(event.id)))
 
 
 class EventDetailOut(_EventFields):
