@@ -10,6 +10,7 @@ import pytest
 
 from tests.support.api import Api
 from tests.support.browserless import DashboardClient
+from tests.support.receivers import Receiver
 from tests.support.server import ADMIN_KEY, Running, ServeProcess
 
 
@@ -140,3 +141,27 @@ async def test_serve_and_api_processes_serve_the_dashboard(role: str, tmp_path: 
         assert "Admin: every tenant" in (await ui.get("/ui/endpoints")).text
     finally:
         process.stop()
+
+
+async def test_the_event_pages_show_what_the_api_shows(api: Api, http: aiohttp.ClientSession,
+                                                       receiver: Receiver) -> None:
+    """The same views as the API's (GET /v1/events, /v1/events/{id}, /v1/endpoints, /v1/subjects/{id}): the
+    rolled-up status, and a password in a URL redacted."""
+    url = receiver.url.replace("http://", "http://hook-user:s3cret-pw@") + "/in"
+    await api.endpoint(url)
+    event = await api.publish("order.created", {"n": 1})
+    await api.wait_event(event["id"])
+    shown = (await api.get(f"/v1/events/{event['id']}")).ok()
+    assert shown["deliveries"][0]["url"] == url.replace("s3cret-pw", "***")
+    ui = DashboardClient(api.base_url, http)
+    await ui.log_in(api.key or "")
+    detail = await ui.get(f"/ui/events/{event['id']}")
+    assert detail.status == 200 and "s3cret-pw" not in detail.text
+    assert shown["deliveries"][0]["url"] in detail.text and 'data-test="event-status">succeeded<' in detail.text
+    log = await ui.get("/ui/events")
+    assert event["id"] in log.text and '<span class="badge succeeded">succeeded</span>' in log.text
+    endpoints = await ui.get("/ui/endpoints")
+    assert shown["deliveries"][0]["url"] in endpoints.text and "s3cret-pw" not in endpoints.text
+    subject = (await api.post("/v1/subjects", {"kind": "check", "webhook_url": url})).ok()
+    page = await ui.get(f"/ui/subjects/{subject['id']}")
+    assert subject["webhook_url"] in page.text and "s3cret-pw" not in page.text

@@ -7,7 +7,7 @@ import contextlib
 from collections.abc import AsyncIterator
 
 from fastapi import FastAPI
-from fastapi.responses import RedirectResponse
+from fastapi.responses import JSONResponse, RedirectResponse
 
 from verihook import __version__
 from verihook.api import problems
@@ -32,8 +32,10 @@ def create_app(runtime: Runtime, *, run_dispatcher: bool = True, serve_api: bool
             if task is not None:
                 await task
 
-    # without an OpenAPI URL FastAPI serves neither the schema nor /docs and /redoc
-    app = FastAPI(title="Verihook", version=__version__, lifespan=lifespan,
+    # without an OpenAPI URL FastAPI serves neither the schema nor /docs and /redoc; JSONResponse named (not left as
+    # FastAPI's default) writes every body with json.dumps, as before the views were typed: pydantic's own JSON
+    # writes some numbers otherwise (1e-07 as 1e-7)
+    app = FastAPI(title="Verihook", version=__version__, lifespan=lifespan, default_response_class=JSONResponse,
                   openapi_url="/openapi.json" if serve_api else None)
     app.state.runtime = runtime
     app.state.service = runtime.service

@@ -1,9 +1,9 @@
-"""Request bodies (strict: unknown fields and wrong types are refused) and the JSON shapes of responses."""
+"""Request bodies (strict: unknown fields and wrong types are refused). The response bodies are the service's views
+(verihook.service.views)."""
 
 from __future__ import annotations
 
 import functools
-import re
 from typing import Annotated, Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -11,13 +11,6 @@ from pydantic_core import PydanticCustomError
 
 from verihook import limits
 from verihook.api.problems import LIMIT_ERROR
-from verihook.model import Attempt, Delivery, DeliveryStatus, Endpoint, Event, Subject, Tenant, rollup
-from verihook.rules import Rules
-from verihook.service import EndpointTest, EndpointView, SubjectDetail
-from verihook.times import rfc3339, rfc3339_or_none
-
-REDACTED = "***"
-_USERINFO_PASSWORD = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://[^/?#@:]*):[^/?#@]*@")
 
 
 class Strict(BaseModel):
@@ -172,105 +165,3 @@ class EventTypeCreate(Strict):
     description: str = ""
     schema_: dict[str, Any] = Field(alias="schema")
 
-
-# responses
-
-
-def tenant_out(tenant: Tenant, **secrets: str) -> dict[str, Any]:
-    return {"id": tenant.id, "uid": tenant.uid, "name": tenant.name, "parent_id": tenant.parent_id,
-            "profile": tenant.profile, "require_https": tenant.require_https,
-            "created_at": rfc3339(tenant.created_at), **secrets}
-
-
-def auth_out(auth: dict[str, Any], reveal: bool) -> dict[str, Any]:
-    secret_fields = ("token", "password", "client_secret")
-    shown = {k: (v if reveal or k not in secret_fields else REDACTED) for k, v in auth.items()}
-    if not reveal and isinstance(shown.get("token_url"), str):
-        shown["token_url"] = url_out(shown["token_url"])
-    return shown
-
-
-def url_out(url: str | None) -> str | None:
-    """The URL as given, but a password in its userinfo (`https://user:pass@host/`) replaced by ***."""
-    return None if url is None else _USERINFO_PASSWORD.sub(rf"\1:{REDACTED}@", url, count=1)
-
-
-def rules_out(rules: Rules) -> dict[str, Any]:
-    return {"profile": rules.profile.name, "timeout_s": rules.timeout_s, "retry": rules.retry.to_dict(),
-            "success": rules.success}
-
-
-def endpoint_out(view: EndpointView, *, reveal: bool = False) -> dict[str, Any]:
-    ep: Endpoint = view.endpoint
-    rules = rules_out(view.rules)
-    current = next((s.secret for s in ep.signing_secrets if s.expires_at is None), None)
-    body = {
-        "id": ep.id, "tenant_id": ep.tenant_id, "url": ep.url if reveal else url_out(ep.url),
-        "description": ep.description,
-        "enabled": ep.enabled, "disabled_reason": ep.disabled_reason, "event_types": ep.event_types,
-        **rules, "auth": auth_out(ep.auth, reveal), "headers": ep.headers, "signing": {"enabled": ep.signing_enabled},
-        "signing_secret": current if reveal else REDACTED,
-        "created_at": rfc3339(ep.created_at), "updated_at": rfc3339(ep.updated_at),
-    }
-    return body
-
-
-def secrets_out(view: EndpointView) -> dict[str, Any]:
-    ep = view.endpoint
-    return {"signing_secrets": [{"secret": s.secret, "expires_at": rfc3339_or_none(s.expires_at)}
-                                for s in ep.signing_secrets],
-            "signing_secret": next((s.secret for s in ep.signing_secrets if s.expires_at is None), None),
-            "auth": auth_out(ep.auth, reveal=True)}
-
-
-def attempt_out(attempt: Attempt) -> dict[str, Any]:
-    return {"number": attempt.number, "at": rfc3339(attempt.at), "status_code": attempt.status_code,
-            "latency_ms": attempt.latency_ms, "error": attempt.error, "error_detail": attempt.error_detail,
-            "request_headers": attempt.request_headers, "response_headers": attempt.response_headers,
-            "response_body": attempt.response_body}
-
-
-def delivery_out(delivery: Delivery) -> dict[str, Any]:
-    return {"id": delivery.id, "endpoint_id": delivery.endpoint_id, "url": url_out(delivery.url),
-            "status": delivery.status.value, "attempt_count": delivery.attempt_count,
-            "next_attempt_at": rfc3339_or_none(delivery.next_attempt_at)
-            if delivery.status is DeliveryStatus.PENDING else None,
-            "last_status_code": delivery.last_status_code, "last_error": delivery.last_error,
-            "attempts": [attempt_out(a) for a in delivery.attempts]}
-
-
-def event_out(event: Event, *, delivery_status: DeliveryStatus | None = None,
-              deliveries: list[Delivery] | None = None) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "id": event.id, "type": event.type, "tenant_id": event.tenant_id, "subject_id": event.subject_id,
-        "sequence": event.sequence, "data": event.data, "idempotency_key": event.idempotency_key,
-        "created_at": rfc3339(event.created_at)}
-    if deliveries is not None:
-        body["deliveries"] = [delivery_out(d) for d in deliveries]
-        delivery_status = rollup(d.status for d in deliveries)
-    body["delivery_status"] = delivery_status.value if delivery_status else None
-    return body
-
-
-def subject_out(subject: Subject, detail: SubjectDetail | None = None) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "id": subject.id, "kind": subject.kind, "tenant_id": subject.tenant_id,
-        "external_id": subject.external_id, "profile": subject.profile, "webhook_url": url_out(subject.webhook_url),
-        "status": subject.status, "data": subject.data, "sequence": subject.sequence,
-        "created_at": rfc3339(subject.created_at), "updated_at": rfc3339(subject.updated_at)}
-    if detail is not None:
-        body["history"] = [{"status": h.status, "at": rfc3339(h.at), "event_id": h.event_id}
-                           for h in detail.history]
-        body["deliveries"] = detail.deliveries
-        status = rollup(name for name, count in detail.deliveries.items() if count)
-        body["delivery_status"] = status.value if status else None
-    return body
-
-
-def test_out(result: EndpointTest) -> dict[str, Any]:
-    return {"ok": result.ok, "status_code": result.status_code, "latency_ms": result.latency_ms,
-            "error": result.error, "error_detail": result.error_detail, "response_body": result.response_body}
-
-
-def page_out(items: list[dict[str, Any]], next_cursor: str | None) -> dict[str, Any]:
-    return {"data": items, "next_cursor": next_cursor}

@@ -12,7 +12,7 @@ import orjson
 from verihook.delivery.guard import check_url
 from verihook.errors import Conflict, InvalidInput, NotFound
 from verihook.ids import new_id
-from verihook.model import Page, Published, StatusChange, Subject, SubjectFilter
+from verihook.model import DeliveryStatus, Page, Published, StatusChange, Subject, SubjectFilter, rollup
 from verihook.service.access import Caller
 from verihook.service.context import Context
 from verihook.service.events import EventInput, Events
@@ -39,7 +39,12 @@ class SubjectInput:
 class SubjectDetail:
     subject: Subject
     history: list[StatusChange]
-    deliveries: dict[str, int]
+    deliveries: dict[str, int]  # how many of its deliveries are in each status
+
+    @property
+    def delivery_status(self) -> DeliveryStatus | None:
+        """Rolled up from its deliveries' (None: it has none)."""
+        return rollup(name for name, count in self.deliveries.items() if count)
 
 
 @dataclass(slots=True)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from verihook.errors import Forbidden, NotFound
-from verihook.model import DeliveryStatus, Event, EventFilter, Page, Subject, Tenant, rollup
+from verihook.model import DeliveryStatus, Event, EventFilter, Page, Subject, Tenant
 from verihook.profiles.validas import NAME as VALIDAS
 from verihook.profiles.validas import STATUS_CHANGED, VALIDATION
 from verihook.service.access import Caller
@@ -91,7 +91,7 @@ class ValidasWebhook:
         out = []
         for subject in page.items:
             detail = await self.subjects.get(caller, subject.id)
-            out.append(Validation(subject, rollup(name for name, count in detail.deliveries.items() if count)))
+            out.append(Validation(subject, detail.delivery_status))
         return Page(out, page.next_cursor)
 
     async def validation_events(self, caller: Caller, validation_id: str, limit: int, cursor: str | None

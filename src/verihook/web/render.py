@@ -19,10 +19,12 @@ CONTENT_SECURITY_POLICY = ("default-src 'self'; img-src 'self' data:; style-src 
                            "form-action 'self'; base-uri 'none'; object-src 'none'")
 
 
-def when(at: float | None) -> str:
+def when(at: float | str | None) -> str:
+    """A time as seconds since the epoch, or as a view holds it (RFC 3339), for people."""
     if at is None:
         return "-"
-    return datetime.fromtimestamp(at, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    moment = datetime.fromisoformat(at) if isinstance(at, str) else datetime.fromtimestamp(at, UTC)
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def pretty_json(value: Any) -> str:

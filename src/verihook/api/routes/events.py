@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter, Query
 
 from verihook.api.deps import CallerDep, ServiceDep, V1Route
 from verihook.api.filters import DELIVERY_STATUS, delivery_statuses
-from verihook.api.schemas import EventBatch, EventCreate, delivery_out, event_out, page_out
-from verihook.model import EventFilter, Published
-from verihook.service import EventInput
+from verihook.api.schemas import EventBatch, EventCreate
+from verihook.model import Event, EventFilter, Page
+from verihook.service import EventInput, Service
+from verihook.service.views import (
+    EventDetailOut,
+    EventPage,
+    PublishedBatchOut,
+    PublishedOut,
+    RedeliveredOut,
+)
 from verihook.times import parse_time
 
 router = APIRouter(prefix="/v1/events", tags=["events"], route_class=V1Route)
@@ -21,22 +26,21 @@ def _input(body: EventCreate) -> EventInput:
                       idempotency_key=body.idempotency_key)
 
 
-def published_out(published: Published) -> dict[str, Any]:
-    body = event_out(published.event, deliveries=published.deliveries)
-    body["duplicate"] = published.duplicate
-    return body
+async def events_page(service: Service, page: Page[Event]) -> EventPage:
+    """A page of events, each with its rolled-up delivery status."""
+    return EventPage.of_events(page, await service.events.statuses([e.id for e in page.items]))
 
 
 @router.post("", status_code=202, operation_id="v1.event.create")
-async def publish(body: EventCreate, caller: CallerDep, service: ServiceDep) -> dict[str, Any]:
+async def publish(body: EventCreate, caller: CallerDep, service: ServiceDep) -> PublishedOut:
     [published] = await service.events.publish(caller, [_input(body)])
-    return published_out(published)
+    return PublishedOut.of_published(published)
 
 
 @router.post("/batch", status_code=202, operation_id="v1.event.create_batch")
-async def publish_batch(body: EventBatch, caller: CallerDep, service: ServiceDep) -> dict[str, Any]:
-    published = await service.events.publish(caller, [_input(item) for item in body.events], batch=True)
-    return {"data": [published_out(p) for p in published]}
+async def publish_batch(body: EventBatch, caller: CallerDep, service: ServiceDep) -> PublishedBatchOut:
+    return PublishedBatchOut.of(await service.events.publish(caller, [_input(item) for item in body.events],
+                                                             batch=True))
 
 
 @router.get("", operation_id="v1.event.list")
@@ -44,24 +48,22 @@ async def list_events(
     caller: CallerDep, service: ServiceDep, type: str | None = None, subject_id: str | None = None,
     endpoint_id: str | None = None, delivery_status: str | None = DELIVERY_STATUS, since: str | None = None,
     until: str | None = None, limit: int = Query(50, ge=1, le=500), cursor: str | None = None,
-) -> dict[str, Any]:
+) -> EventPage:
     where = EventFilter(type=type, subject_id=subject_id, endpoint_id=endpoint_id,
                         delivery_status=delivery_statuses(delivery_status),
                         since=parse_time(since, "since") if since else None,
                         until=parse_time(until, "until") if until else None)
-    page = await service.events.list(caller, where, limit, cursor)
-    statuses = await service.events.statuses([e.id for e in page.items])
-    return page_out([event_out(e, delivery_status=statuses.get(e.id)) for e in page.items], page.next_cursor)
+    return await events_page(service, await service.events.list(caller, where, limit, cursor))
 
 
 @router.get("/{event_id}", operation_id="v1.event.get")
-async def get_event(event_id: str, caller: CallerDep, service: ServiceDep) -> dict[str, Any]:
+async def get_event(event_id: str, caller: CallerDep, service: ServiceDep) -> EventDetailOut:
     detail = await service.events.get(caller, event_id)
-    return event_out(detail.event, deliveries=detail.deliveries)
+    return EventDetailOut.of(detail.event, detail.deliveries)
 
 
 @router.post("/{event_id}/redeliver", status_code=202, operation_id="v1.event.redeliver")
-async def redeliver(event_id: str, caller: CallerDep, service: ServiceDep) -> dict[str, Any]:
+async def redeliver(event_id: str, caller: CallerDep, service: ServiceDep) -> RedeliveredOut:
     count = await service.events.redeliver(caller, event_id)
     detail = await service.events.get(caller, event_id)
-    return {"requeued": count, "deliveries": [delivery_out(d) for d in detail.deliveries]}
+    return RedeliveredOut.of(count, detail.deliveries)

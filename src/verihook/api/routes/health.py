@@ -2,22 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter, Request, Response
 
 from verihook.api.problems import problem
 from verihook.service import Service
+from verihook.service.views import HealthOut, ReadyOut
 
 router = APIRouter(tags=["operations"])
 
 
 @router.get("/healthz", operation_id="healthz")
-async def healthz() -> dict[str, Any]:
-    return {"status": "ok"}
+async def healthz() -> HealthOut:
+    return HealthOut(status="ok")
 
 
-@router.get("/readyz", operation_id="readyz")
+@router.get("/readyz", operation_id="readyz", response_model=ReadyOut)
 async def readyz(request: Request) -> Response:
     service: Service = request.app.state.service
     problems = await service.health.readiness(delivers=request.app.state.runs_dispatcher)

@@ -11,6 +11,7 @@ from starlette.routing import Route
 from verihook.errors import InvalidInput
 from verihook.service import EndpointTest, Service
 from verihook.service.stats import window_hours
+from verihook.service.views import EndpointOut, EndpointPage
 from verihook.web import forms, rule_fields
 from verihook.web.charts import overview_charts
 from verihook.web.render import Pages
@@ -31,8 +32,9 @@ async def list_endpoints(request: Request) -> Response:
     service, pages = _parts(request)
     who = await visitor(request)
     page = await service.endpoints.list(who.caller, 100, request.query_params.get("cursor") or None)
-    return pages.render(request, "endpoints.html", visitor=who, nav="endpoints", views=page.items,
-                        next_cursor=page.next_cursor)
+    shown = EndpointPage.of(page, EndpointOut.of)  # as GET /v1/endpoints: secrets and URL passwords redacted
+    return pages.render(request, "endpoints.html", visitor=who, nav="endpoints", endpoints=shown.data,
+                        next_cursor=shown.next_cursor)
 
 
 async def _new_form_context(service: Service, who: Visitor, form: Form | None) -> dict[str, Any]:

@@ -9,8 +9,8 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from verihook.errors import InvalidInput
-from verihook.model import rollup
 from verihook.service import Service
+from verihook.service.views import EventDetailOut, EventPage
 from verihook.web import forms
 from verihook.web.render import Pages
 from verihook.web.session import Form, posted, visitor
@@ -29,13 +29,13 @@ async def event_log(request: Request) -> Response:
         where = forms.event_filter(query, service.ctx.clock())
         page = await service.events.list(who.caller, where, PAGE_SIZE, query.get("cursor") or None)
     except InvalidInput as error:
-        return pages.render(request, "events.html", 422, visitor=who, nav="events", events=[], statuses={},
+        return pages.render(request, "events.html", 422, visitor=who, nav="events", events=[],
                             chosen=chosen, error=error, older=None, first_page=True, filtered="")
-    statuses = await service.events.statuses([e.id for e in page.items])
+    shown = EventPage.of_events(page, await service.events.statuses([e.id for e in page.items]))  # as the API's
     kept = {k: v for k, v in chosen.items() if v}
     older = f"?{urlencode({**kept, 'cursor': page.next_cursor})}" if page.next_cursor else None
-    return pages.render(request, "events.html", visitor=who, nav="events", events=page.items, statuses=statuses,
-                        chosen=chosen, error=None, older=older, first_page=not query.get("cursor"),
+    return pages.render(request, "events.html", visitor=who, nav="events", events=shown.data, chosen=chosen,
+                        error=None, older=older, first_page=not query.get("cursor"),
                         filtered="?" + urlencode(kept) if kept else "")
 
 
@@ -46,9 +46,9 @@ async def event_detail(request: Request) -> Response:
     detail = await service.events.get(who.caller, request.path_params["event_id"])
     bodies = {d.id: await service.requests.body(detail.event, d) for d in detail.deliveries}
     notice = "A new delivery cycle started for every destination." if request.query_params.get("done") else None
-    return pages.render(request, "event_detail.html", visitor=who, nav="events", event=detail.event,
-                        deliveries=detail.deliveries, status=rollup(d.status for d in detail.deliveries),
-                        bodies=bodies, notice=notice)
+    event = EventDetailOut.of(detail.event, detail.deliveries)  # as GET /v1/events/{id}: URL passwords redacted
+    return pages.render(request, "event_detail.html", visitor=who, nav="events", event=event, bodies=bodies,
+                        notice=notice)
 
 
 async def redeliver(request: Request) -> Response:

@@ -9,6 +9,7 @@ from starlette.routing import Route
 from verihook.model import DeliveryStatus
 from verihook.service import Service
 from verihook.service.stats import totals_of, window_hours
+from verihook.service.views import SubjectDetailOut, SubjectOut, SubjectPage
 from verihook.web.charts import overview_charts
 from verihook.web.render import Pages
 from verihook.web.session import posted, visitor
@@ -32,7 +33,8 @@ async def subjects(request: Request) -> Response:
     status_text = request.query_params.get("status") or ""
     status = DeliveryStatus(status_text) if status_text in {s.value for s in DeliveryStatus} else None
     page = await service.subjects.list(who.caller, kind, status, 50, request.query_params.get("cursor") or None)
-    return pages.render(request, "subjects.html", visitor=who, nav="subjects", subjects=page.items,
+    return pages.render(request, "subjects.html", visitor=who, nav="subjects", subjects=SubjectPage.of(
+                            page, SubjectOut.of).data,
                         kind=kind or "", status=status.value if status else "", next_cursor=page.next_cursor)
 
 
@@ -40,9 +42,8 @@ async def subject_detail(request: Request) -> Response:
     service: Service = request.app.state.service
     pages: Pages = request.app.state.pages
     who = await visitor(request)
-    detail = await service.subjects.get(who.caller, request.path_params["subject_id"])
-    return pages.render(request, "subject_detail.html", visitor=who, nav="subjects", subject=detail.subject,
-                        history=detail.history, deliveries=detail.deliveries)
+    subject = SubjectDetailOut.of(await service.subjects.get(who.caller, request.path_params["subject_id"]))
+    return pages.render(request, "subject_detail.html", visitor=who, nav="subjects", subject=subject)
 
 
 async def _children_page(request: Request, link: str | None = None, link_for: str | None = None) -> Response:
