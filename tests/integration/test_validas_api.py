@@ -146,3 +146,37 @@ async def test_the_event_queries(validas: Api, running: Api, receiver: TlsReceiv
     assert (await other.get(f"{BASE}/validations/v-ok/events")).status == 404
     assert (await validas.get(f"{BASE}/settings", headers={"Authorization": "Bearer wrong"})).status == 401
     assert (await running.get(f"{BASE}/settings")).status == 403  # the admin key is no vali-Das client
+
+
+async def test_an_event_with_no_delivery_is_not_sent_in_the_listing_and_the_filter(
+        validas: Api, receiver: TlsReceiver, tokens: TokenServer) -> None:
+    """Published before the setting existed, or while it was disabled: nothing was sent, so `sent=false` returns
+    it, as the listing shows it (`"sent": false`); a validation with no notification at all is not sent either."""
+    async def change(validation: str, status: str) -> str:
+        return (await validas.patch(f"/v1/subjects/{validation}", {"status": status})).ok()["event"]["id"]
+
+    for validation in ("v-early", "v-paused", "v-live", "v-quiet"):
+        (await validas.post("/v1/subjects", {"kind": "validation", "id": validation})).ok()
+    early = await change("v-early", "on-course")  # no setting yet
+    setting = {"url": receiver.url + "/hook", "auth": oauth2(tokens)}
+    (await validas.post(f"{BASE}/settings", {**setting, "enabled": False})).ok()
+    paused = await change("v-paused", "on-course")  # the setting is disabled
+    (await validas.post(f"{BASE}/settings", setting)).ok()
+    live = await change("v-live", "on-course")
+    await validas.wait_event(live)
+
+    async def listed(path: str, **params: Any) -> dict[str, bool]:
+        reply = (await validas.get(f"{BASE}{path}", params=params)).ok()
+        return {item.get("event_id") or item["validation_id"]: item["sent"] for item in reply["data"]}
+
+    assert await listed("/events") == {live: True, paused: False, early: False}
+    assert await listed("/events", sent="false") == {paused: False, early: False}
+    assert await listed("/events", sent="true") == {live: True}
+    for event_id in (early, paused):
+        one = (await validas.get(f"{BASE}/events/{event_id}")).ok()
+        assert (one["sent"], one["delivery_status"], one["attempts"]) == (False, None, [])
+    validations = await listed("/validations")
+    assert validations == {"v-early": False, "v-paused": False, "v-live": True, "v-quiet": False}
+    assert await listed("/validations", sent="false") == {"v-early": False, "v-paused": False, "v-quiet": False}
+    assert await listed("/validations", sent="true") == {"v-live": True}
+    assert [r.json()["validation_id"] for r in receiver.requests] == ["v-live"]
