@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import orjson
 import pytest
 
 from tests.support.api import Api
@@ -82,6 +83,8 @@ async def test_the_three_steps_of_the_seed(validas: Api, receiver: TlsReceiver, 
     assert request.path_qs == "/hook" and request.headers["authorization"] == "Bearer token-1"
     body = request.json()
     assert list(body) == ["validation_id", "status", "time"] and body["status"] == "on-course"
+    assert request.body == orjson.dumps({"validation_id": "00000000-0000-4000-8000-000000000000",
+                                         "status": "on-course", "time": body["time"]})
 
     # a second POST replaces the one setting
     replaced = await validas.post(f"{BASE}/settings", {"url": receiver.url + "/v2", "auth": oauth2(tokens),
