@@ -141,6 +141,36 @@ async def test_a_validas_tenant_key_cannot_escape_https_and_oauth2(admin: Api, r
     assert reply.status == 422 and reply.body["field"] == "webhook_url"
 
 
+async def test_the_admin_key_may_set_a_validas_receiver_up_outside_the_rules(admin: Api, receiver: Receiver
+                                                                               ) -> None:
+    """The platform itself (the admin key) may set up a receiver of vali-Das events over plain HTTP without OAuth2
+    by naming another profile (a receiver inside its own network, a migration); an endpoint of profile `validas`
+    is HTTPS with OAuth2 whoever asks (the profile's own rule). The tenant's key still cannot change such an
+    endpoint's URL or auth, nor make one; an endpoint taking every type gets vali-Das events only if it complies."""
+    validas, tenant_id = await seed_client(admin, "validas")
+    plain = await admin.endpoint(receiver.url + "/plain", tenant_id=tenant_id, profile="standard",
+                                 event_types=["validation.status_changed"])
+    assert (plain["url"], plain["auth"]["type"]) == (receiver.url + "/plain", "none")
+    for url, field in ((receiver.url, "url"), ("https://127.0.0.1:9/hook", "auth")):
+        reply = await admin.post("/v1/endpoints", {"url": url, "tenant_id": tenant_id})  # profile validas
+        assert reply.status == 422 and reply.body["field"] == field and "validas" in reply.body["detail"], reply.body
+    await admin.endpoint(receiver.url + "/every", tenant_id=tenant_id, profile="standard")
+    event = await validas.publish("validation.status_changed", {"validation_id": "v1", "status": "on-course"})
+    assert [d["endpoint_id"] for d in event["deliveries"]] == [plain["id"]]
+    await receiver.wait_for(1)
+    [request] = receiver.requests
+    assert request.path_qs == "/plain" and request.json()["data"]["validation_id"] == "v1"
+    assert "authorization" not in request.headers
+
+    refused(await validas.patch(f"/v1/endpoints/{plain['id']}", {"url": receiver.url + "/other"}), "url", "validas")
+    # a tenant key touching a rule's field must bring the whole endpoint within the rules
+    refused(await validas.patch(f"/v1/endpoints/{plain['id']}", {"auth": OAUTH2}), "url", "validas")
+    refused(await validas.post("/v1/endpoints", {"url": "https://127.0.0.1:9/x", "profile": "standard",
+                                                 "event_types": ["validation.status_changed"]}), "auth", "validas")
+    assert (await validas.patch(f"/v1/endpoints/{plain['id']}", {"description": "in-house"})).ok()["description"] \
+        == "in-house"
+
+
 async def test_any_receiver_of_validation_events_is_https_with_oauth2(api: Api, receiver: Receiver) -> None:
     reply = await api.post("/v1/endpoints", {"url": receiver.url, "event_types": ["validation.status_changed"]})
     refused(reply, "url", "validas")
