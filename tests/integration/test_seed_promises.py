@@ -15,6 +15,7 @@ from tests.support.receivers import Answer, Receiver
 
 @pytest.mark.parametrize("profile", ["attestr", "incode", "credas"])
 async def test_a_410_leaves_a_seed_profile_endpoint_enabled(admin: Api, receiver: Receiver, profile: str) -> None:
+    """vali-Das's (HTTPS with OAuth2): test_validas_api.py::test_a_410_leaves_the_setting_enabled."""
     client = admin.as_key((await admin.tenant(f"{profile} client", profile=profile))["api_key"])
     attempts = 1 if profile == "attestr" else 2  # Attestr sends once; Incode's retry (and Credas's) get a 410 too
     receiver.script(*[Answer(410, b"", None)] * attempts, Answer(200, b"{}", "application/json"))

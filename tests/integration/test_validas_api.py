@@ -48,10 +48,12 @@ async def receiver(tls: TlsFiles, tokens: TokenServer) -> AsyncIterator[TlsRecei
     receiver = await TlsReceiver(tls.server_context()).start()
     guard = tokens.guard()
 
-    def handle(request: Received) -> Answer:  # a receiver that refuses validation "v-bad"
+    def handle(request: Received) -> Answer:  # a receiver that refuses validation "v-bad", and "v-gone" with 410
         answer = guard(request)
         if answer.status == 200 and request.json().get("validation_id") == "v-bad":
             return Answer(500, b'{"error":"busy"}')
+        if answer.status == 200 and request.json().get("validation_id") == "v-gone":
+            return Answer(410, b"", None)
         return answer
 
     receiver.handler = handle
@@ -183,3 +185,25 @@ async def test_an_event_with_no_delivery_is_not_sent_in_the_listing_and_the_filt
     assert await listed("/validations", sent="false") == {"v-early": False, "v-paused": False, "v-quiet": False}
     assert await listed("/validations", sent="true") == {"v-live": True}
     assert [r.json()["validation_id"] for r in receiver.requests] == ["v-live"]
+
+
+async def test_a_410_leaves_the_setting_enabled(validas: Api, receiver: TlsReceiver, tokens: TokenServer) -> None:
+    """No seed documents 410 Gone: vali-Das's setting stays enabled, the answer is an ordinary failed attempt
+    (retried on the profile's schedule), and later notifications are sent (a `standard` endpoint is disabled)."""
+    (await validas.post(f"{BASE}/settings", {"url": receiver.url + "/hook", "auth": oauth2(tokens)})).ok()
+    for validation in ("v-gone", "v-ok"):
+        (await validas.post("/v1/subjects", {"kind": "validation", "id": validation})).ok()
+    gone = (await validas.patch("/v1/subjects/v-gone", {"status": "on-course"})).ok()["event"]["id"]
+    answered = (await validas.wait_event(gone, "pending"))
+    for _ in range(100):
+        [delivery] = answered["deliveries"]
+        if delivery["attempt_count"]:
+            break
+        await asyncio.sleep(0.05)
+        answered = (await validas.get(f"/v1/events/{gone}")).ok()
+    assert (delivery["attempt_count"], delivery["last_status_code"], delivery["status"]) == (1, 410, "pending")
+    setting = (await validas.get(f"{BASE}/settings")).ok()
+    assert (setting["enabled"], setting["disabled_reason"]) == (True, None)
+    later = (await validas.patch("/v1/subjects/v-ok", {"status": "on-course"})).ok()["event"]["id"]
+    await validas.wait_event(later)
+    assert [r.json()["validation_id"] for r in receiver.requests] == ["v-gone", "v-ok"]
