@@ -207,3 +207,65 @@ async def test_a_410_leaves_the_setting_enabled(validas: Api, receiver: TlsRecei
     later = (await validas.patch("/v1/subjects/v-ok", {"status": "on-course"})).ok()["event"]["id"]
     await validas.wait_event(later)
     assert [r.json()["validation_id"] for r in receiver.requests] == ["v-gone", "v-ok"]
+
+
+async def test_the_queries_page_with_limit_and_cursor(validas: Api, receiver: TlsReceiver, tokens: TokenServer
+                                                       ) -> None:
+    """Paged through `limit` and `cursor`, every query returns each item once, none skipped, in its order; with
+    `sent=` too (items published in one burst share their creation times closely)."""
+    before = [f"v-early-{n}" for n in range(3)]  # changed before the setting existed: nothing sent
+    sent = [f"v-{n}" for n in range(4)]
+    for validation in (*before, *sent, "v-bad"):
+        (await validas.post("/v1/subjects", {"kind": "validation", "id": validation})).ok()
+    events: dict[str, list[str]] = {}
+
+    async def change(validation: str, *statuses: str) -> None:
+        for status in statuses:
+            event = (await validas.patch(f"/v1/subjects/{validation}", {"status": status})).ok()["event"]
+            events.setdefault(validation, []).append(event["id"])
+
+    for validation in before:
+        await change(validation, "on-course", "document-uploaded")
+    (await validas.post(f"{BASE}/settings", {"url": receiver.url + "/hook", "auth": oauth2(tokens)})).ok()
+    for validation in sent:
+        await change(validation, "on-course", "document-uploaded", "selfie-uploaded")
+    await change("v-bad", "on-course", "confirmed")
+    for validation in sent:
+        for event_id in events[validation]:
+            await validas.wait_event(event_id)
+    await receiver.wait_for(len(sent) * 3 + 2)
+    await asyncio.sleep(0.3)  # v-bad's outcomes are written
+
+    async def every_page(path: str, limit: int, **params: Any) -> list[str]:
+        found: list[str] = []
+        cursor = None
+        while True:
+            reply = (await validas.get(f"{BASE}{path}", params={**params, "limit": limit, "cursor": cursor})).ok()
+            assert len(reply["data"]) <= limit
+            found += [item.get("event_id") or item["validation_id"] for item in reply["data"]]
+            cursor = reply["next_cursor"]
+            if cursor is None:
+                return found
+
+    async def at_once(path: str, **params: Any) -> list[str]:
+        reply = (await validas.get(f"{BASE}{path}", params={**params, "limit": 500})).ok()
+        assert reply["next_cursor"] is None
+        return [item.get("event_id") or item["validation_id"] for item in reply["data"]]
+
+    every_event = [e for ids in events.values() for e in ids]
+    not_sent = [e for v in (*before, "v-bad") for e in events[v]]
+    for path, params, expected in (
+        ("/events", {}, every_event),
+        ("/events", {"sent": "true"}, [e for v in sent for e in events[v]]),
+        ("/events", {"sent": "false"}, not_sent),
+        ("/events", {"validation_id": "v-2"}, events["v-2"]),
+        ("/validations/v-1/events", {}, events["v-1"]),
+        ("/validations", {}, [*before, *sent, "v-bad"]),
+        ("/validations", {"sent": "true"}, sent),
+        ("/validations", {"sent": "false"}, [*before, "v-bad"]),
+    ):
+        whole = await at_once(path, **params)
+        assert sorted(whole) == sorted(expected), (path, params)
+        for limit in (1, 2, 3):
+            paged = await every_page(path, limit, **params)
+            assert paged == whole, (path, params, limit)  # no item repeated or skipped, the same order
