@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -94,6 +95,9 @@ async def test_the_three_steps_of_the_seed(validas: Api, receiver: TlsReceiver, 
     assert replaced.status == 200 and replaced.body["id"] == created.body["id"]
     assert (await validas.get(f"{BASE}/settings")).ok()["url"] == receiver.url + "/v2"
     assert [e["id"] for e in (await validas.get("/v1/endpoints")).ok()["data"]] == [created.body["id"]]
+    # replaced whole: what a POST leaves out takes its default again
+    again = await validas.post(f"{BASE}/settings", {"url": receiver.url + "/v3", "auth": oauth2(tokens)})
+    assert (again.status, again.body["enabled"], again.body["id"]) == (200, True, created.body["id"])
 
 
 @pytest.mark.parametrize(("body", "field"), [
@@ -269,3 +273,25 @@ async def test_the_queries_page_with_limit_and_cursor(validas: Api, receiver: Tl
         for limit in (1, 2, 3):
             paged = await every_page(path, limit, **params)
             assert paged == whole, (path, params, limit)  # no item repeated or skipped, the same order
+
+
+async def test_the_oauth2_client_credentials_flow_and_a_401(validas: Api, receiver: TlsReceiver,
+                                                            tokens: TokenServer) -> None:
+    """The token request authenticates the client with HTTP Basic (client_secret_basic) and a form body; the
+    token is reused; a 401 drops it, and the notification is sent once more in the same attempt with a new one."""
+    auth = {**oauth2(tokens), "scope": "webhooks"}
+    (await validas.post(f"{BASE}/settings", {"url": receiver.url + "/hook", "auth": auth})).ok()
+    (await validas.post("/v1/subjects", {"kind": "validation", "id": "v-1"})).ok()
+    first = (await validas.patch("/v1/subjects/v-1", {"status": "on-course"})).ok()["event"]["id"]
+    await validas.wait_event(first)
+    tokens.expiry["token-1"] = 0  # the receiver no longer takes the cached token
+    second = (await validas.patch("/v1/subjects/v-1", {"status": "selfie-uploaded"})).ok()["event"]["id"]
+    done = await validas.wait_event(second)
+
+    [delivery] = done["deliveries"]
+    assert [a["status_code"] for a in delivery["attempts"]] == [200]  # the 401 and the resend are one attempt
+    assert [r.headers["authorization"] for r in receiver.requests] == ["Bearer token-1"] * 2 + ["Bearer token-2"]
+    assert receiver.requests[1].body == receiver.requests[2].body
+    basic = "Basic " + base64.b64encode(b"validas:s3cret").decode()
+    assert [(t.method, t.headers["authorization"], t.headers["content-type"], t.body) for t in tokens.requests] \
+        == [("POST", basic, "application/x-www-form-urlencoded", b"grant_type=client_credentials&scope=webhooks")] * 2
