@@ -199,7 +199,8 @@ class EventFilter:
     type: str | None = None
     subject_id: str | None = None
     endpoint_id: str | None = None
-    delivery_status: DeliveryStatus | Collection[DeliveryStatus] | None = None  # a collection: any of them
+    # a collection: any of them; None in it: no delivery at all
+    delivery_status: DeliveryStatus | Collection[DeliveryStatus | None] | None = None
     since: float | None = None
     until: float | None = None
 
@@ -208,7 +209,8 @@ class EventFilter:
 class SubjectFilter:
     tenant_ids: Sequence[str] | None = None
     kind: str | None = None
-    delivery_status: DeliveryStatus | Collection[DeliveryStatus] | None = None  # a collection: any of them
+    # a collection: any of them; None in it: no delivery at all
+    delivery_status: DeliveryStatus | Collection[DeliveryStatus | None] | None = None
 
 
 @dataclass(slots=True)

@@ -1,5 +1,6 @@
 """Incode's "the retry attempt request will be exactly the same as the initial one", on the wire: the retry is the
-first request byte for byte (Authorization included) at the profile's delay, even across a restart."""
+first request byte for byte (Authorization included) at the profile's delay, even across a restart; on every
+transport."""
 
 from __future__ import annotations
 
@@ -16,9 +17,32 @@ import pytest
 from tests.support.api import Api
 from tests.support.raw_server import RawAnswer, RawServer
 from tests.support.seed_servers import TokenServer
-from tests.support.server import ADMIN_KEY, TRANSPORT_CASES, ServeProcess
+from tests.support.server import (
+    ADMIN_KEY,
+    TRANSPORT_CASES,
+    Running,
+    ServeProcess,
+    running_verihook,
+    settings_for_tests,
+)
 
 ONBOARDED = {"interviewId": "int-1", "externalId": "crm-1", "onboardingStatus": "ONBOARDING_FINISHED"}
+
+
+@pytest.fixture
+def transport(request: pytest.FixtureRequest) -> str:
+    """The transport named by the test's parameters (Settings.transport, as VERIHOOK_TRANSPORT sets it)."""
+    return str(request.param)
+
+
+@pytest.fixture
+async def verihook(database_url: str, transport: str) -> AsyncIterator[Running]:
+    async with running_verihook(settings_for_tests(database_url, transport=transport)) as running:
+        assert type(running.runtime.transport).__name__.lower() == f"{transport}transport"
+        yield running
+
+
+EVERY_TRANSPORT = pytest.mark.parametrize(("database_url", "transport"), TRANSPORT_CASES, indirect=True)
 
 
 @pytest.fixture
@@ -44,6 +68,7 @@ async def two_requests(raw: RawServer) -> tuple[Any, Any]:
     return first, second
 
 
+@EVERY_TRANSPORT
 async def test_a_401_is_the_failed_attempt_and_the_retry_repeats_it(incode: Api, tokens: TokenServer) -> None:
     raw = await RawServer(RawAnswer(401, {"Content-Type": "application/json"}, b'{"error":"invalid_token"}')).start()
     try:
@@ -64,6 +89,7 @@ async def test_a_401_is_the_failed_attempt_and_the_retry_repeats_it(incode: Api,
         await raw.stop()
 
 
+@EVERY_TRANSPORT
 async def test_retry_after_does_not_move_the_retry(incode: Api) -> None:
     raw = await RawServer(RawAnswer(503, {"Content-Type": "application/json", "Retry-After": "120"}, b"{}")).start()
     try:
@@ -76,6 +102,7 @@ async def test_retry_after_does_not_move_the_retry(incode: Api) -> None:
         await raw.stop()
 
 
+@EVERY_TRANSPORT
 async def test_a_token_renewed_between_the_attempts_serves_only_later_notifications(
     incode: Api, tokens: TokenServer
 ) -> None:

@@ -1,5 +1,7 @@
-"""Seed promises that hold against real receivers: 410 leaves a seed profile's endpoint enabled; Incode's
-`{"success": false}` is not a success and is not retried."""
+"""Seed promises that hold against real receivers: 410 leaves a seed profile's endpoint enabled (the rule for every
+seed profile is pinned in tests/dispatcher/test_retry_rules.py); Incode's
+`{"success": false}` is not a success and is not retried; what a seed fixes is a rule for a tenant key (the admin
+key may set it otherwise); an endpoint's test sends a sample event of its profile."""
 
 from __future__ import annotations
 
@@ -125,6 +127,36 @@ async def test_a_validas_tenant_key_cannot_escape_https_and_oauth2(admin: Api, r
     assert reply.status == 422 and reply.body["field"] == "webhook_url"
 
 
+async def test_the_admin_key_may_set_a_validas_receiver_up_outside_the_rules(admin: Api, receiver: Receiver
+                                                                               ) -> None:
+    """The platform itself (the admin key) may set up a receiver of vali-Das events over plain HTTP without OAuth2
+    by naming another profile (a receiver inside its own network, a migration); an endpoint of profile `validas`
+    is HTTPS with OAuth2 whoever asks (the profile's own rule). The tenant's key still cannot change such an
+    endpoint's URL or auth, nor make one; an endpoint taking every type gets vali-Das events only if it complies."""
+    validas, tenant_id = await seed_client(admin, "validas")
+    plain = await admin.endpoint(receiver.url + "/plain", tenant_id=tenant_id, profile="standard",
+                                 event_types=["validation.status_changed"])
+    assert (plain["url"], plain["auth"]["type"]) == (receiver.url + "/plain", "none")
+    for url, field in ((receiver.url, "url"), ("https://127.0.0.1:9/hook", "auth")):
+        reply = await admin.post("/v1/endpoints", {"url": url, "tenant_id": tenant_id})  # profile validas
+        assert reply.status == 422 and reply.body["field"] == field and "validas" in reply.body["detail"], reply.body
+    await admin.endpoint(receiver.url + "/every", tenant_id=tenant_id, profile="standard")
+    event = await validas.publish("validation.status_changed", {"validation_id": "v1", "status": "on-course"})
+    assert [d["endpoint_id"] for d in event["deliveries"]] == [plain["id"]]
+    await receiver.wait_for(1)
+    [request] = receiver.requests
+    assert request.path_qs == "/plain" and request.json()["data"]["validation_id"] == "v1"
+    assert "authorization" not in request.headers
+
+    refused(await validas.patch(f"/v1/endpoints/{plain['id']}", {"url": receiver.url + "/other"}), "url", "validas")
+    # a tenant key touching a rule's field must bring the whole endpoint within the rules
+    refused(await validas.patch(f"/v1/endpoints/{plain['id']}", {"auth": OAUTH2}), "url", "validas")
+    refused(await validas.post("/v1/endpoints", {"url": "https://127.0.0.1:9/x", "profile": "standard",
+                                                 "event_types": ["validation.status_changed"]}), "auth", "validas")
+    assert (await validas.patch(f"/v1/endpoints/{plain['id']}", {"description": "in-house"})).ok()["description"] \
+        == "in-house"
+
+
 async def test_any_receiver_of_validation_events_is_https_with_oauth2(api: Api, receiver: Receiver) -> None:
     reply = await api.post("/v1/endpoints", {"url": receiver.url, "event_types": ["validation.status_changed"]})
     refused(reply, "url", "validas")
@@ -147,25 +179,37 @@ async def test_any_receiver_of_validation_events_is_https_with_oauth2(api: Api, 
     assert (await api.publish("order.created", {}))["deliveries"] != []
 
 
+SAMPLE = "00000000-0000-4000-8000-000000000000"  # the sample process, entity and validation of a test call
+
+
 @pytest.mark.parametrize(("profile", "fields", "expected"), [
-    ("credas", {}, {"clientId", "processId", "processActorId", "entityId", "smsStatus", "smsStatusDescription",
-                    "emailStatus", "emailStatusDescription"}),
-    ("credas", {"event_types": ["process.completed"]}, {"ProcessId", "ClientId", "Status", "StatusDescription"}),
-    ("incode", {}, {"interviewId", "onboardingStatus"}),
-    ("incode", {"event_types": ["watchlist.updated"]}, {"interviewId", "ref", "search_id"}),
-    ("standard", {}, {"type", "timestamp", "data"}),
+    ("attestr", {}, b'{"_id":"test","event":"async.completed","test":true}'),
+    ("attestr", {"event_types": ["flowx.skipped", "async.errored"]},
+     b'{"_id":"test","event":"flowx.skipped","test":true}'),
+    ("credas", {}, b'{"clientId":"CLIENT","processId":"SAMPLE","processActorId":0,"entityId":"SAMPLE",'
+                   b'"smsStatus":2,"smsStatusDescription":"Delivered","emailStatus":2,'
+                   b'"emailStatusDescription":"Delivered"}'),
+    ("credas", {"event_types": ["process.completed"]},
+     b'{"ProcessId":"SAMPLE","ClientId":"CLIENT","Status":2,"StatusDescription":"The process is complete"}'),
+    ("incode", {}, b'{"interviewId":"test-interview","onboardingStatus":"ONBOARDING_FINISHED"}'),
+    ("incode", {"event_types": ["watchlist.updated"]},
+     b'{"interviewId":"test-interview","ref":"test-ref","search_id":"test-search"}'),
+    ("standard", {}, None),
 ])
 async def test_an_endpoint_test_sends_a_sample_event_of_its_profile(
-    admin: Api, receiver: Receiver, profile: str, fields: dict[str, Any], expected: set[str]
+    admin: Api, receiver: Receiver, profile: str, fields: dict[str, Any], expected: bytes | None
 ) -> None:
+    """The raw body of each seed profile's test call (the first of the endpoint's types with a sample, else the
+    first its profile sends); vali-Das's is in test_validas_api.py (it needs HTTPS and OAuth2)."""
     client, tenant_id = await seed_client(admin, profile)
     made = await client.endpoint(receiver.url, **fields)
     tested = (await client.post(f"/v1/endpoints/{made['id']}/test")).ok()
     assert tested["ok"] is True
     [request] = receiver.requests
-    body = request.json()
-    assert set(body) == expected
-    if profile == "credas":
-        assert tenant_id in (body.get("clientId"), body.get("ClientId"))
-    if profile == "standard":
-        assert body["type"] == "verihook.test"
+    if expected is None:  # standard: the Standard Webhooks envelope of a verihook.test event
+        body = request.json()
+        assert set(body) == {"type", "timestamp", "data"} and body["type"] == "verihook.test"
+        return
+    assert request.body == expected.replace(b"CLIENT", tenant_id.encode()).replace(b"SAMPLE", SAMPLE.encode())
+    if profile == "attestr":
+        assert request.headers["authorization"] == f"Basic {made['auth']['token']}"

@@ -3,16 +3,19 @@ the client's id carry it."""
 
 from __future__ import annotations
 
+import aiohttp
 import orjson
 import pytest
 
 from tests.support.api import Api
+from tests.support.browserless import DashboardClient
 from tests.support.receivers import Receiver
 
 CLIENT_GUID = "8c55ebc3-7ac2-469e-9837-94023aa82c3d"
 
 
-async def test_a_uid_stands_wherever_a_tenant_id_does(admin: Api, receiver: Receiver) -> None:
+async def test_a_uid_stands_wherever_a_tenant_id_does(admin: Api, receiver: Receiver, http: aiohttp.ClientSession
+                                                      ) -> None:
     made = await admin.tenant("reseller", uid="reseller:42")
     assert made["uid"] == "reseller:42" and made["id"].startswith("ten_")
     assert (await admin.get("/v1/tenants/reseller:42")).ok()["id"] == made["id"]
@@ -24,8 +27,18 @@ async def test_a_uid_stands_wherever_a_tenant_id_does(admin: Api, receiver: Rece
     assert endpoint["tenant_id"] == child["id"]
     event = await admin.publish("order.created", {"n": 1}, tenant_id="child.7")
     assert event["tenant_id"] == child["id"]
+    batch = (await admin.post("/v1/events/batch", {"events": [{"type": "order.created", "data": {"n": 2},
+                                                               "tenant_id": "child.7"}]})).ok()["data"]
+    assert [e["tenant_id"] for e in batch] == [child["id"]]
     subject = (await reseller.post("/v1/subjects", {"kind": "process", "tenant_id": "child.7"})).ok()
     assert subject["tenant_id"] == child["id"]
+    for caller in (admin, reseller):
+        link = await caller.post("/v1/tenants/child.7/portal-links")
+        assert link.status == 201 and link.body["tenant_id"] == child["id"], link.body
+    ui = DashboardClient(admin.base_url, http)
+    await ui.log_in(made["api_key"])
+    made_in_ui = await ui.post("/ui/tenants/child.7/portal-link", {"csrf": (await ui.get("/ui/tenants")).csrf})
+    assert made_in_ui.status == 200 and f"Portal link for {child['id']}" in made_in_ui.text
     listed = (await admin.get("/v1/tenants")).ok()["data"]
     assert {t["id"]: t["uid"] for t in listed} == {made["id"]: "reseller:42", child["id"]: "child.7"}
     # another tenant's uid is as unknown as its id
@@ -33,6 +46,7 @@ async def test_a_uid_stands_wherever_a_tenant_id_does(admin: Api, receiver: Rece
     assert (await other.get("/v1/tenants/child.7")).status == 404
     reply = await other.post("/v1/endpoints", {"url": receiver.url, "tenant_id": "child.7"})
     assert reply.status == 404 and reply.body["field"] == "tenant_id"
+    assert (await other.post("/v1/tenants/child.7/portal-links")).status == 404
 
 
 @pytest.mark.parametrize(("uid", "status"), [

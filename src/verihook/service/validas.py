@@ -3,8 +3,9 @@ endpoint), the test call, and the event queries (sent or not, per validation).
 
 The setting is the endpoint whose id is derived from the tenant's (`ep_validas_<tenant>`), of profile `validas`,
 receiving `validation.status_changed`; a second POST replaces it. Validations are subjects of kind `validation`;
-"sent" is the rolled-up delivery status: `sent=true` succeeded, `sent=false` pending or failed (not delivered
-successfully yet, retries waiting included).
+"sent" is the rolled-up delivery status: `sent=true` succeeded, `sent=false` anything else (not delivered
+successfully yet): pending or failed, retries waiting included, or nothing sent at all (an event published while
+the setting was missing or disabled), so that the filter returns every item the listing shows with `"sent": false`.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from verihook.service.events import EventDetail, Events
 from verihook.service.subjects import Subjects
 
 SENT = frozenset({DeliveryStatus.SUCCEEDED})
-NOT_SENT = frozenset({DeliveryStatus.PENDING, DeliveryStatus.FAILED})
+NOT_SENT = frozenset({DeliveryStatus.PENDING, DeliveryStatus.FAILED, None})  # None: no delivery at all
 SETTING_PREFIX = "ep_validas_"
 
 
@@ -32,7 +33,7 @@ def setting_id(tenant: Tenant) -> str:
     return SETTING_PREFIX + tenant.id.removeprefix(TENANT_ID_PREFIX)
 
 
-def sent_filter(sent: bool | None) -> frozenset[DeliveryStatus] | None:
+def sent_filter(sent: bool | None) -> frozenset[DeliveryStatus | None] | None:
     return None if sent is None else SENT if sent else NOT_SENT
 
 

@@ -175,7 +175,7 @@ def endpoints_listing(tenant_ids: Sequence[str] | None) -> Listing:
 
 
 def subjects_listing(tenant_ids: Sequence[str] | None, kind: str | None,
-                     delivery_status: DeliveryStatus | Collection[DeliveryStatus] | None) -> Listing:
+                     delivery_status: DeliveryStatus | Collection[DeliveryStatus | None] | None) -> Listing:
     listing = Listing("subjects", "s").scope(tenant_ids)
     if kind is not None:
         listing.where("s.kind = :kind", kind=kind)
@@ -185,7 +185,7 @@ def subjects_listing(tenant_ids: Sequence[str] | None, kind: str | None,
 
 
 def events_listing(tenant_ids: Sequence[str] | None, type: str | None, subject_id: str | None,
-                   endpoint_id: str | None, delivery_status: DeliveryStatus | Collection[DeliveryStatus] | None,
+                   endpoint_id: str | None, delivery_status: DeliveryStatus | Collection[DeliveryStatus | None] | None,
                    since: float | None, until: float | None) -> Listing:
     listing = Listing("events", "e").scope(tenant_ids)
     if type is not None:

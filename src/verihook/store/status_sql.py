@@ -11,12 +11,15 @@ SUBJECT_HAS_DELIVERY = ("EXISTS (SELECT 1 FROM events se JOIN deliveries sd ON s
                         " WHERE se.subject_id = s.id AND sd.status = '%s')")
 
 
-def status_condition(status: DeliveryStatus | Collection[DeliveryStatus], has_delivery: str) -> str:
-    """SQL true when the rolled-up status is `status` (or one of them): failed beats pending beats succeeded."""
+def status_condition(status: DeliveryStatus | Collection[DeliveryStatus | None], has_delivery: str) -> str:
+    """SQL true when the rolled-up status is `status` (or one of them): failed beats pending beats succeeded;
+    None in a collection stands for no delivery at all (the rolled-up status of an event nothing was sent for)."""
     if not isinstance(status, DeliveryStatus):
-        statuses = sorted(set(status))
+        statuses = sorted(set(status), key=str)
         if len(statuses) != 1:
-            return "(" + " OR ".join(f"({status_condition(one, has_delivery)})" for one in statuses) + ")"
+            return "(" + " OR ".join(f"({status_condition([one], has_delivery)})" for one in statuses) + ")"
+        if statuses[0] is None:
+            return " AND ".join(f"NOT {has_delivery % one.value}" for one in DeliveryStatus)
         status = statuses[0]
     if status is DeliveryStatus.FAILED:
         return has_delivery % "failed"
