@@ -20,6 +20,7 @@ from verihook.rules import endpoint_rules, subject_rules
 from verihook.service.access import Caller
 from verihook.service.context import Context
 from verihook.service.seed_rules import VALIDAS_EVENT, receives_validas
+from verihook.service.subject_refs import find_subject
 from verihook.store.base import EventDraft, Recipient, SubjectUpdate
 from verihook.tracing import PublishedEvent
 
@@ -91,12 +92,8 @@ class Events:
         registry = self.ctx.registry
         event_type = registry.check_event_type_name(item.type)
         tenant_id = await self.ctx.tenant_ref(item.tenant_id)  # a Verihook id or the tenant's uid
-        if item.subject_id is not None:
-            subject = await self.ctx.store.get_subject(item.subject_id)
-            if subject is None or not caller.can_see(subject.tenant_id):
-                raise NotFound(f"subject {item.subject_id} not found", field="subject_id")
-            if tenant_id is not None and tenant_id != subject.tenant_id:
-                raise InvalidInput("subject_id belongs to another tenant than tenant_id", field="subject_id")
+        if item.subject_id is not None:  # looked up in tenant_id if given (subject ids are unique per tenant)
+            subject = await find_subject(self.ctx, caller, item.subject_id, tenant_id, field="subject_id")
             tenant_id = subject.tenant_id
         tenant = await self.ctx.visible_tenant(caller, caller.owning_tenant(tenant_id), "tenant_id")
         owner = registry.owner_of(event_type) or registry.get("standard")
@@ -137,7 +134,11 @@ class Events:
         return EventDetail(event, await self.ctx.store.deliveries_of(event.id))
 
     async def list(self, caller: Caller, where: EventFilter, limit: int, cursor: str | None) -> Page[Event]:
-        where.tenant_ids = caller.tenant_ids
+        """The events `where` selects among the caller's tenants (or among those of `where.tenant_ids` it may see)."""
+        if where.tenant_ids is None:
+            where.tenant_ids = caller.tenant_ids
+        else:
+            where.tenant_ids = [tenant_id for tenant_id in where.tenant_ids if caller.can_see(tenant_id)]
         return await self.ctx.store.list_events(where, limit, cursor)
 
     async def statuses(self, event_ids: Sequence[str]) -> dict[str, DeliveryStatus | None]:

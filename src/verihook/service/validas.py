@@ -74,8 +74,10 @@ class ValidasWebhook:
         return await self._test(caller, view.endpoint.id)
 
     async def events_page(self, caller: Caller, sent: bool | None, validation_id: str | None, limit: int,
-                          cursor: str | None) -> tuple[Page[Event], dict[str, DeliveryStatus | None]]:
-        where = EventFilter(type=STATUS_CHANGED, subject_id=validation_id, delivery_status=sent_filter(sent))
+                          cursor: str | None, tenant_id: str | None = None
+                          ) -> tuple[Page[Event], dict[str, DeliveryStatus | None]]:
+        where = EventFilter(tenant_ids=None if tenant_id is None else [tenant_id], type=STATUS_CHANGED,
+                            subject_id=validation_id, delivery_status=sent_filter(sent))
         page = await self.events.list(caller, where, limit, cursor)
         return page, await self.events.statuses([e.id for e in page.items])
 
@@ -90,7 +92,7 @@ class ValidasWebhook:
         page = await self.subjects.list(caller, VALIDATION, sent_filter(sent), limit, cursor)
         out = []
         for subject in page.items:
-            detail = await self.subjects.get(caller, subject.id)
+            detail = await self.subjects.get(caller, subject.id, subject.tenant_id)
             out.append(Validation(subject, rollup(name for name, count in detail.deliveries.items() if count)))
         return Page(out, page.next_cursor)
 
@@ -99,5 +101,5 @@ class ValidasWebhook:
         detail = await self.subjects.get(caller, validation_id)
         if detail.subject.kind != VALIDATION:
             raise NotFound(f"validation {validation_id} not found")
-        return await self.events_page(caller, None, validation_id, limit, cursor)
+        return await self.events_page(caller, None, validation_id, limit, cursor, detail.subject.tenant_id)
 

@@ -109,12 +109,13 @@ async def _earlier_events(tx: Tx, drafts: Sequence[EventDraft], lock_keys: KeyLo
 async def _advance_subject(tx: Tx, draft: EventDraft, batch: PublishBatch) -> Subject:
     update = draft.subject_update
     if update is None:
-        row = await tx.fetch_one(q.ADVANCE_SUBJECT, id=draft.subject_id)
+        row = await tx.fetch_one(q.ADVANCE_SUBJECT, tenant_id=draft.tenant_id, id=draft.subject_id)
     else:
-        row = await tx.fetch_one(q.ADVANCE_SUBJECT_STATUS, id=draft.subject_id, status=update.status,
+        row = await tx.fetch_one(q.ADVANCE_SUBJECT_STATUS, tenant_id=draft.tenant_id, id=draft.subject_id,
+                                 status=update.status,
                                  data=None if update.data_json is None else update.data_json.decode(),
                                  at=draft.created_at)
-        batch.status_changes.append((draft.subject_id, update.status, draft.created_at, draft.id))
+        batch.status_changes.append((draft.tenant_id, draft.subject_id, update.status, draft.created_at, draft.id))
     if row is None:
         raise MissingRow(f"subject {draft.subject_id} not found", field="subject_id")
     return subject_of(row)

@@ -49,20 +49,24 @@ INSERT_SUBJECT = (
     "INSERT INTO subjects (id, tenant_id, kind, external_id, profile, webhook_url, status, data, sequence,"
     " created_at, updated_at) VALUES (:id, :tenant_id, :kind, :external_id, :profile, :webhook_url, :status, :data,"
     " :sequence, :created_at, :updated_at)")
-GET_SUBJECT = "SELECT * FROM subjects WHERE id = :id"
+GET_SUBJECT = "SELECT * FROM subjects WHERE tenant_id = :tenant_id AND id = :id"
+# the subjects with this id among some tenants (a subject named without its tenant)
+SUBJECTS_WITH_ID = ("SELECT * FROM subjects WHERE id = :id AND tenant_id IN :tenant_ids[] ORDER BY tenant_id"
+                    " LIMIT :limit")
+SUBJECTS_WITH_ID_ANYWHERE = "SELECT * FROM subjects WHERE id = :id ORDER BY tenant_id LIMIT :limit"
 SET_SUBJECT_STATUS = ("UPDATE subjects SET status = :status, data = coalesce(:data, data), updated_at = :at"
-                      " WHERE id = :id")
+                      " WHERE tenant_id = :tenant_id AND id = :id")
 # publishing an event of a subject numbers it; an event that changes the subject's status changes it too
-ADVANCE_SUBJECT = "UPDATE subjects SET sequence = sequence + 1 WHERE id = :id RETURNING *"
+ADVANCE_SUBJECT = "UPDATE subjects SET sequence = sequence + 1 WHERE tenant_id = :tenant_id AND id = :id RETURNING *"
 ADVANCE_SUBJECT_STATUS = (
     "UPDATE subjects SET sequence = sequence + 1, status = :status, data = coalesce(:data, data), updated_at = :at"
-    " WHERE id = :id RETURNING *")
-INSERT_STATUS_CHANGE = ("INSERT INTO subject_status_history (subject_id, status, at, event_id)"
-                        " VALUES (:subject_id, :status, :at, :event_id)")
-SUBJECT_HISTORY = ("SELECT status, at, event_id FROM subject_status_history WHERE subject_id = :subject_id"
-                   " ORDER BY at, {insertion_order}")
+    " WHERE tenant_id = :tenant_id AND id = :id RETURNING *")
+INSERT_STATUS_CHANGE = ("INSERT INTO subject_status_history (tenant_id, subject_id, status, at, event_id)"
+                        " VALUES (:tenant_id, :subject_id, :status, :at, :event_id)")
+SUBJECT_HISTORY = ("SELECT status, at, event_id FROM subject_status_history WHERE tenant_id = :tenant_id"
+                   " AND subject_id = :subject_id ORDER BY at, {insertion_order}")
 SUBJECT_DELIVERY_SUMMARY = ("SELECT d.status, count(*) FROM deliveries d JOIN events e ON e.id = d.event_id"
-                            " WHERE e.subject_id = :subject_id GROUP BY d.status")
+                            " WHERE e.tenant_id = :tenant_id AND e.subject_id = :subject_id GROUP BY d.status")
 
 # events and their deliveries
 
@@ -74,7 +78,7 @@ DELIVERY_ROWS = Rows("deliveries", (
     ("status", "text"), ("next_attempt_at", "float8"), ("lease_s", "float8"), ("created_at", "float8"),
     ("updated_at", "float8"), ("cycle_started_at", "float8")))
 STATUS_CHANGE_ROWS = Rows("subject_status_history", (
-    ("subject_id", "text"), ("status", "text"), ("at", "float8"), ("event_id", "text")))
+    ("tenant_id", "text"), ("subject_id", "text"), ("status", "text"), ("at", "float8"), ("event_id", "text")))
 # a superset of the (tenant, key) pairs asked for; the caller keeps the exact pairs
 EVENTS_BY_IDEMPOTENCY_KEYS = "SELECT * FROM events WHERE tenant_id IN :tenant_ids[] AND idempotency_key IN :keys[]"
 GET_EVENT = "SELECT * FROM events WHERE id = :id"

@@ -129,37 +129,46 @@ class SqlStore:
                              data=None if s.data is None else orjson.dumps(s.data).decode(), sequence=s.sequence,
                              created_at=s.created_at, updated_at=s.updated_at)
             if s.status is not None:
-                await tx.execute(q.INSERT_STATUS_CHANGE, subject_id=s.id, status=s.status, at=s.created_at,
-                                 event_id=None)
+                await tx.execute(q.INSERT_STATUS_CHANGE, tenant_id=s.tenant_id, subject_id=s.id, status=s.status,
+                                 at=s.created_at, event_id=None)
 
         await self.db.write(unit)
 
-    async def get_subject(self, subject_id: str) -> Subject | None:
-        row = await self.db.fetch_one(q.GET_SUBJECT, id=subject_id)
+    async def get_subject(self, tenant_id: str, subject_id: str) -> Subject | None:
+        row = await self.db.fetch_one(q.GET_SUBJECT, tenant_id=tenant_id, id=subject_id)
         return subject_of(row) if row else None
 
-    async def set_subject_status(self, subject_id: str, update: SubjectUpdate, now: float) -> None:
+    async def subjects_with_id(self, subject_id: str, tenant_ids: Sequence[str] | None, limit: int
+                               ) -> list[Subject]:
+        if tenant_ids is None:
+            rows = await self.db.fetch_all(q.SUBJECTS_WITH_ID_ANYWHERE, id=subject_id, limit=limit)
+        else:
+            rows = await self.db.fetch_all(q.SUBJECTS_WITH_ID, id=subject_id, tenant_ids=list(tenant_ids),
+                                           limit=limit)
+        return [subject_of(row) for row in rows]
+
+    async def set_subject_status(self, tenant_id: str, subject_id: str, update: SubjectUpdate, now: float) -> None:
         async def unit(tx: Tx) -> None:
-            changed = await tx.execute(q.SET_SUBJECT_STATUS, id=subject_id, status=update.status, at=now,
-                                       data=None if update.data_json is None else update.data_json.decode())
+            changed = await tx.execute(q.SET_SUBJECT_STATUS, tenant_id=tenant_id, id=subject_id, status=update.status,
+                                       at=now, data=None if update.data_json is None else update.data_json.decode())
             if not changed:
                 raise MissingRow(f"subject {subject_id} not found", field="subject_id")
-            await tx.execute(q.INSERT_STATUS_CHANGE, subject_id=subject_id, status=update.status, at=now,
-                             event_id=None)
+            await tx.execute(q.INSERT_STATUS_CHANGE, tenant_id=tenant_id, subject_id=subject_id,
+                             status=update.status, at=now, event_id=None)
 
         await self.db.write(unit)
 
-    async def subject_history(self, subject_id: str) -> list[StatusChange]:
-        rows = await self.db.fetch_all(q.SUBJECT_HISTORY, subject_id=subject_id)
+    async def subject_history(self, tenant_id: str, subject_id: str) -> list[StatusChange]:
+        rows = await self.db.fetch_all(q.SUBJECT_HISTORY, tenant_id=tenant_id, subject_id=subject_id)
         return [StatusChange(row["status"], row["at"], row["event_id"]) for row in rows]
 
     async def list_subjects(self, where: SubjectFilter, limit: int, cursor: str | None) -> Page[Subject]:
         sql, params = q.subjects_listing(where.tenant_ids, where.kind, where.delivery_status).sql(limit, cursor)
         return page_of(await self.db.fetch_all(sql, **params), limit, subject_of)
 
-    async def subject_delivery_summary(self, subject_id: str) -> dict[str, int]:
+    async def subject_delivery_summary(self, tenant_id: str, subject_id: str) -> dict[str, int]:
         summary = {status.value: 0 for status in DeliveryStatus}
-        for row in await self.db.fetch_all(q.SUBJECT_DELIVERY_SUMMARY, subject_id=subject_id):
+        for row in await self.db.fetch_all(q.SUBJECT_DELIVERY_SUMMARY, tenant_id=tenant_id, subject_id=subject_id):
             summary[row[0]] = row[1]
         return summary
 

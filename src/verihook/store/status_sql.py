@@ -8,7 +8,7 @@ from verihook.model import DeliveryStatus
 
 EVENT_HAS_DELIVERY = "EXISTS (SELECT 1 FROM deliveries dd WHERE dd.event_id = e.id AND dd.status = '%s')"
 SUBJECT_HAS_DELIVERY = ("EXISTS (SELECT 1 FROM events se JOIN deliveries sd ON sd.event_id = se.id"
-                        " WHERE se.subject_id = s.id AND sd.status = '%s')")
+                        " WHERE se.tenant_id = s.tenant_id AND se.subject_id = s.id AND sd.status = '%s')")
 
 
 def status_condition(status: DeliveryStatus | Collection[DeliveryStatus], has_delivery: str) -> str:

@@ -40,7 +40,8 @@ async def subject_detail(request: Request) -> Response:
     service: Service = request.app.state.service
     pages: Pages = request.app.state.pages
     who = await visitor(request)
-    detail = await service.subjects.get(who.caller, request.path_params["subject_id"])
+    detail = await service.subjects.get(who.caller, request.path_params["subject_id"],
+                                        request.query_params.get("tenant") or None)
     return pages.render(request, "subject_detail.html", visitor=who, nav="subjects", subject=detail.subject,
                         history=detail.history, deliveries=detail.deliveries)
 
