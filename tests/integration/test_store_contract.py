@@ -285,7 +285,8 @@ async def test_subjects_status_history_and_data(store: Store) -> None:
     assert [s.id for s in (await store.list_subjects(SubjectFilter(kind="validation"), 10, None)).items] == [bare.id]
     page = await store.list_subjects(SubjectFilter(), 1, None)
     assert [s.id for s in (await store.list_subjects(SubjectFilter(), 1, page.next_cursor)).items] == [subject.id]
-    assert await store.subject_delivery_summary(tenant.id, subject.id) == {"pending": 0, "succeeded": 0, "failed": 0}
+    assert await store.subject_delivery_summary(tenant.id, subject.id) == {
+        "pending": 0, "succeeded": 0, "failed": 0, "skipped": 0}
 
 
 async def test_subjects_filter_and_summarise_by_delivery_status(store: Store) -> None:
@@ -305,7 +306,8 @@ async def test_subjects_filter_and_summarise_by_delivery_status(store: Store) ->
     assert await having(DeliveryStatus.SUCCEEDED) == [quiet.id]
     assert await having(DeliveryStatus.FAILED) == [failing.id]
     assert await having(DeliveryStatus.PENDING) == [waiting.id]
-    assert await store.subject_delivery_summary(tenant.id, failing.id) == {"pending": 1, "succeeded": 0, "failed": 1}
+    assert await store.subject_delivery_summary(tenant.id, failing.id) == {
+        "pending": 1, "succeeded": 0, "failed": 1, "skipped": 0}
 
 
 # publishing

@@ -61,8 +61,9 @@ async def test_two_tenants_each_keep_a_subject_of_the_same_id(store: Store) -> N
     assert (due.tenant_id, due.subject_id, due.subject_profile) == (globex.id, SHARED_ID, "credas")
     await store.record_results([a_result(due.id, due.event_id, 1, DeliveryStatus.FAILED, code=500)], T0 + 11)
     assert await store.subject_delivery_summary(globex.id, SHARED_ID) == {
-        "pending": 0, "succeeded": 0, "failed": 1}
-    assert await store.subject_delivery_summary(acme.id, SHARED_ID) == {"pending": 0, "succeeded": 0, "failed": 0}
+        "pending": 0, "succeeded": 0, "failed": 1, "skipped": 0}
+    assert await store.subject_delivery_summary(acme.id, SHARED_ID) == {
+        "pending": 0, "succeeded": 0, "failed": 0, "skipped": 0}
     failing = await store.list_subjects(SubjectFilter(delivery_status=DeliveryStatus.FAILED), 10, None)
     assert [(s.tenant_id, s.id) for s in failing.items] == [(globex.id, SHARED_ID)]
 

@@ -133,6 +133,7 @@ class SecretRotate(Strict):
 class Recover(Strict):
     since: str
     until: str | None = None
+    include_skipped: bool = False  # also send the deliveries skipped while the endpoint was disabled
 
 
 class EventCreate(Strict):

@@ -72,7 +72,7 @@ class Events:
                 raise type(error)(f"{where}: {error.detail}", field=field) from error
         started_at = time.time()
         published = await self.ctx.store.publish(drafts, self.route)
-        if any(p.deliveries and not p.duplicate for p in published):
+        if any(d.status is DeliveryStatus.PENDING for p in published if not p.duplicate for d in p.deliveries):
             self.ctx.wake_dispatcher()
         self.observe_published(published, started_at)
         return published
@@ -108,7 +108,8 @@ class Events:
                           created_at=self.ctx.clock(), subject_update=subject_update, tenant_profile=tenant.profile)
 
     def route(self, draft: EventDraft, subject: Subject | None, endpoints: Sequence[Endpoint]) -> list[Recipient]:
-        """Where an event goes: the subject's own URL, and every enabled endpoint whose filter matches.
+        """Where an event goes: the subject's own URL, and every endpoint whose filter matches (a disabled one's
+        delivery is recorded as skipped).
 
         A profile's event type may keep away from subjects' own URLs, or reach only endpoints that name it
         (Credas: process webhooks go only to the process's URL, actor webhooks only to the portal's)."""
@@ -120,11 +121,12 @@ class Events:
             rules = subject_rules(subject.profile, tenant_profile, registry)
             destinations.append(Recipient(None, subject.webhook_url, rules.lease_s))
         for endpoint in endpoints:
-            if endpoint.wants(draft.type) and not (known is not None and known.opt_in and endpoint.event_types is None):
+            if endpoint.matches(draft.type) and not (known is not None and known.opt_in
+                                                     and endpoint.event_types is None):
                 rules = endpoint_rules(endpoint, tenant_profile, registry)
                 if draft.type == VALIDAS_EVENT and not receives_validas(endpoint, rules.profile.name):
                     continue
-                destinations.append(Recipient(endpoint.id, endpoint.url, rules.lease_s))
+                destinations.append(Recipient(endpoint.id, endpoint.url, rules.lease_s, skipped=not endpoint.enabled))
         return destinations
 
     async def get(self, caller: Caller, event_id: str) -> EventDetail:

@@ -12,7 +12,7 @@ import orjson
 from verihook.delivery.guard import check_url
 from verihook.errors import Conflict, InvalidInput
 from verihook.ids import new_id
-from verihook.model import Page, Published, StatusChange, Subject, SubjectFilter
+from verihook.model import DeliveryStatus, Page, Published, StatusChange, Subject, SubjectFilter
 from verihook.service.access import Caller
 from verihook.service.context import Context
 from verihook.service.events import EventInput, Events
@@ -110,7 +110,7 @@ class Subjects:
             subject_update=update)
         started_at = time.time()
         [published] = await self.ctx.store.publish([draft], self.events.route)
-        if published.deliveries:
+        if any(d.status is DeliveryStatus.PENDING for d in published.deliveries):
             self.ctx.wake_dispatcher()
         self.events.observe_published([published], started_at)
         return StatusChanged(await self.get(caller, subject.id, subject.tenant_id), published)

@@ -4,7 +4,7 @@ endpoint), the test call, and the event queries (sent or not, per validation).
 The setting is the endpoint whose id is derived from the tenant's (`ep_validas_<tenant>`), of profile `validas`,
 receiving `validation.status_changed`; a second POST replaces it. Validations are subjects of kind `validation`;
 "sent" is the rolled-up delivery status: `sent=true` succeeded, `sent=false` pending or failed (not delivered
-successfully yet, retries waiting included).
+successfully yet, retries waiting included) or skipped (published while the setting was disabled).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from verihook.service.events import EventDetail, Events
 from verihook.service.subjects import Subjects
 
 SENT = frozenset({DeliveryStatus.SUCCEEDED})
-NOT_SENT = frozenset({DeliveryStatus.PENDING, DeliveryStatus.FAILED})
+NOT_SENT = frozenset({DeliveryStatus.PENDING, DeliveryStatus.FAILED, DeliveryStatus.SKIPPED})
 SETTING_PREFIX = "ep_validas_"
 
 

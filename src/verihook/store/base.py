@@ -47,9 +47,11 @@ class Recipient:
     endpoint_id: str | None
     url: str
     lease_s: float  # a claim of this delivery expires after this long
+    skipped: bool = False  # its endpoint is disabled: the delivery is recorded as skipped, not sent
 
 
-# the router sees the enabled endpoints of the tenant without their secrets (routing needs none)
+# the router sees the tenant's endpoints that are not deleted (enabled or not), without their secrets (routing
+# needs none); a disabled endpoint's recipient is `skipped`
 Router = Callable[[EventDraft, "Subject | None", Sequence[Endpoint]], list[Recipient]]
 
 
@@ -121,7 +123,9 @@ class Store(Protocol):
     async def deliveries_of(self, event_id: str, with_attempts: bool = True) -> list[Delivery]: ...
     async def event_delivery_statuses(self, event_ids: Sequence[str]) -> dict[str, DeliveryStatus | None]: ...
     async def redeliver_event(self, event_id: str, now: float) -> int: ...
-    async def recover_endpoint(self, endpoint_id: str, since: float, until: float, now: float) -> int: ...
+    # requeue the endpoint's failed (and with `include_skipped`, skipped) deliveries created in [since, until)
+    async def recover_endpoint(self, endpoint_id: str, since: float, until: float, now: float,
+                               include_skipped: bool = False) -> int: ...
     # the attempts of these tenants' deliveries (None: every tenant's), or of one endpoint's, made in `hours`
     # hours from `since`, by hour, oldest first; an hour without attempts has no entry
     async def attempts_by_hour(self, tenant_ids: Sequence[str] | None, endpoint_id: str | None, since: float,

@@ -41,7 +41,8 @@ INSERT_ENDPOINT = (f"INSERT INTO endpoints ({', '.join(EndpointCodec.COLUMNS)})"
 UPDATE_ENDPOINT = (f"UPDATE endpoints SET {', '.join(f'{name} = :{name}' for name in EndpointCodec.COLUMNS[1:])}"
                    " WHERE id = :id")
 GET_ENDPOINT = "SELECT * FROM endpoints WHERE id = :id"
-ENABLED_ENDPOINTS = "SELECT * FROM endpoints WHERE tenant_id = :tenant_id AND enabled = TRUE AND deleted_at IS NULL"
+# what publishing routes to: a disabled endpoint gets its deliveries too, as skipped
+LIVE_ENDPOINTS = "SELECT * FROM endpoints WHERE tenant_id = :tenant_id AND deleted_at IS NULL"
 
 # subjects
 
@@ -88,9 +89,11 @@ DELIVERY_STATUSES_OF_EVENTS = "SELECT event_id, status FROM deliveries WHERE eve
 # A delivery being sent keeps its lease: its attempt finishes and is recorded before anyone sends it again.
 _REQUEUE = ("UPDATE deliveries SET status = 'pending', cycle_attempts = 0, cycle_started_at = :now,"
             " next_attempt_at = :now, updated_at = :now WHERE ")
+# a skipped delivery stays skipped while its endpoint is disabled
 REDELIVER_EVENT = _REQUEUE + ("event_id = :event_id AND (endpoint_id IS NULL OR endpoint_id IN"
-                              " (SELECT id FROM endpoints WHERE deleted_at IS NULL))")
-RECOVER_ENDPOINT = _REQUEUE + ("endpoint_id = :endpoint_id AND status = 'failed' AND created_at >= :since"
+                              " (SELECT id FROM endpoints WHERE deleted_at IS NULL)) AND NOT (status = 'skipped'"
+                              " AND endpoint_id IN (SELECT id FROM endpoints WHERE enabled = FALSE))")
+RECOVER_ENDPOINT = _REQUEUE + ("endpoint_id = :endpoint_id AND status IN :statuses[] AND created_at >= :since"
                                " AND created_at < :until")
 
 # the event type catalog

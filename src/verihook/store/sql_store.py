@@ -225,8 +225,11 @@ class SqlStore:
     async def redeliver_event(self, event_id: str, now: float) -> int:
         return await self._requeue(q.REDELIVER_EVENT, event_id=event_id, now=now)
 
-    async def recover_endpoint(self, endpoint_id: str, since: float, until: float, now: float) -> int:
-        return await self._requeue(q.RECOVER_ENDPOINT, endpoint_id=endpoint_id, since=since, until=until, now=now)
+    async def recover_endpoint(self, endpoint_id: str, since: float, until: float, now: float,
+                               include_skipped: bool = False) -> int:
+        statuses = [DeliveryStatus.FAILED.value, *([DeliveryStatus.SKIPPED.value] if include_skipped else [])]
+        return await self._requeue(q.RECOVER_ENDPOINT, endpoint_id=endpoint_id, since=since, until=until, now=now,
+                                   statuses=statuses)
 
     async def attempts_by_hour(self, tenant_ids: Sequence[str] | None, endpoint_id: str | None, since: float,
                                hours: int) -> list[HourOfAttempts]:

@@ -12,7 +12,8 @@ SUBJECT_HAS_DELIVERY = ("EXISTS (SELECT 1 FROM events se JOIN deliveries sd ON s
 
 
 def status_condition(status: DeliveryStatus | Collection[DeliveryStatus], has_delivery: str) -> str:
-    """SQL true when the rolled-up status is `status` (or one of them): failed beats pending beats succeeded."""
+    """SQL true when the rolled-up status is `status` (or one of them): failed beats pending beats succeeded;
+    `skipped`, which is no rolled-up status, is true when any delivery was skipped."""
     if not isinstance(status, DeliveryStatus):
         statuses = sorted(set(status))
         if len(statuses) != 1:
@@ -20,6 +21,8 @@ def status_condition(status: DeliveryStatus | Collection[DeliveryStatus], has_de
         status = statuses[0]
     if status is DeliveryStatus.FAILED:
         return has_delivery % "failed"
+    if status is DeliveryStatus.SKIPPED:
+        return has_delivery % "skipped"
     if status is DeliveryStatus.PENDING:
         return f"NOT {has_delivery % 'failed'} AND {has_delivery % 'pending'}"
     return f"NOT {has_delivery % 'failed'} AND NOT {has_delivery % 'pending'} AND {has_delivery % 'succeeded'}"
