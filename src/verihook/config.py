@@ -12,6 +12,7 @@ TRANSPORTS = ("pyreqwest", "aiohttp")
 # Store and HTTP client threads hand results back to the event loop many times a second; with Python's default
 # 5 ms switch interval each hand-back can wait that long for the GIL (bench/RESULTS.md: p99 67 -> 23 ms).
 DEFAULT_SWITCH_INTERVAL_S = 0.0005
+RETENTION_DAYS_RANGE = (1, 3650)  # VERIHOOK_RETENTION_DAYS and a tenant's retention_days
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +31,8 @@ class Settings:
     # origins whose pages may show the dashboard in an iframe (VERIHOOK_PORTAL_FRAME_ANCESTORS); empty: none but
     # the dashboard's own site (see docs/API.md "Dashboard")
     portal_frame_ancestors: tuple[str, ...] = ()
+    retention_days: int = 30  # finished events older than this are deleted (a tenant's retention_days overrides it)
+    retention_every_s: float = 600.0  # how often a dispatcher's retention task looks for them
     dispatcher: DispatcherSettings = field(default_factory=lambda: DispatcherSettings())
 
     @classmethod
@@ -47,6 +50,8 @@ class Settings:
             log_format=(env.get("VERIHOOK_LOG_FORMAT") or "text").strip().lower(),
             propagate_trace=env.get("VERIHOOK_PROPAGATE_TRACE", "") in ("1", "true", "yes"),
             portal_frame_ancestors=frame_ancestors(env.get("VERIHOOK_PORTAL_FRAME_ANCESTORS", "")),
+            retention_days=_retention_days(env.get("VERIHOOK_RETENTION_DAYS", "")),
+            retention_every_s=_number(env, "VERIHOOK_RETENTION_EVERY_S", 600.0),
             dispatcher=DispatcherSettings.from_env(env),
         )
 
@@ -109,6 +114,15 @@ def frame_ancestors(value: str) -> tuple[str, ...]:
                              " https://platform.example (scheme, host, optional port; no path)")
         origins.append(origin.lower())
     return tuple(dict.fromkeys(origins))
+
+
+def _retention_days(value: str) -> int:
+    if not value.strip():
+        return 30
+    low, high = RETENTION_DAYS_RANGE
+    if not (value.strip().isascii() and value.strip().isdigit()) or not low <= int(value) <= high:
+        raise ValueError(f"VERIHOOK_RETENTION_DAYS must be a whole number of days from {low} to {high}, not {value!r}")
+    return int(value)
 
 
 def _transport(value: str) -> str:

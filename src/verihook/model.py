@@ -45,6 +45,7 @@ class Tenant:
     require_https: bool
     created_at: float
     uid: str | None = None  # the platform's own id for this customer (e.g. a Credas client GUID)
+    retention_days: int | None = None  # how long its finished events are kept; None: VERIHOOK_RETENTION_DAYS
 
 
 @dataclass(slots=True)

@@ -62,6 +62,11 @@ class TenantCreate(Strict):
     profile: str | None = None
     require_https: bool = False
     uid: str | None = Field(default=None, min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:-]+$")
+    retention_days: int | None = Field(default=None, ge=1, le=3650)
+
+
+class TenantPatch(Strict):
+    retention_days: int | None = Field(ge=1, le=3650)  # null: back to VERIHOOK_RETENTION_DAYS
 
 
 class AuthNone(Strict):
@@ -180,7 +185,7 @@ class EventTypeCreate(Strict):
 def tenant_out(tenant: Tenant, **secrets: str) -> dict[str, Any]:
     return {"id": tenant.id, "uid": tenant.uid, "name": tenant.name, "parent_id": tenant.parent_id,
             "profile": tenant.profile, "require_https": tenant.require_https,
-            "created_at": rfc3339(tenant.created_at), **secrets}
+            "retention_days": tenant.retention_days, "created_at": rfc3339(tenant.created_at), **secrets}
 
 
 def auth_out(auth: dict[str, Any], reveal: bool) -> dict[str, Any]:

@@ -18,6 +18,8 @@ NOTIFY_WORK = f"NOTIFY {WORK_CHANNEL}"
 LOCK_IDEMPOTENCY_KEYS = (
     f"SELECT pg_advisory_xact_lock({IDEMPOTENCY_LOCK_CLASS}, h) FROM (SELECT DISTINCT hashtext(t || '|' || k) AS h"
     " FROM unnest(CAST(:tenant_ids AS text[]), CAST(:keys AS text[])) AS x(t, k)) s ORDER BY h")
+# the deliveries of events that retention is about to delete, in the lock order of every batch that writes them
+LOCK_DELIVERIES_OF_EVENTS = "SELECT 1 FROM deliveries WHERE event_id IN :ids[] ORDER BY id FOR UPDATE"
 CLAIM_DUE = """
 WITH due AS (
     SELECT id FROM deliveries

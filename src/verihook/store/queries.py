@@ -24,8 +24,11 @@ PUT_META_IF_ABSENT = "INSERT INTO meta (key, value) VALUES (:key, :value) ON CON
 # tenants
 
 INSERT_TENANT = (
-    "INSERT INTO tenants (id, name, parent_id, profile, require_https, api_key_hash, signing_secret, created_at, uid)"
-    " VALUES (:id, :name, :parent_id, :profile, :require_https, :api_key_hash, :signing_secret, :created_at, :uid)")
+    "INSERT INTO tenants (id, name, parent_id, profile, require_https, api_key_hash, signing_secret, created_at, uid,"
+    " retention_days) VALUES (:id, :name, :parent_id, :profile, :require_https, :api_key_hash, :signing_secret,"
+    " :created_at, :uid, :retention_days)")
+SET_TENANT_RETENTION = "UPDATE tenants SET retention_days = :days WHERE id = :id"
+TENANT_RETENTIONS = "SELECT id, retention_days FROM tenants ORDER BY id"
 TENANT_BY_UID = "SELECT * FROM tenants WHERE uid = :uid"
 GET_TENANT = "SELECT * FROM tenants WHERE id = :id"
 TENANT_BY_KEY_HASH = "SELECT * FROM tenants WHERE api_key_hash = :api_key_hash"
@@ -95,6 +98,17 @@ REDELIVER_EVENT = _REQUEUE + ("event_id = :event_id AND (endpoint_id IS NULL OR 
                               " AND endpoint_id IN (SELECT id FROM endpoints WHERE enabled = FALSE))")
 RECOVER_ENDPOINT = _REQUEUE + ("endpoint_id = :endpoint_id AND status IN :statuses[] AND created_at >= :since"
                                " AND created_at < :until")
+
+# retention: a tenant's events created before a time whose deliveries are all finished (none pending), oldest
+# first; then, those of them still finished once their deliveries are locked (PostgreSQL), and their deletion
+_FINISHED = "NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_id = e.id AND d.status = 'pending')"
+FINISHED_EVENTS_BEFORE = (f"SELECT e.id FROM events e WHERE e.tenant_id = :tenant_id AND e.created_at < :before"
+                          f" AND {_FINISHED} ORDER BY e.created_at LIMIT :limit")
+FINISHED_EVENTS_AMONG = f"SELECT e.id FROM events e WHERE e.id IN :ids[] AND {_FINISHED}"
+DELETE_ATTEMPTS_OF_EVENTS = ("DELETE FROM attempts WHERE delivery_id IN"
+                             " (SELECT id FROM deliveries WHERE event_id IN :ids[])")
+DELETE_DELIVERIES_OF_EVENTS = "DELETE FROM deliveries WHERE event_id IN :ids[]"
+DELETE_EVENTS = "DELETE FROM events WHERE id IN :ids[]"
 
 # the event type catalog
 

@@ -47,6 +47,10 @@ class SqlStore:
         """Serialise publishers of these (tenant, key) pairs until the transaction ends (nothing to do where
         one writer holds the database)."""
 
+    async def _lock_deliveries_of_events(self, tx: Tx, event_ids: Sequence[str]) -> None:
+        """Hold these events' deliveries until the transaction ends, so none becomes pending meanwhile (a
+        redeliver waits; nothing to do where one writer holds the database)."""
+
     async def _made_due(self, tx: Tx) -> None:
         """Tell the other processes' dispatchers that deliveries are due (nothing to do where there are none)."""
 
@@ -74,7 +78,14 @@ class SqlStore:
         await self.db.execute(q.INSERT_TENANT, id=tenant.id, name=tenant.name, parent_id=tenant.parent_id,
                               profile=tenant.profile, require_https=tenant.require_https, api_key_hash=api_key_hash,
                               signing_secret=self._box.seal(signing_secret), created_at=tenant.created_at,
-                              uid=tenant.uid)
+                              uid=tenant.uid, retention_days=tenant.retention_days)
+
+    async def set_tenant_retention(self, tenant_id: str, days: int | None) -> None:
+        if not await self.db.execute(q.SET_TENANT_RETENTION, id=tenant_id, days=days):
+            raise MissingRow(f"tenant {tenant_id} not found", field="tenant_id")
+
+    async def tenant_retentions(self) -> list[tuple[str, int | None]]:
+        return [(row[0], row[1]) for row in await self.db.fetch_all(q.TENANT_RETENTIONS)]
 
     async def tenant_by_uid(self, uid: str) -> Tenant | None:
         row = await self.db.fetch_one(q.TENANT_BY_UID, uid=uid)
@@ -230,6 +241,22 @@ class SqlStore:
         statuses = [DeliveryStatus.FAILED.value, *([DeliveryStatus.SKIPPED.value] if include_skipped else [])]
         return await self._requeue(q.RECOVER_ENDPOINT, endpoint_id=endpoint_id, since=since, until=until, now=now,
                                    statuses=statuses)
+
+    async def purge_finished_events(self, tenant_id: str, before: float, limit: int) -> int:
+        async def unit(tx: Tx) -> int:
+            ids = [row[0] for row in await tx.fetch_all(q.FINISHED_EVENTS_BEFORE, tenant_id=tenant_id, before=before,
+                                                        limit=limit)]
+            if not ids:
+                return 0
+            await self._lock_deliveries_of_events(tx, ids)
+            ids = [row[0] for row in await tx.fetch_all(q.FINISHED_EVENTS_AMONG, ids=ids)]
+            if ids:
+                await tx.execute(q.DELETE_ATTEMPTS_OF_EVENTS, ids=ids)
+                await tx.execute(q.DELETE_DELIVERIES_OF_EVENTS, ids=ids)
+                await tx.execute(q.DELETE_EVENTS, ids=ids)
+            return len(ids)
+
+        return await self.db.write(unit)
 
     async def attempts_by_hour(self, tenant_ids: Sequence[str] | None, endpoint_id: str | None, since: float,
                                hours: int) -> list[HourOfAttempts]:

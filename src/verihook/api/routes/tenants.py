@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Body, Query, Request
 
 from verihook.api.deps import CallerDep, ServiceDep, V1Route
-from verihook.api.schemas import PortalLinkCreate, TenantCreate, page_out, tenant_out
+from verihook.api.schemas import PortalLinkCreate, TenantCreate, TenantPatch, page_out, tenant_out
 from verihook.times import rfc3339
 
 router = APIRouter(prefix="/v1/tenants", tags=["tenants"], route_class=V1Route)
@@ -16,7 +16,7 @@ router = APIRouter(prefix="/v1/tenants", tags=["tenants"], route_class=V1Route)
 @router.post("", status_code=201, operation_id="v1.tenant.create")
 async def create_tenant(body: TenantCreate, caller: CallerDep, service: ServiceDep) -> dict[str, Any]:
     made = await service.tenants.create(caller, body.name, body.parent_id, body.profile, body.require_https,
-                                        body.uid)
+                                        body.uid, body.retention_days)
     return tenant_out(made.tenant, api_key=made.api_key, signing_secret=made.signing_secret)
 
 
@@ -30,6 +30,12 @@ async def list_tenants(caller: CallerDep, service: ServiceDep, limit: int = Quer
 @router.get("/{tenant_id}", operation_id="v1.tenant.get")
 async def get_tenant(tenant_id: str, caller: CallerDep, service: ServiceDep) -> dict[str, Any]:
     return tenant_out(await service.tenants.get(caller, tenant_id))
+
+
+@router.patch("/{tenant_id}", operation_id="v1.tenant.update")
+async def update_tenant(tenant_id: str, body: TenantPatch, caller: CallerDep, service: ServiceDep) -> dict[str, Any]:
+    """Change what may change of a tenant (`retention_days`): the admin key or an ancestor's, not the tenant's own."""
+    return tenant_out(await service.tenants.set_retention(caller, tenant_id, body.retention_days))
 
 
 @router.get("/{tenant_id}/secrets", operation_id="v1.tenant.secrets")
