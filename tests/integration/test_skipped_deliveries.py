@@ -7,6 +7,9 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import aiohttp
+
+from tests.integration.test_dashboard_forms import logged_in
 from tests.integration.test_store_contract import T0, a_draft, an_endpoint, store, tenant_with_endpoint
 from tests.support.api import Api
 from tests.support.receivers import Receiver
@@ -121,3 +124,21 @@ async def test_a_subject_counts_its_skipped_deliveries_apart(api: Api, receiver:
     listed = (await api.get("/v1/subjects", params={"delivery_status": "skipped"})).ok()["data"]
     assert [s["id"] for s in listed] == [subject["id"]]
     assert endpoint["enabled"] is False
+
+
+async def test_the_dashboard_recovers_skipped_deliveries_once_the_endpoint_is_enabled(
+        api: Api, http: aiohttp.ClientSession, receiver: Receiver) -> None:
+    endpoint = await api.endpoint(receiver.url, enabled=False)
+    events = [await api.publish("order.created", {"n": n}) for n in range(2)]
+    ui = await logged_in(api, http)
+    page = await ui.get(f"/ui/endpoints/{endpoint['id']}")
+    assert 'name="include_skipped"' in page.text
+    form = {"csrf": page.csrf, "window": "1h", "include_skipped": "on"}
+    refused = await ui.post(f"/ui/endpoints/{endpoint['id']}/recover", form)
+    assert refused.status == 409 and "is disabled" in refused.text
+    (await api.patch(f"/v1/endpoints/{endpoint['id']}", {"enabled": True})).ok()
+    recovered = await ui.post(f"/ui/endpoints/{endpoint['id']}/recover", form)
+    assert recovered.status == 200 and "2 failed or skipped deliveries queued again." in recovered.text
+    for event in events:
+        await api.wait_event(event["id"], "succeeded")
+    assert sorted(r.json()["data"]["n"] for r in receiver.requests) == [0, 1]
