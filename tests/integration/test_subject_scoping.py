@@ -79,3 +79,13 @@ async def test_an_ancestor_and_the_admin_name_the_tenant_when_an_id_repeats(admi
     made = await admin.publish(subject_id="p-1", tenant_id=parent_made["id"])
     assert (made["tenant_id"], made["sequence"]) == (parent_made["id"], 2)
     assert (await admin.get("/v1/subjects/nope")).status == 404
+
+
+async def test_idempotency_keys_are_per_tenant_too(admin: Api) -> None:
+    acme, globex = await admin.as_new_tenant("acme"), await admin.as_new_tenant("globex")
+    first = await acme.publish(idempotency_key="order-1")
+    other = await globex.publish(idempotency_key="order-1")
+    again = await acme.publish(idempotency_key="order-1")
+    assert (first["duplicate"], other["duplicate"], again["duplicate"]) == (False, False, True)
+    assert other["id"] != first["id"] == again["id"]
+    assert other["tenant_id"] != first["tenant_id"]

@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable
 
 from verihook.store.base import Store
+from verihook.store.errors import is_unavailable
 
 log = logging.getLogger("verihook.retention")
 
@@ -37,9 +38,15 @@ class Retention:
     async def run(self) -> None:
         """Purge now and then every `every_s`, until cancelled."""
         while True:
-            deleted = await self.purge()
-            if deleted:
-                log.info("retention: deleted %d finished events with their deliveries and attempts", deleted)
+            try:
+                deleted = await self.purge()
+            except Exception as error:
+                if not is_unavailable(error):
+                    raise  # a bug: the supervisor logs it and starts the task again
+                log.warning("retention: the database cannot be reached; trying again in %.0f s", self.every_s)
+            else:
+                if deleted:
+                    log.info("retention: deleted %d finished events with their deliveries and attempts", deleted)
             await asyncio.sleep(self.every_s)
 
     async def purge(self) -> int:
