@@ -199,7 +199,8 @@ def parser() -> argparse.ArgumentParser:
     sender.add_argument("type")
     sender.add_argument("--data", required=True, help="the event's data, a JSON object")
     sender.add_argument("--subject")
-    sender.add_argument("--tenant", help="the tenant (not needed with --subject)")
+    sender.add_argument("--tenant", help="the tenant (with --subject, needed only when several tenants use that "
+                        "subject id)")
     sender.add_argument("--idempotency-key")
     sender.set_defaults(handler=send)
     return root

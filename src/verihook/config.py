@@ -19,6 +19,7 @@ TRANSPORTS = ("pyreqwest", "aiohttp")
 DEFAULT_SWITCH_INTERVAL_S = 0.0005
 METRICS_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"  # prometheus-client's own name for it
 OTLP_ENDPOINT_ENVS = ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+RETENTION_DAYS_RANGE = (1, 3650)  # VERIHOOK_RETENTION_DAYS and a tenant's retention_days
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +43,8 @@ class Settings:
     # OTEL_EXPORTER_OTLP_ENDPOINT, else OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: spans are exported (verihook.tracing)
     otlp_endpoint: str | None = None
     otel_service_name: str | None = None  # OTEL_SERVICE_NAME; unset: the spans' service is "verihook"
+    retention_days: int = 30  # finished events older than this are deleted (a tenant's retention_days overrides it)
+    retention_every_s: float = 600.0  # how often a dispatcher's retention task looks for them
     dispatcher: DispatcherSettings = field(default_factory=lambda: DispatcherSettings())
 
     @classmethod
@@ -62,6 +65,8 @@ class Settings:
             metrics_dir=env.get(METRICS_DIR_ENV) or env.get(METRICS_DIR_ENV.lower()) or None,
             otlp_endpoint=next((env[name] for name in OTLP_ENDPOINT_ENVS if env.get(name)), None),
             otel_service_name=env.get("OTEL_SERVICE_NAME") or None,
+            retention_days=_retention_days(env.get("VERIHOOK_RETENTION_DAYS", "")),
+            retention_every_s=_number(env, "VERIHOOK_RETENTION_EVERY_S", 600.0),
             dispatcher=DispatcherSettings.from_env(env),
         )
 
@@ -124,6 +129,15 @@ def frame_ancestors(value: str) -> tuple[str, ...]:
                              " https://platform.example (scheme, host, optional port; no path)")
         origins.append(origin.lower())
     return tuple(dict.fromkeys(origins))
+
+
+def _retention_days(value: str) -> int:
+    if not value.strip():
+        return 30
+    low, high = RETENTION_DAYS_RANGE
+    if not (value.strip().isascii() and value.strip().isdigit()) or not low <= int(value) <= high:
+        raise ValueError(f"VERIHOOK_RETENTION_DAYS must be a whole number of days from {low} to {high}, not {value!r}")
+    return int(value)
 
 
 def _transport(value: str) -> str:

@@ -17,6 +17,9 @@ class DeliveryStatus(StrEnum):
     PENDING = "pending"
     SUCCEEDED = "succeeded"
     FAILED = "failed"
+    # recorded for an endpoint that was disabled when the event was published: never sent unless recovered
+    # (POST /v1/endpoints/{id}/recover with include_skipped), and no part of the event's delivery status
+    SKIPPED = "skipped"
 
 
 class AttemptError(StrEnum):
@@ -42,6 +45,7 @@ class Tenant:
     require_https: bool
     created_at: float
     uid: str | None = None  # the platform's own id for this customer (e.g. a Credas client GUID)
+    retention_days: int | None = None  # how long its finished events are kept; None: VERIHOOK_RETENTION_DAYS
 
 
 @dataclass(slots=True)
@@ -72,9 +76,11 @@ class Endpoint:
     deleted_at: float | None = None
 
     def wants(self, event_type: str) -> bool:
-        return self.enabled and self.deleted_at is None and (
-            self.event_types is None or event_type in self.event_types
-        )
+        return self.enabled and self.matches(event_type)
+
+    def matches(self, event_type: str) -> bool:
+        """Whether its filter takes this type, enabled or not (a disabled one records the event as skipped)."""
+        return self.deleted_at is None and (self.event_types is None or event_type in self.event_types)
 
     def live_secrets(self, now: float) -> list[str]:
         return [s.secret for s in self.signing_secrets if s.expires_at is None or s.expires_at > now]
@@ -232,7 +238,8 @@ class Page(Generic[T]):
 
 
 def rollup(statuses: Iterable[str]) -> DeliveryStatus | None:
-    """The delivery status of an event (or subject) from its deliveries': failed, else pending, else succeeded."""
+    """The delivery status of an event (or subject) from its deliveries': failed, else pending, else succeeded;
+    skipped deliveries do not count."""
     found = {DeliveryStatus(s) for s in statuses}
     for status in (DeliveryStatus.FAILED, DeliveryStatus.PENDING, DeliveryStatus.SUCCEEDED):
         if status in found:

@@ -20,6 +20,7 @@ from verihook.service import Service
 from verihook.service.access import ADMIN_KEY_HASH, hash_api_key
 from verihook.service.context import Context
 from verihook.service.health import DispatcherState, Health
+from verihook.service.retention import Retention
 from verihook.store.base import Store
 from verihook.store.sqlite import SqliteStore
 from verihook.tracing import Tracing
@@ -103,7 +104,9 @@ async def build_runtime(settings: Settings, registry: ProfileRegistry | None = N
     tracing = Tracing.start(propagate=settings.propagate_trace, otlp_endpoint=settings.otlp_endpoint,
                             service_name=settings.otel_service_name)
     sender = Sender(transport, Authenticator(transport, metrics=metrics), tracing=tracing)
-    dispatcher = Dispatcher(store, sender, destinations, settings.dispatcher, metrics, listen=store.listen_for_work)
+    retention = Retention(store, settings.retention_days, settings.retention_every_s)
+    dispatcher = Dispatcher(store, sender, destinations, settings.dispatcher, metrics, listen=store.listen_for_work,
+                            side_tasks={"verihook-retention": retention.run})
     admin_key_hash = hash_api_key(settings.admin_key) if settings.admin_key else await store.get_meta(ADMIN_KEY_HASH)
     ctx = Context(store=store, registry=registry, settings=settings, admin_key_hash=admin_key_hash,
                   wake_dispatcher=dispatcher.wake, signing_key=secret_box(settings).derive(SIGNING_PURPOSE),

@@ -113,7 +113,7 @@ async def test_410_gone_disables_the_endpoint_and_stops_retrying(api: Api, recei
     assert changed["enabled"] is False
     assert "410" in changed["disabled_reason"]
     later = await api.publish()
-    assert later["deliveries"] == []
+    assert [d["status"] for d in later["deliveries"]] == ["skipped"]  # recorded, not sent (recoverable)
     assert len(receiver.requests) == 1
 
 

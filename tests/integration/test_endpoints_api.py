@@ -78,17 +78,20 @@ async def test_event_type_filter(api: Api, receiver: Receiver) -> None:
 
 
 async def test_a_disabled_endpoint_gets_nothing(api: Api, receiver: Receiver) -> None:
+    """Nothing is sent to it; what it would have got is recorded as skipped (docs/API.md, "Skipped deliveries")."""
     off = await api.endpoint(receiver.url + "/off", enabled=False)
     on = await api.endpoint(receiver.url + "/on")
     assert off["enabled"] is False
     first = await api.publish("order.created", {"n": 1})
-    assert [d["endpoint_id"] for d in first["deliveries"]] == [on["id"]]
+    assert [(d["endpoint_id"], d["status"]) for d in first["deliveries"]] == [
+        (off["id"], "skipped"), (on["id"], "pending")]
     await api.wait_event(first["id"])
 
     (await api.patch(f"/v1/endpoints/{off['id']}", {"enabled": True})).ok()
     (await api.patch(f"/v1/endpoints/{on['id']}", {"enabled": False})).ok()
     second = await api.publish("order.created", {"n": 2})
-    assert [d["endpoint_id"] for d in second["deliveries"]] == [off["id"]]
+    assert [(d["endpoint_id"], d["status"]) for d in second["deliveries"]] == [
+        (off["id"], "pending"), (on["id"], "skipped")]
     await api.wait_event(second["id"])
     assert [(r.path_qs, r.json()["data"]["n"]) for r in receiver.requests] == [("/on", 1), ("/off", 2)]
 

@@ -117,9 +117,12 @@ async def test_batch_publish_with_idempotency_keys(api: Api, receiver: Receiver)
 
 async def test_fan_out_to_every_matching_enabled_endpoint(api: Api, receiver: Receiver) -> None:
     endpoints = [await api.endpoint(f"{receiver.url}/{n}", retry=FAST) for n in range(3)]
-    await api.endpoint(receiver.url + "/off", enabled=False)
+    off = await api.endpoint(receiver.url + "/off", enabled=False)
     await api.endpoint(receiver.url + "/other", event_types=["invoice.paid"])
-    event = await api.publish("order.created", {"n": 1})
+    published = await api.publish("order.created", {"n": 1})
+    [skipped] = [d for d in published["deliveries"] if d["endpoint_id"] == off["id"]]
+    assert skipped["status"] == "skipped"  # the disabled endpoint's delivery is recorded, never sent
+    event = {**published, "deliveries": [d for d in published["deliveries"] if d is not skipped]}
     assert len(event["deliveries"]) == 3
     assert {d["endpoint_id"] for d in event["deliveries"]} == {e["id"] for e in endpoints}
     assert len({d["id"] for d in event["deliveries"]}) == 3
@@ -129,7 +132,7 @@ async def test_fan_out_to_every_matching_enabled_endpoint(api: Api, receiver: Re
     assert sorted(r.path_qs for r in requests) == ["/0", "/1", "/2"]
     assert {r.headers["webhook-id"] for r in requests} == {event["id"]}
     done = await api.wait_event(event["id"])
-    assert [d["status"] for d in done["deliveries"]] == ["succeeded"] * 3
+    assert sorted(d["status"] for d in done["deliveries"]) == ["skipped"] + ["succeeded"] * 3
 
 
 async def test_an_event_with_no_matching_endpoint_is_stored_without_deliveries(api: Api) -> None:

@@ -57,9 +57,10 @@ async def test_register_and_update_a_webhook(attestr: Api, receiver: Receiver) -
         assert request.headers["authorization"] == "Basic my-own-token"
         assert request.path_qs == "/new" and request.json() == {"flow": "f2"}
 
-        # disabled: nothing is sent; enabled again: sent
+        # disabled: nothing is sent (the delivery is recorded as skipped); enabled again: sent
         await attestr.patch(f"/v1/endpoints/{webhook['id']}", {"enabled": False})
-        assert (await attestr.publish("flowx.skipped", {"flow": "f3"}))["deliveries"] == []
+        skipped = (await attestr.publish("flowx.skipped", {"flow": "f3"}))["deliveries"]
+        assert [d["status"] for d in skipped] == ["skipped"]
         await attestr.patch(f"/v1/endpoints/{webhook['id']}", {"enabled": True})
         await attestr.publish("flowx.skipped", {"flow": "f4"})
         await other.wait_for(2)

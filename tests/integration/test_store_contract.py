@@ -266,25 +266,27 @@ async def test_subjects_status_history_and_data(store: Store) -> None:
     bare = a_subject(tenant.id, at=T0 + 1, kind="validation")
     await store.insert_subject(subject)
     await store.insert_subject(bare)
-    assert await store.get_subject(subject.id) == subject
-    assert await store.get_subject("sub_missing") is None
-    assert [(h.status, h.at, h.event_id) for h in await store.subject_history(subject.id)] == [("created", T0, None)]
-    assert await store.subject_history(bare.id) == []
+    assert await store.get_subject(tenant.id, subject.id) == subject
+    assert await store.get_subject(tenant.id, "sub_missing") is None
+    history = await store.subject_history(tenant.id, subject.id)
+    assert [(h.status, h.at, h.event_id) for h in history] == [("created", T0, None)]
+    assert await store.subject_history(tenant.id, bare.id) == []
 
-    await store.set_subject_status(subject.id, SubjectUpdate("in_progress", None), T0 + 10)
-    kept = await store.get_subject(subject.id)
+    await store.set_subject_status(tenant.id, subject.id, SubjectUpdate("in_progress", None), T0 + 10)
+    kept = await store.get_subject(tenant.id, subject.id)
     assert kept is not None and (kept.status, kept.data, kept.updated_at) == ("in_progress", {"a": 1}, T0 + 10)
-    await store.set_subject_status(subject.id, SubjectUpdate("done", b'{"b":2}'), T0 + 20)
-    changed = await store.get_subject(subject.id)
+    await store.set_subject_status(tenant.id, subject.id, SubjectUpdate("done", b'{"b":2}'), T0 + 20)
+    changed = await store.get_subject(tenant.id, subject.id)
     assert changed is not None and (changed.status, changed.data) == ("done", {"b": 2})
-    assert [h.status for h in await store.subject_history(subject.id)] == ["created", "in_progress", "done"]
+    assert [h.status for h in await store.subject_history(tenant.id, subject.id)] == ["created", "in_progress", "done"]
 
     assert [s.id for s in (await store.list_subjects(SubjectFilter([tenant.id]), 10, None)).items] == [
         bare.id, subject.id]
     assert [s.id for s in (await store.list_subjects(SubjectFilter(kind="validation"), 10, None)).items] == [bare.id]
     page = await store.list_subjects(SubjectFilter(), 1, None)
     assert [s.id for s in (await store.list_subjects(SubjectFilter(), 1, page.next_cursor)).items] == [subject.id]
-    assert await store.subject_delivery_summary(subject.id) == {"pending": 0, "succeeded": 0, "failed": 0}
+    assert await store.subject_delivery_summary(tenant.id, subject.id) == {
+        "pending": 0, "succeeded": 0, "failed": 0, "skipped": 0}
 
 
 async def test_subjects_filter_and_summarise_by_delivery_status(store: Store) -> None:
@@ -304,7 +306,8 @@ async def test_subjects_filter_and_summarise_by_delivery_status(store: Store) ->
     assert await having(DeliveryStatus.SUCCEEDED) == [quiet.id]
     assert await having(DeliveryStatus.FAILED) == [failing.id]
     assert await having(DeliveryStatus.PENDING) == [waiting.id]
-    assert await store.subject_delivery_summary(failing.id) == {"pending": 1, "succeeded": 0, "failed": 1}
+    assert await store.subject_delivery_summary(tenant.id, failing.id) == {
+        "pending": 1, "succeeded": 0, "failed": 1, "skipped": 0}
 
 
 # publishing
@@ -343,9 +346,9 @@ async def test_publish_numbers_each_subjects_events_and_records_status_changes(s
               a_draft(tenant.id, T0 + 3, subject_id=subject.id)]
     published = await store.publish(drafts, route)
     assert [p.event.sequence for p in published] == [1, 2, 3]
-    after = await store.get_subject(subject.id)
+    after = await store.get_subject(tenant.id, subject.id)
     assert after is not None and (after.sequence, after.status, after.data) == (3, "done", {"r": 1})
-    history = await store.subject_history(subject.id)
+    history = await store.subject_history(tenant.id, subject.id)
     assert [(h.status, h.event_id) for h in history] == [("created", None), ("done", drafts[1].id)]
     [later] = await store.publish([a_draft(tenant.id, T0 + 4, subject_id=subject.id)], route)
     assert later.event.sequence == 4
@@ -607,7 +610,7 @@ async def test_a_missing_tenant_has_no_signing_secret(store: Store) -> None:
 async def test_a_status_change_of_a_missing_subject_is_refused_and_records_nothing(
         store: Store, database_url: str) -> None:
     with pytest.raises(NotFound, match="sub_missing"):
-        await store.set_subject_status("sub_missing", SubjectUpdate("done", None), T0)
+        await store.set_subject_status("ten_missing", "sub_missing", SubjectUpdate("done", None), T0)
     assert await raw(database_url, "SELECT count(*) FROM subject_status_history") == [(0,)]
 
 
@@ -648,7 +651,7 @@ async def test_a_row_that_refers_to_a_missing_tenant_is_refused(store: Store) ->
         await store.insert_endpoint(an_endpoint("ten_missing"))
     with pytest.raises(NotFound):
         await store.insert_subject(a_subject("ten_missing", status="created"))
-    assert await store.get_subject("ten_missing") is None
+    assert await store.get_subject("ten_missing", "sub_x") is None
     assert (await store.list_endpoints(None, 10, None)).items == []
 
 

@@ -55,6 +55,11 @@ class TenantCreate(Strict):
     profile: str | None = None
     require_https: bool = False
     uid: str | None = Field(default=None, min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:-]+$")
+    retention_days: int | None = Field(default=None, ge=1, le=3650)
+
+
+class TenantPatch(Strict):
+    retention_days: int | None = Field(ge=1, le=3650)  # null: back to VERIHOOK_RETENTION_DAYS
 
 
 class AuthNone(Strict):
@@ -126,6 +131,7 @@ class SecretRotate(Strict):
 class Recover(Strict):
     since: str
     until: str | None = None
+    include_skipped: bool = False  # also send the deliveries skipped while the endpoint was disabled
 
 
 class EventCreate(Strict):

@@ -20,7 +20,7 @@ import asyncio
 import itertools
 import logging
 import time
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from typing import Any
 
 import orjson
@@ -31,7 +31,7 @@ from verihook.delivery.fairness import lane_shares
 from verihook.delivery.lanes import Lane, Work
 from verihook.delivery.recorder import Recorder, internal_failure, result_of
 from verihook.delivery.sender import Message, Sender, Sent
-from verihook.delivery.supervisor import Supervisor
+from verihook.delivery.supervisor import Supervisor, TaskFactory
 from verihook.delivery.transport import Outcome
 from verihook.metrics import Metrics
 from verihook.model import AttemptError, DueDelivery
@@ -53,7 +53,7 @@ Listen = Callable[[Callable[[], None]], Awaitable[None]]
 class Dispatcher:
     def __init__(self, store: Store, sender: Sender, targets: Destinations, settings: DispatcherSettings,
                  metrics: Metrics | None = None, clock: Callable[[], float] = time.time,
-                 listen: Listen | None = None) -> None:
+                 listen: Listen | None = None, side_tasks: Mapping[str, TaskFactory] | None = None) -> None:
         self.store = store
         self.sender = sender
         self.targets = targets
@@ -63,6 +63,7 @@ class Dispatcher:
         self.recorder = Recorder(store, settings, self.metrics, clock, on_written=self._room_may_have_freed)
         self.supervisor = Supervisor()
         self._listen = listen
+        self._side_tasks = dict(side_tasks or {})  # more loops to run under the supervisor (retention)
         self._wake = asyncio.Event()
         self._room = asyncio.Event()
         self._stopping = False
@@ -101,6 +102,8 @@ class Dispatcher:
             listen = self._listen
             # a store with nothing to listen to (one process on SQLite) returns at once
             self.supervisor.start("verihook-listen", lambda: listen(self.wake), may_return=True)
+        for name, factory in self._side_tasks.items():
+            self.supervisor.start(name, factory)
         try:
             while not self._stopping:
                 try:

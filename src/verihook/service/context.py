@@ -59,6 +59,11 @@ class Context:
     def tenant_tree_changed(self) -> None:
         self._callers.clear()
 
+    def tenant_changed(self, tenant: Tenant) -> None:
+        """A tenant's settings changed here: the cached tenant is replaced (callers hold it too)."""
+        self._tenants[tenant.id] = tenant
+        self._callers.clear()
+
     async def tenant(self, tenant_id: str) -> Tenant | None:
         tenant = self._tenants.get(tenant_id)
         if tenant is None:

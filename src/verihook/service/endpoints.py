@@ -10,7 +10,7 @@ from typing import Any
 from verihook.crypto import generate_token
 from verihook.delivery.guard import check_url
 from verihook.delivery.signing import generate_secret
-from verihook.errors import InvalidInput, NotFound
+from verihook.errors import Conflict, InvalidInput, NotFound
 from verihook.ids import new_id
 from verihook.model import Endpoint, Page, SigningSecret, Tenant
 from verihook.policy import SUCCESS_RULES, RetryPolicy
@@ -119,12 +119,18 @@ class Endpoints:
         await self.ctx.store.update_endpoint(endpoint)
         return self._view(endpoint, tenant)
 
-    async def recover(self, caller: Caller, endpoint_id: str, since: float, until: float | None) -> int:
+    async def recover(self, caller: Caller, endpoint_id: str, since: float, until: float | None,
+                      include_skipped: bool = False) -> int:
+        """Requeue the endpoint's failed deliveries created in [since, until) (and, with `include_skipped`, those
+        skipped while it was disabled); refused while the endpoint is disabled (they could only fail again)."""
         endpoint, _ = await self.load(caller, endpoint_id)
         now = self.ctx.clock()
         if until is not None and until <= since:
             raise InvalidInput("until must be after since", field="until")
-        count = await self.ctx.store.recover_endpoint(endpoint.id, since, until or now + 1, now)
+        if not endpoint.enabled:
+            raise Conflict(f"endpoint {endpoint.id} is disabled: enable it (PATCH enabled: true) before recovering "
+                           "its deliveries", field="enabled")
+        count = await self.ctx.store.recover_endpoint(endpoint.id, since, until or now + 1, now, include_skipped)
         if count:
             self.ctx.wake_dispatcher()
         return count

@@ -20,6 +20,7 @@ from verihook.rules import endpoint_rules, subject_rules
 from verihook.service.access import Caller
 from verihook.service.context import Context
 from verihook.service.seed_rules import VALIDAS_EVENT, receives_validas
+from verihook.service.subject_refs import find_subject
 from verihook.store.base import EventDraft, Recipient, SubjectUpdate
 from verihook.tracing import PublishedEvent
 
@@ -71,7 +72,7 @@ class Events:
                 raise type(error)(f"{where}: {error.detail}", field=field) from error
         started_at = time.time()
         published = await self.ctx.store.publish(drafts, self.route)
-        if any(p.deliveries and not p.duplicate for p in published):
+        if any(d.status is DeliveryStatus.PENDING for p in published if not p.duplicate for d in p.deliveries):
             self.ctx.wake_dispatcher()
         self.observe_published(published, started_at)
         return published
@@ -91,12 +92,8 @@ class Events:
         registry = self.ctx.registry
         event_type = registry.check_event_type_name(item.type)
         tenant_id = await self.ctx.tenant_ref(item.tenant_id)  # a Verihook id or the tenant's uid
-        if item.subject_id is not None:
-            subject = await self.ctx.store.get_subject(item.subject_id)
-            if subject is None or not caller.can_see(subject.tenant_id):
-                raise NotFound(f"subject {item.subject_id} not found", field="subject_id")
-            if tenant_id is not None and tenant_id != subject.tenant_id:
-                raise InvalidInput("subject_id belongs to another tenant than tenant_id", field="subject_id")
+        if item.subject_id is not None:  # looked up in tenant_id if given (subject ids are unique per tenant)
+            subject = await find_subject(self.ctx, caller, item.subject_id, tenant_id, field="subject_id")
             tenant_id = subject.tenant_id
         tenant = await self.ctx.visible_tenant(caller, caller.owning_tenant(tenant_id), "tenant_id")
         owner = registry.owner_of(event_type) or registry.get("standard")
@@ -111,7 +108,8 @@ class Events:
                           created_at=self.ctx.clock(), subject_update=subject_update, tenant_profile=tenant.profile)
 
     def route(self, draft: EventDraft, subject: Subject | None, endpoints: Sequence[Endpoint]) -> list[Recipient]:
-        """Where an event goes: the subject's own URL, and every enabled endpoint whose filter matches.
+        """Where an event goes: the subject's own URL, and every endpoint whose filter matches (a disabled one's
+        delivery is recorded as skipped).
 
         A profile's event type may keep away from subjects' own URLs, or reach only endpoints that name it
         (Credas: process webhooks go only to the process's URL, actor webhooks only to the portal's)."""
@@ -123,11 +121,12 @@ class Events:
             rules = subject_rules(subject.profile, tenant_profile, registry)
             destinations.append(Recipient(None, subject.webhook_url, rules.lease_s))
         for endpoint in endpoints:
-            if endpoint.wants(draft.type) and not (known is not None and known.opt_in and endpoint.event_types is None):
+            if endpoint.matches(draft.type) and not (known is not None and known.opt_in
+                                                     and endpoint.event_types is None):
                 rules = endpoint_rules(endpoint, tenant_profile, registry)
                 if draft.type == VALIDAS_EVENT and not receives_validas(endpoint, rules.profile.name):
                     continue
-                destinations.append(Recipient(endpoint.id, endpoint.url, rules.lease_s))
+                destinations.append(Recipient(endpoint.id, endpoint.url, rules.lease_s, skipped=not endpoint.enabled))
         return destinations
 
     async def get(self, caller: Caller, event_id: str) -> EventDetail:
@@ -137,7 +136,11 @@ class Events:
         return EventDetail(event, await self.ctx.store.deliveries_of(event.id))
 
     async def list(self, caller: Caller, where: EventFilter, limit: int, cursor: str | None) -> Page[Event]:
-        where.tenant_ids = caller.tenant_ids
+        """The events `where` selects among the caller's tenants (or among those of `where.tenant_ids` it may see)."""
+        if where.tenant_ids is None:
+            where.tenant_ids = caller.tenant_ids
+        else:
+            where.tenant_ids = [tenant_id for tenant_id in where.tenant_ids if caller.can_see(tenant_id)]
         return await self.ctx.store.list_events(where, limit, cursor)
 
     async def statuses(self, event_ids: Sequence[str]) -> dict[str, DeliveryStatus | None]:

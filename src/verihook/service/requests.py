@@ -25,7 +25,8 @@ class Requests:
             profile = (endpoint_rules(endpoint, tenant_profile, registry).profile if endpoint is not None
                        else registry.get(tenant_profile))
         else:
-            subject = await self.ctx.store.get_subject(event.subject_id) if event.subject_id else None
+            subject = (await self.ctx.store.get_subject(event.tenant_id, event.subject_id)
+                       if event.subject_id else None)
             profile = subject_rules(subject.profile if subject else None, tenant_profile, registry).profile
         rendered = profile.render_body(Message(
             event_id=event.id, event_type=event.type, data_json=orjson.dumps(event.data),

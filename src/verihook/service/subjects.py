@@ -10,7 +10,7 @@ from typing import Any
 import orjson
 
 from verihook.delivery.guard import check_url
-from verihook.errors import Conflict, InvalidInput, NotFound
+from verihook.errors import Conflict, InvalidInput
 from verihook.ids import new_id
 from verihook.model import DeliveryStatus, Page, Published, StatusChange, Subject, SubjectFilter, rollup
 from verihook.service.access import Caller
@@ -18,6 +18,7 @@ from verihook.service.context import Context
 from verihook.service.events import EventInput, Events
 from verihook.service.samples import client_id
 from verihook.service.seed_rules import check_subject_url
+from verihook.service.subject_refs import find_subject
 from verihook.store.base import SubjectUpdate
 
 SUBJECT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
@@ -82,7 +83,7 @@ class Subjects:
         if item.status is not None:
             profile.check_subject_status(item.kind, item.status)
         subject_id = item.id or profile.new_subject_id(item.kind) or new_id("sub")
-        if await self.ctx.store.get_subject(subject_id) is not None:
+        if await self.ctx.store.get_subject(tenant.id, subject_id) is not None:  # ids are unique per tenant
             raise Conflict(f"subject {subject_id} exists already", field="id")
         now = self.ctx.clock()
         subject = Subject(id=subject_id, tenant_id=tenant.id, kind=item.kind, external_id=item.external_id,
@@ -91,12 +92,13 @@ class Subjects:
         await self.ctx.store.insert_subject(subject)
         return await self._detail(subject)
 
-    async def get(self, caller: Caller, subject_id: str) -> SubjectDetail:
-        return await self._detail(await self._load(caller, subject_id))
+    async def get(self, caller: Caller, subject_id: str, tenant_ref: str | None = None) -> SubjectDetail:
+        """The subject named by its id and, optionally, its tenant (service/subject_refs.py)."""
+        return await self._detail(await find_subject(self.ctx, caller, subject_id, tenant_ref))
 
-    async def change_status(self, caller: Caller, subject_id: str, status: str, data: dict[str, Any] | None
-                            ) -> StatusChanged:
-        subject = await self._load(caller, subject_id)
+    async def change_status(self, caller: Caller, subject_id: str, status: str, data: dict[str, Any] | None,
+                            tenant_ref: str | None = None) -> StatusChanged:
+        subject = await find_subject(self.ctx, caller, subject_id, tenant_ref)
         tenant = await self.ctx.visible_tenant(caller, subject.tenant_id)
         profile = self.ctx.registry.get(subject.profile or tenant.profile)
         profile.check_subject_status(subject.kind, status)
@@ -105,30 +107,25 @@ class Subjects:
             status=status, previous_status=subject.status, data=data if data is not None else subject.data)
         update = SubjectUpdate(status, None if data is None else orjson.dumps(data))
         if event is None:
-            await self.ctx.store.set_subject_status(subject.id, update, self.ctx.clock())
-            return StatusChanged(await self.get(caller, subject_id), None)
+            await self.ctx.store.set_subject_status(subject.tenant_id, subject.id, update, self.ctx.clock())
+            return StatusChanged(await self.get(caller, subject.id, subject.tenant_id), None)
         event_type, event_data = event
         draft = await self.events.draft(
-            caller, EventInput(type=event_type, data=event_data, subject_id=subject.id), subject_update=update)
+            caller, EventInput(type=event_type, data=event_data, subject_id=subject.id, tenant_id=subject.tenant_id),
+            subject_update=update)
         started_at = time.time()
         [published] = await self.ctx.store.publish([draft], self.events.route)
-        if published.deliveries:
+        if any(d.status is DeliveryStatus.PENDING for d in published.deliveries):
             self.ctx.wake_dispatcher()
         self.events.observe_published([published], started_at)
-        return StatusChanged(await self.get(caller, subject_id), published)
+        return StatusChanged(await self.get(caller, subject.id, subject.tenant_id), published)
 
     async def list(self, caller: Caller, kind: str | None, delivery_status: Any, limit: int, cursor: str | None
                    ) -> Page[Subject]:
         where = SubjectFilter(tenant_ids=caller.tenant_ids, kind=kind, delivery_status=delivery_status)
         return await self.ctx.store.list_subjects(where, limit, cursor)
 
-    async def _load(self, caller: Caller, subject_id: str) -> Subject:
-        subject = await self.ctx.store.get_subject(subject_id)
-        if subject is None or not caller.can_see(subject.tenant_id):
-            raise NotFound(f"subject {subject_id} not found")
-        return subject
-
     async def _detail(self, subject: Subject) -> SubjectDetail:
         store = self.ctx.store
-        return SubjectDetail(subject, await store.subject_history(subject.id),
-                             await store.subject_delivery_summary(subject.id))
+        return SubjectDetail(subject, await store.subject_history(subject.tenant_id, subject.id),
+                             await store.subject_delivery_summary(subject.tenant_id, subject.id))

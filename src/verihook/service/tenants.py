@@ -6,6 +6,7 @@ import re
 import secrets
 from dataclasses import dataclass
 
+from verihook.config import RETENTION_DAYS_RANGE
 from verihook.delivery.signing import generate_secret
 from verihook.errors import Conflict, Forbidden, InvalidInput
 from verihook.ids import new_id
@@ -29,7 +30,9 @@ class Tenants:
         self.ctx = ctx
 
     async def create(self, caller: Caller, name: str, parent_id: str | None = None, profile: str | None = None,
-                     require_https: bool = False, uid: str | None = None) -> NewTenant:
+                     require_https: bool = False, uid: str | None = None, retention_days: int | None = None
+                     ) -> NewTenant:
+        _check_retention(retention_days)
         if uid is not None:
             await self._check_uid(uid)
         parent_id = await self.ctx.tenant_ref(parent_id)
@@ -41,7 +44,7 @@ class Tenants:
         profile = self.ctx.registry.check_name(profile) if profile else (parent.profile if parent else "standard")
         tenant = Tenant(id=new_id("ten"), name=name, parent_id=parent_id, profile=profile,
                         require_https=require_https or bool(parent and parent.require_https),
-                        created_at=self.ctx.clock(), uid=uid)
+                        created_at=self.ctx.clock(), uid=uid, retention_days=retention_days)
         api_key = API_KEY_PREFIX + secrets.token_urlsafe(32)
         signing_secret = generate_secret()
         await self.ctx.store.insert_tenant(tenant, hash_api_key(api_key), signing_secret)
@@ -58,7 +61,21 @@ class Tenants:
             raise Conflict(f"a tenant with uid {uid!r} exists already", field="uid")
 
     async def get(self, caller: Caller, tenant_id: str) -> Tenant:
-        return await self.ctx.visible_tenant(caller, await self.ctx.tenant_ref(tenant_id) or tenant_id)
+        tenant = await self.ctx.visible_tenant(caller, await self.ctx.tenant_ref(tenant_id) or tenant_id)
+        # read again: what may change (retention_days) may have been changed by another process
+        return await self.ctx.store.get_tenant(tenant.id) or tenant
+
+    async def set_retention(self, caller: Caller, tenant_id: str, days: int | None) -> Tenant:
+        """Set how long the tenant's finished events are kept (None: VERIHOOK_RETENTION_DAYS): the admin key or
+        an ancestor's, never the tenant's own."""
+        _check_retention(days)
+        tenant = await self.get(caller, tenant_id)
+        if caller.tenant is not None and caller.tenant.id == tenant.id:
+            raise Forbidden("a tenant's retention_days is set by its parent or the admin key, not by the tenant")
+        await self.ctx.store.set_tenant_retention(tenant.id, days)
+        tenant.retention_days = days
+        self.ctx.tenant_changed(tenant)
+        return tenant
 
     async def list(self, caller: Caller, limit: int, cursor: str | None) -> Page[Tenant]:
         return await self.ctx.store.list_tenants(caller.tenant_ids, limit, cursor)
@@ -66,3 +83,10 @@ class Tenants:
     async def signing_secret(self, caller: Caller, tenant_id: str) -> str:
         tenant = await self.get(caller, tenant_id)
         return await self.ctx.store.tenant_signing_secret(tenant.id)
+
+
+def _check_retention(days: int | None) -> None:
+    low, high = RETENTION_DAYS_RANGE
+    if days is not None and (isinstance(days, bool) or not isinstance(days, int) or not low <= days <= high):
+        raise InvalidInput(f"retention_days must be a whole number of days from {low} to {high}, or null for the "
+                           "default (VERIHOOK_RETENTION_DAYS)", field="retention_days")

@@ -4,8 +4,9 @@ endpoint), the test call, and the event queries (sent or not, per validation).
 The setting is the endpoint whose id is derived from the tenant's (`ep_validas_<tenant>`), of profile `validas`,
 receiving `validation.status_changed`; a second POST replaces it. Validations are subjects of kind `validation`;
 "sent" is the rolled-up delivery status: `sent=true` succeeded, `sent=false` anything else (not delivered
-successfully yet): pending or failed, retries waiting included, or nothing sent at all (an event published while
-the setting was missing or disabled), so that the filter returns every item the listing shows with `"sent": false`.
+successfully yet): pending or failed, retries waiting included, skipped (published while the setting was
+disabled), or nothing sent at all (an event published while the setting was missing), so that the filter returns
+every item the listing shows with `"sent": false`.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from verihook.service.events import EventDetail, Events
 from verihook.service.subjects import Subjects
 
 SENT = frozenset({DeliveryStatus.SUCCEEDED})
-NOT_SENT = frozenset({DeliveryStatus.PENDING, DeliveryStatus.FAILED, None})  # None: no delivery at all
+NOT_SENT = frozenset({DeliveryStatus.PENDING, DeliveryStatus.FAILED, DeliveryStatus.SKIPPED, None})  # None: none
 SETTING_PREFIX = "ep_validas_"
 
 
@@ -75,8 +76,10 @@ class ValidasWebhook:
         return await self._test(caller, view.endpoint.id)
 
     async def events_page(self, caller: Caller, sent: bool | None, validation_id: str | None, limit: int,
-                          cursor: str | None) -> tuple[Page[Event], dict[str, DeliveryStatus | None]]:
-        where = EventFilter(type=STATUS_CHANGED, subject_id=validation_id, delivery_status=sent_filter(sent))
+                          cursor: str | None, tenant_id: str | None = None
+                          ) -> tuple[Page[Event], dict[str, DeliveryStatus | None]]:
+        where = EventFilter(tenant_ids=None if tenant_id is None else [tenant_id], type=STATUS_CHANGED,
+                            subject_id=validation_id, delivery_status=sent_filter(sent))
         page = await self.events.list(caller, where, limit, cursor)
         return page, await self.events.statuses([e.id for e in page.items])
 
@@ -91,7 +94,7 @@ class ValidasWebhook:
         page = await self.subjects.list(caller, VALIDATION, sent_filter(sent), limit, cursor)
         out = []
         for subject in page.items:
-            detail = await self.subjects.get(caller, subject.id)
+            detail = await self.subjects.get(caller, subject.id, subject.tenant_id)
             out.append(Validation(subject, detail.delivery_status))
         return Page(out, page.next_cursor)
 
@@ -100,5 +103,5 @@ class ValidasWebhook:
         detail = await self.subjects.get(caller, validation_id)
         if detail.subject.kind != VALIDATION:
             raise NotFound(f"validation {validation_id} not found")
-        return await self.events_page(caller, None, validation_id, limit, cursor)
+        return await self.events_page(caller, None, validation_id, limit, cursor, detail.subject.tenant_id)
 

@@ -24,6 +24,7 @@ from verihook.store.postgres_sql import (
     CLAIM_DUE,
     DEFER,
     DISABLE_ENDPOINTS,
+    LOCK_DELIVERIES_OF_EVENTS,
     LOCK_IDEMPOTENCY_KEYS,
     NOTIFY_WORK,
     RECORD_RESULTS,
@@ -51,6 +52,9 @@ class PostgresStore(SqlStore):
 
     async def _lock_idempotency_keys(self, tx: Tx, keys: Sequence[tuple[str, str]]) -> None:
         await tx.execute(LOCK_IDEMPOTENCY_KEYS, tenant_ids=[k[0] for k in keys], keys=[k[1] for k in keys])
+
+    async def _lock_deliveries_of_events(self, tx: Tx, event_ids: Sequence[str]) -> None:
+        await tx.fetch_all(LOCK_DELIVERIES_OF_EVENTS, ids=list(event_ids))
 
     async def _made_due(self, tx: Tx) -> None:
         await tx.execute(NOTIFY_WORK)

@@ -18,6 +18,8 @@ NOTIFY_WORK = f"NOTIFY {WORK_CHANNEL}"
 LOCK_IDEMPOTENCY_KEYS = (
     f"SELECT pg_advisory_xact_lock({IDEMPOTENCY_LOCK_CLASS}, h) FROM (SELECT DISTINCT hashtext(t || '|' || k) AS h"
     " FROM unnest(CAST(:tenant_ids AS text[]), CAST(:keys AS text[])) AS x(t, k)) s ORDER BY h")
+# the deliveries of events that retention is about to delete, in the lock order of every batch that writes them
+LOCK_DELIVERIES_OF_EVENTS = "SELECT 1 FROM deliveries WHERE event_id IN :ids[] ORDER BY id FOR UPDATE"
 CLAIM_DUE = """
 WITH due AS (
     SELECT id FROM deliveries
@@ -34,7 +36,8 @@ SELECT c.id, c.event_id, c.tenant_id, c.endpoint_id, c.url, c.attempt_count, c.c
        e.type, e.data, e.created_at AS event_created_at, e.subject_id, e.sequence,
        s.profile AS subject_profile, ep.updated_at AS endpoint_version, c.cycle_started_at
 FROM claimed c JOIN events e ON e.id = c.event_id
-LEFT JOIN subjects s ON s.id = e.subject_id LEFT JOIN endpoints ep ON ep.id = c.endpoint_id
+LEFT JOIN subjects s ON s.tenant_id = e.tenant_id AND s.id = e.subject_id
+LEFT JOIN endpoints ep ON ep.id = c.endpoint_id
 ORDER BY c.next_attempt_at
 """
 # An attempt of a cycle that a redeliver or recover has replaced (its cycle start no longer matches): recorded,

@@ -28,6 +28,7 @@ class PublishBatch:
         self.events: list[tuple[Any, ...]] = []
         self.deliveries: list[tuple[Any, ...]] = []
         self.status_changes: list[tuple[Any, ...]] = []
+        self.made_due = False  # a pending delivery is among them
 
     def add(self, draft: EventDraft, subject: Subject | None, destinations: Sequence[Recipient]) -> Published:
         sequence = subject.sequence if subject is not None else None
@@ -36,14 +37,17 @@ class PublishBatch:
                             sequence, draft.idempotency_key, at))
         deliveries = []
         for index, destination in enumerate(destinations):
+            status = DeliveryStatus.SKIPPED if destination.skipped else DeliveryStatus.PENDING
+            due_at = None if destination.skipped else at
             delivery = Delivery(
                 id=f"{draft.id.replace('evt_', 'dlv_', 1)}{index:03d}", event_id=draft.id,
                 tenant_id=draft.tenant_id, endpoint_id=destination.endpoint_id, url=destination.url,
-                status=DeliveryStatus.PENDING, attempt_count=0, cycle_attempts=0, next_attempt_at=at, created_at=at,
+                status=status, attempt_count=0, cycle_attempts=0, next_attempt_at=due_at, created_at=at,
                 updated_at=at)
             deliveries.append(delivery)
             self.deliveries.append((delivery.id, draft.id, draft.tenant_id, destination.endpoint_id, destination.url,
-                                    DeliveryStatus.PENDING.value, at, destination.lease_s, at, at, at))
+                                    status.value, due_at, destination.lease_s, at, at, at))
+            self.made_due = self.made_due or not destination.skipped
         event = Event(id=draft.id, tenant_id=draft.tenant_id, type=draft.type, data=orjson.loads(draft.data_json),
                       subject_id=draft.subject_id, sequence=sequence, idempotency_key=draft.idempotency_key,
                       created_at=at)
@@ -75,14 +79,14 @@ async def publish(tx: Tx, drafts: Sequence[EventDraft], router: Router, codec: E
         if draft.tenant_id not in endpoints_of:
             endpoints_of[draft.tenant_id] = [
                 codec.from_row(row, with_secrets=False)
-                for row in await tx.fetch_all(q.ENABLED_ENDPOINTS, tenant_id=draft.tenant_id)]
+                for row in await tx.fetch_all(q.LIVE_ENDPOINTS, tenant_id=draft.tenant_id)]
         subject = await _advance_subject(tx, draft, batch) if draft.subject_id is not None else None
         made = batch.add(draft, subject, router(draft, subject, endpoints_of[draft.tenant_id]))
         published.append(made)
         if draft.idempotency_key is not None:
             earlier[key] = made
     await batch.insert(tx)
-    return published, bool(batch.deliveries)
+    return published, batch.made_due
 
 
 async def _earlier_events(tx: Tx, drafts: Sequence[EventDraft], lock_keys: KeyLock
@@ -109,12 +113,13 @@ async def _earlier_events(tx: Tx, drafts: Sequence[EventDraft], lock_keys: KeyLo
 async def _advance_subject(tx: Tx, draft: EventDraft, batch: PublishBatch) -> Subject:
     update = draft.subject_update
     if update is None:
-        row = await tx.fetch_one(q.ADVANCE_SUBJECT, id=draft.subject_id)
+        row = await tx.fetch_one(q.ADVANCE_SUBJECT, tenant_id=draft.tenant_id, id=draft.subject_id)
     else:
-        row = await tx.fetch_one(q.ADVANCE_SUBJECT_STATUS, id=draft.subject_id, status=update.status,
+        row = await tx.fetch_one(q.ADVANCE_SUBJECT_STATUS, tenant_id=draft.tenant_id, id=draft.subject_id,
+                                 status=update.status,
                                  data=None if update.data_json is None else update.data_json.decode(),
                                  at=draft.created_at)
-        batch.status_changes.append((draft.subject_id, update.status, draft.created_at, draft.id))
+        batch.status_changes.append((draft.tenant_id, draft.subject_id, update.status, draft.created_at, draft.id))
     if row is None:
         raise MissingRow(f"subject {draft.subject_id} not found", field="subject_id")
     return subject_of(row)

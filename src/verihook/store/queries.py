@@ -24,8 +24,11 @@ PUT_META_IF_ABSENT = "INSERT INTO meta (key, value) VALUES (:key, :value) ON CON
 # tenants
 
 INSERT_TENANT = (
-    "INSERT INTO tenants (id, name, parent_id, profile, require_https, api_key_hash, signing_secret, created_at, uid)"
-    " VALUES (:id, :name, :parent_id, :profile, :require_https, :api_key_hash, :signing_secret, :created_at, :uid)")
+    "INSERT INTO tenants (id, name, parent_id, profile, require_https, api_key_hash, signing_secret, created_at, uid,"
+    " retention_days) VALUES (:id, :name, :parent_id, :profile, :require_https, :api_key_hash, :signing_secret,"
+    " :created_at, :uid, :retention_days)")
+SET_TENANT_RETENTION = "UPDATE tenants SET retention_days = :days WHERE id = :id"
+TENANT_RETENTIONS = "SELECT id, retention_days FROM tenants ORDER BY id"
 TENANT_BY_UID = "SELECT * FROM tenants WHERE uid = :uid"
 GET_TENANT = "SELECT * FROM tenants WHERE id = :id"
 TENANT_BY_KEY_HASH = "SELECT * FROM tenants WHERE api_key_hash = :api_key_hash"
@@ -41,7 +44,8 @@ INSERT_ENDPOINT = (f"INSERT INTO endpoints ({', '.join(EndpointCodec.COLUMNS)})"
 UPDATE_ENDPOINT = (f"UPDATE endpoints SET {', '.join(f'{name} = :{name}' for name in EndpointCodec.COLUMNS[1:])}"
                    " WHERE id = :id")
 GET_ENDPOINT = "SELECT * FROM endpoints WHERE id = :id"
-ENABLED_ENDPOINTS = "SELECT * FROM endpoints WHERE tenant_id = :tenant_id AND enabled = TRUE AND deleted_at IS NULL"
+# what publishing routes to: a disabled endpoint gets its deliveries too, as skipped
+LIVE_ENDPOINTS = "SELECT * FROM endpoints WHERE tenant_id = :tenant_id AND deleted_at IS NULL"
 
 # subjects
 
@@ -49,20 +53,24 @@ INSERT_SUBJECT = (
     "INSERT INTO subjects (id, tenant_id, kind, external_id, profile, webhook_url, status, data, sequence,"
     " created_at, updated_at) VALUES (:id, :tenant_id, :kind, :external_id, :profile, :webhook_url, :status, :data,"
     " :sequence, :created_at, :updated_at)")
-GET_SUBJECT = "SELECT * FROM subjects WHERE id = :id"
+GET_SUBJECT = "SELECT * FROM subjects WHERE tenant_id = :tenant_id AND id = :id"
+# the subjects with this id among some tenants (a subject named without its tenant)
+SUBJECTS_WITH_ID = ("SELECT * FROM subjects WHERE id = :id AND tenant_id IN :tenant_ids[] ORDER BY tenant_id"
+                    " LIMIT :limit")
+SUBJECTS_WITH_ID_ANYWHERE = "SELECT * FROM subjects WHERE id = :id ORDER BY tenant_id LIMIT :limit"
 SET_SUBJECT_STATUS = ("UPDATE subjects SET status = :status, data = coalesce(:data, data), updated_at = :at"
-                      " WHERE id = :id")
+                      " WHERE tenant_id = :tenant_id AND id = :id")
 # publishing an event of a subject numbers it; an event that changes the subject's status changes it too
-ADVANCE_SUBJECT = "UPDATE subjects SET sequence = sequence + 1 WHERE id = :id RETURNING *"
+ADVANCE_SUBJECT = "UPDATE subjects SET sequence = sequence + 1 WHERE tenant_id = :tenant_id AND id = :id RETURNING *"
 ADVANCE_SUBJECT_STATUS = (
     "UPDATE subjects SET sequence = sequence + 1, status = :status, data = coalesce(:data, data), updated_at = :at"
-    " WHERE id = :id RETURNING *")
-INSERT_STATUS_CHANGE = ("INSERT INTO subject_status_history (subject_id, status, at, event_id)"
-                        " VALUES (:subject_id, :status, :at, :event_id)")
-SUBJECT_HISTORY = ("SELECT status, at, event_id FROM subject_status_history WHERE subject_id = :subject_id"
-                   " ORDER BY at, {insertion_order}")
+    " WHERE tenant_id = :tenant_id AND id = :id RETURNING *")
+INSERT_STATUS_CHANGE = ("INSERT INTO subject_status_history (tenant_id, subject_id, status, at, event_id)"
+                        " VALUES (:tenant_id, :subject_id, :status, :at, :event_id)")
+SUBJECT_HISTORY = ("SELECT status, at, event_id FROM subject_status_history WHERE tenant_id = :tenant_id"
+                   " AND subject_id = :subject_id ORDER BY at, {insertion_order}")
 SUBJECT_DELIVERY_SUMMARY = ("SELECT d.status, count(*) FROM deliveries d JOIN events e ON e.id = d.event_id"
-                            " WHERE e.subject_id = :subject_id GROUP BY d.status")
+                            " WHERE e.tenant_id = :tenant_id AND e.subject_id = :subject_id GROUP BY d.status")
 
 # events and their deliveries
 
@@ -74,7 +82,7 @@ DELIVERY_ROWS = Rows("deliveries", (
     ("status", "text"), ("next_attempt_at", "float8"), ("lease_s", "float8"), ("created_at", "float8"),
     ("updated_at", "float8"), ("cycle_started_at", "float8")))
 STATUS_CHANGE_ROWS = Rows("subject_status_history", (
-    ("subject_id", "text"), ("status", "text"), ("at", "float8"), ("event_id", "text")))
+    ("tenant_id", "text"), ("subject_id", "text"), ("status", "text"), ("at", "float8"), ("event_id", "text")))
 # a superset of the (tenant, key) pairs asked for; the caller keeps the exact pairs
 EVENTS_BY_IDEMPOTENCY_KEYS = "SELECT * FROM events WHERE tenant_id IN :tenant_ids[] AND idempotency_key IN :keys[]"
 GET_EVENT = "SELECT * FROM events WHERE id = :id"
@@ -84,10 +92,23 @@ DELIVERY_STATUSES_OF_EVENTS = "SELECT event_id, status FROM deliveries WHERE eve
 # A delivery being sent keeps its lease: its attempt finishes and is recorded before anyone sends it again.
 _REQUEUE = ("UPDATE deliveries SET status = 'pending', cycle_attempts = 0, cycle_started_at = :now,"
             " next_attempt_at = :now, updated_at = :now WHERE ")
+# a skipped delivery stays skipped while its endpoint is disabled
 REDELIVER_EVENT = _REQUEUE + ("event_id = :event_id AND (endpoint_id IS NULL OR endpoint_id IN"
-                              " (SELECT id FROM endpoints WHERE deleted_at IS NULL))")
-RECOVER_ENDPOINT = _REQUEUE + ("endpoint_id = :endpoint_id AND status = 'failed' AND created_at >= :since"
+                              " (SELECT id FROM endpoints WHERE deleted_at IS NULL)) AND NOT (status = 'skipped'"
+                              " AND endpoint_id IN (SELECT id FROM endpoints WHERE enabled = FALSE))")
+RECOVER_ENDPOINT = _REQUEUE + ("endpoint_id = :endpoint_id AND status IN :statuses[] AND created_at >= :since"
                                " AND created_at < :until")
+
+# retention: a tenant's events created before a time whose deliveries are all finished (none pending), oldest
+# first; then, those of them still finished once their deliveries are locked (PostgreSQL), and their deletion
+_FINISHED = "NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_id = e.id AND d.status = 'pending')"
+FINISHED_EVENTS_BEFORE = (f"SELECT e.id FROM events e WHERE e.tenant_id = :tenant_id AND e.created_at < :before"
+                          f" AND {_FINISHED} ORDER BY e.created_at LIMIT :limit")
+FINISHED_EVENTS_AMONG = f"SELECT e.id FROM events e WHERE e.id IN :ids[] AND {_FINISHED}"
+DELETE_ATTEMPTS_OF_EVENTS = ("DELETE FROM attempts WHERE delivery_id IN"
+                             " (SELECT id FROM deliveries WHERE event_id IN :ids[])")
+DELETE_DELIVERIES_OF_EVENTS = "DELETE FROM deliveries WHERE event_id IN :ids[]"
+DELETE_EVENTS = "DELETE FROM events WHERE id IN :ids[]"
 
 # the event type catalog
 

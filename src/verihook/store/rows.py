@@ -16,7 +16,8 @@ Row = Mapping[str, Any]
 
 def tenant_of(row: Row) -> Tenant:
     return Tenant(id=row["id"], name=row["name"], parent_id=row["parent_id"], profile=row["profile"],
-                  require_https=bool(row["require_https"]), created_at=row["created_at"], uid=row["uid"])
+                  require_https=bool(row["require_https"]), created_at=row["created_at"], uid=row["uid"],
+                  retention_days=row["retention_days"])
 
 
 def subject_of(row: Row) -> Subject:

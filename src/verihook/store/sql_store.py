@@ -47,6 +47,10 @@ class SqlStore:
         """Serialise publishers of these (tenant, key) pairs until the transaction ends (nothing to do where
         one writer holds the database)."""
 
+    async def _lock_deliveries_of_events(self, tx: Tx, event_ids: Sequence[str]) -> None:
+        """Hold these events' deliveries until the transaction ends, so none becomes pending meanwhile (a
+        redeliver waits; nothing to do where one writer holds the database)."""
+
     async def _made_due(self, tx: Tx) -> None:
         """Tell the other processes' dispatchers that deliveries are due (nothing to do where there are none)."""
 
@@ -74,7 +78,14 @@ class SqlStore:
         await self.db.execute(q.INSERT_TENANT, id=tenant.id, name=tenant.name, parent_id=tenant.parent_id,
                               profile=tenant.profile, require_https=tenant.require_https, api_key_hash=api_key_hash,
                               signing_secret=self._box.seal(signing_secret), created_at=tenant.created_at,
-                              uid=tenant.uid)
+                              uid=tenant.uid, retention_days=tenant.retention_days)
+
+    async def set_tenant_retention(self, tenant_id: str, days: int | None) -> None:
+        if not await self.db.execute(q.SET_TENANT_RETENTION, id=tenant_id, days=days):
+            raise MissingRow(f"tenant {tenant_id} not found", field="tenant_id")
+
+    async def tenant_retentions(self) -> list[tuple[str, int | None]]:
+        return [(row[0], row[1]) for row in await self.db.fetch_all(q.TENANT_RETENTIONS)]
 
     async def tenant_by_uid(self, uid: str) -> Tenant | None:
         row = await self.db.fetch_one(q.TENANT_BY_UID, uid=uid)
@@ -129,37 +140,46 @@ class SqlStore:
                              data=None if s.data is None else orjson.dumps(s.data).decode(), sequence=s.sequence,
                              created_at=s.created_at, updated_at=s.updated_at)
             if s.status is not None:
-                await tx.execute(q.INSERT_STATUS_CHANGE, subject_id=s.id, status=s.status, at=s.created_at,
-                                 event_id=None)
+                await tx.execute(q.INSERT_STATUS_CHANGE, tenant_id=s.tenant_id, subject_id=s.id, status=s.status,
+                                 at=s.created_at, event_id=None)
 
         await self.db.write(unit)
 
-    async def get_subject(self, subject_id: str) -> Subject | None:
-        row = await self.db.fetch_one(q.GET_SUBJECT, id=subject_id)
+    async def get_subject(self, tenant_id: str, subject_id: str) -> Subject | None:
+        row = await self.db.fetch_one(q.GET_SUBJECT, tenant_id=tenant_id, id=subject_id)
         return subject_of(row) if row else None
 
-    async def set_subject_status(self, subject_id: str, update: SubjectUpdate, now: float) -> None:
+    async def subjects_with_id(self, subject_id: str, tenant_ids: Sequence[str] | None, limit: int
+                               ) -> list[Subject]:
+        if tenant_ids is None:
+            rows = await self.db.fetch_all(q.SUBJECTS_WITH_ID_ANYWHERE, id=subject_id, limit=limit)
+        else:
+            rows = await self.db.fetch_all(q.SUBJECTS_WITH_ID, id=subject_id, tenant_ids=list(tenant_ids),
+                                           limit=limit)
+        return [subject_of(row) for row in rows]
+
+    async def set_subject_status(self, tenant_id: str, subject_id: str, update: SubjectUpdate, now: float) -> None:
         async def unit(tx: Tx) -> None:
-            changed = await tx.execute(q.SET_SUBJECT_STATUS, id=subject_id, status=update.status, at=now,
-                                       data=None if update.data_json is None else update.data_json.decode())
+            changed = await tx.execute(q.SET_SUBJECT_STATUS, tenant_id=tenant_id, id=subject_id, status=update.status,
+                                       at=now, data=None if update.data_json is None else update.data_json.decode())
             if not changed:
                 raise MissingRow(f"subject {subject_id} not found", field="subject_id")
-            await tx.execute(q.INSERT_STATUS_CHANGE, subject_id=subject_id, status=update.status, at=now,
-                             event_id=None)
+            await tx.execute(q.INSERT_STATUS_CHANGE, tenant_id=tenant_id, subject_id=subject_id,
+                             status=update.status, at=now, event_id=None)
 
         await self.db.write(unit)
 
-    async def subject_history(self, subject_id: str) -> list[StatusChange]:
-        rows = await self.db.fetch_all(q.SUBJECT_HISTORY, subject_id=subject_id)
+    async def subject_history(self, tenant_id: str, subject_id: str) -> list[StatusChange]:
+        rows = await self.db.fetch_all(q.SUBJECT_HISTORY, tenant_id=tenant_id, subject_id=subject_id)
         return [StatusChange(row["status"], row["at"], row["event_id"]) for row in rows]
 
     async def list_subjects(self, where: SubjectFilter, limit: int, cursor: str | None) -> Page[Subject]:
         sql, params = q.subjects_listing(where.tenant_ids, where.kind, where.delivery_status).sql(limit, cursor)
         return page_of(await self.db.fetch_all(sql, **params), limit, subject_of)
 
-    async def subject_delivery_summary(self, subject_id: str) -> dict[str, int]:
+    async def subject_delivery_summary(self, tenant_id: str, subject_id: str) -> dict[str, int]:
         summary = {status.value: 0 for status in DeliveryStatus}
-        for row in await self.db.fetch_all(q.SUBJECT_DELIVERY_SUMMARY, subject_id=subject_id):
+        for row in await self.db.fetch_all(q.SUBJECT_DELIVERY_SUMMARY, tenant_id=tenant_id, subject_id=subject_id):
             summary[row[0]] = row[1]
         return summary
 
@@ -216,8 +236,27 @@ class SqlStore:
     async def redeliver_event(self, event_id: str, now: float) -> int:
         return await self._requeue(q.REDELIVER_EVENT, event_id=event_id, now=now)
 
-    async def recover_endpoint(self, endpoint_id: str, since: float, until: float, now: float) -> int:
-        return await self._requeue(q.RECOVER_ENDPOINT, endpoint_id=endpoint_id, since=since, until=until, now=now)
+    async def recover_endpoint(self, endpoint_id: str, since: float, until: float, now: float,
+                               include_skipped: bool = False) -> int:
+        statuses = [DeliveryStatus.FAILED.value, *([DeliveryStatus.SKIPPED.value] if include_skipped else [])]
+        return await self._requeue(q.RECOVER_ENDPOINT, endpoint_id=endpoint_id, since=since, until=until, now=now,
+                                   statuses=statuses)
+
+    async def purge_finished_events(self, tenant_id: str, before: float, limit: int) -> int:
+        async def unit(tx: Tx) -> int:
+            ids = [row[0] for row in await tx.fetch_all(q.FINISHED_EVENTS_BEFORE, tenant_id=tenant_id, before=before,
+                                                        limit=limit)]
+            if not ids:
+                return 0
+            await self._lock_deliveries_of_events(tx, ids)
+            ids = [row[0] for row in await tx.fetch_all(q.FINISHED_EVENTS_AMONG, ids=ids)]
+            if ids:
+                await tx.execute(q.DELETE_ATTEMPTS_OF_EVENTS, ids=ids)
+                await tx.execute(q.DELETE_DELIVERIES_OF_EVENTS, ids=ids)
+                await tx.execute(q.DELETE_EVENTS, ids=ids)
+            return len(ids)
+
+        return await self.db.write(unit)
 
     async def attempts_by_hour(self, tenant_ids: Sequence[str] | None, endpoint_id: str | None, since: float,
                                hours: int) -> list[HourOfAttempts]:

@@ -39,7 +39,8 @@ _CLAIM_SQL = (
     " d.created_at, e.type, e.data, e.created_at AS event_created_at, e.subject_id, e.sequence,"
     " s.profile AS subject_profile, ep.updated_at AS endpoint_version, d.cycle_started_at"
     " FROM deliveries d JOIN events e ON e.id = d.event_id"
-    " LEFT JOIN subjects s ON s.id = e.subject_id LEFT JOIN endpoints ep ON ep.id = d.endpoint_id"
+    " LEFT JOIN subjects s ON s.tenant_id = e.tenant_id AND s.id = e.subject_id"
+    " LEFT JOIN endpoints ep ON ep.id = d.endpoint_id"
     " WHERE d.status = 'pending' AND d.next_attempt_at <= ? AND (d.leased_until IS NULL OR d.leased_until <= ?)"
     " ORDER BY d.next_attempt_at LIMIT ?)"
 )

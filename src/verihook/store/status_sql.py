@@ -8,21 +8,24 @@ from verihook.model import DeliveryStatus
 
 EVENT_HAS_DELIVERY = "EXISTS (SELECT 1 FROM deliveries dd WHERE dd.event_id = e.id AND dd.status = '%s')"
 SUBJECT_HAS_DELIVERY = ("EXISTS (SELECT 1 FROM events se JOIN deliveries sd ON sd.event_id = se.id"
-                        " WHERE se.subject_id = s.id AND sd.status = '%s')")
+                        " WHERE se.tenant_id = s.tenant_id AND se.subject_id = s.id AND sd.status = '%s')")
 
 
 def status_condition(status: DeliveryStatus | Collection[DeliveryStatus | None], has_delivery: str) -> str:
     """SQL true when the rolled-up status is `status` (or one of them): failed beats pending beats succeeded;
-    None in a collection stands for no delivery at all (the rolled-up status of an event nothing was sent for)."""
+    `skipped`, which is no rolled-up status, is true when any delivery was skipped; None in a collection stands
+    for no rolled-up status at all (nothing sent, or only skipped deliveries)."""
     if not isinstance(status, DeliveryStatus):
         statuses = sorted(set(status), key=str)
         if len(statuses) != 1:
             return "(" + " OR ".join(f"({status_condition([one], has_delivery)})" for one in statuses) + ")"
         if statuses[0] is None:
-            return " AND ".join(f"NOT {has_delivery % one.value}" for one in DeliveryStatus)
+            return " AND ".join(f"NOT {has_delivery % one}" for one in ("failed", "pending", "succeeded"))
         status = statuses[0]
     if status is DeliveryStatus.FAILED:
         return has_delivery % "failed"
+    if status is DeliveryStatus.SKIPPED:
+        return has_delivery % "skipped"
     if status is DeliveryStatus.PENDING:
         return f"NOT {has_delivery % 'failed'} AND {has_delivery % 'pending'}"
     return f"NOT {has_delivery % 'failed'} AND NOT {has_delivery % 'pending'} AND {has_delivery % 'succeeded'}"

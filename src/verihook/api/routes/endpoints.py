@@ -63,4 +63,5 @@ async def test_endpoint(endpoint_id: str, caller: CallerDep, service: ServiceDep
 async def recover(endpoint_id: str, body: Recover, caller: CallerDep, service: ServiceDep) -> RecoveredOut:
     since = parse_time(body.since, "since")
     until = parse_time(body.until, "until") if body.until is not None else None
-    return RecoveredOut(requeued=await service.endpoints.recover(caller, endpoint_id, since, until))
+    return RecoveredOut(requeued=await service.endpoints.recover(caller, endpoint_id, since, until,
+                                                                 body.include_skipped))

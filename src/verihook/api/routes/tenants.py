@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Body, Query, Request
 
 from verihook.api.deps import CallerDep, ServiceDep, V1Route
-from verihook.api.schemas import PortalLinkCreate, TenantCreate
+from verihook.api.schemas import PortalLinkCreate, TenantCreate, TenantPatch
 from verihook.service.views import NewTenantOut, PortalLinkOut, TenantOut, TenantPage, TenantSecretOut
 
 router = APIRouter(prefix="/v1/tenants", tags=["tenants"], route_class=V1Route)
@@ -14,7 +14,7 @@ router = APIRouter(prefix="/v1/tenants", tags=["tenants"], route_class=V1Route)
 @router.post("", status_code=201, operation_id="v1.tenant.create")
 async def create_tenant(body: TenantCreate, caller: CallerDep, service: ServiceDep) -> NewTenantOut:
     made = await service.tenants.create(caller, body.name, body.parent_id, body.profile, body.require_https,
-                                        body.uid)
+                                        body.uid, body.retention_days)
     return NewTenantOut.of_new(made)
 
 
@@ -27,6 +27,12 @@ async def list_tenants(caller: CallerDep, service: ServiceDep, limit: int = Quer
 @router.get("/{tenant_id}", operation_id="v1.tenant.get")
 async def get_tenant(tenant_id: str, caller: CallerDep, service: ServiceDep) -> TenantOut:
     return TenantOut.of(await service.tenants.get(caller, tenant_id))
+
+
+@router.patch("/{tenant_id}", operation_id="v1.tenant.update")
+async def update_tenant(tenant_id: str, body: TenantPatch, caller: CallerDep, service: ServiceDep) -> TenantOut:
+    """Change what may change of a tenant (`retention_days`): the admin key or an ancestor's, not the tenant's own."""
+    return TenantOut.of(await service.tenants.set_retention(caller, tenant_id, body.retention_days))
 
 
 @router.get("/{tenant_id}/secrets", operation_id="v1.tenant.secrets")

@@ -8,7 +8,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from verihook.errors import InvalidInput
+from verihook.errors import Conflict, InvalidInput
 from verihook.service import EndpointTest, Service
 from verihook.service.stats import window_hours
 from verihook.service.views import EndpointOut, EndpointPage
@@ -135,9 +135,15 @@ async def recover(request: Request) -> Response:
     who, form = await posted(request)
     endpoint_id = request.path_params["endpoint_id"]
     window = forms.RECOVER_WINDOWS.get(form.get("window"), forms.RECOVER_WINDOWS["24h"])
-    count = await service.endpoints.recover(who.caller, endpoint_id, service.ctx.clock() - window, None)
+    include_skipped = form.get("include_skipped") == "on"
+    try:
+        count = await service.endpoints.recover(who.caller, endpoint_id, service.ctx.clock() - window, None,
+                                                include_skipped)
+    except Conflict as refused:  # the endpoint is disabled
+        return await _detail(request, who, endpoint_id, status_code=409, notice=refused.detail)
     plural = "y" if count == 1 else "ies"
-    return await _detail(request, who, endpoint_id, notice=f"{count} failed deliver{plural} queued again.")
+    what = "failed or skipped" if include_skipped else "failed"
+    return await _detail(request, who, endpoint_id, notice=f"{count} {what} deliver{plural} queued again.")
 
 
 routes = [

@@ -42,7 +42,8 @@ async def subject_detail(request: Request) -> Response:
     service: Service = request.app.state.service
     pages: Pages = request.app.state.pages
     who = await visitor(request)
-    subject = SubjectDetailOut.of(await service.subjects.get(who.caller, request.path_params["subject_id"]))
+    subject = SubjectDetailOut.of(await service.subjects.get(who.caller, request.path_params["subject_id"],
+                                                             request.query_params.get("tenant") or None))
     return pages.render(request, "subject_detail.html", visitor=who, nav="subjects", subject=subject)
 
 
