@@ -179,7 +179,8 @@ class EventTypeCreate(Strict):
 def tenant_out(tenant: Tenant, **secrets: str) -> dict[str, Any]:
     return {"id": tenant.id, "uid": tenant.uid, "name": tenant.name, "parent_id": tenant.parent_id,
             "profile": tenant.profile, "require_https": tenant.require_https,
-            "created_at": rfc3339(tenant.created_at), **secrets}
+            "created_at": rfc3339(tenant.created_at), "suspended": tenant.suspended_at is not None,
+            "suspended_at": rfc3339_or_none(tenant.suspended_at), **secrets}
 
 
 def auth_out(auth: dict[str, Any], reveal: bool) -> dict[str, Any]:

@@ -23,13 +23,33 @@ PUT_META_IF_ABSENT = "INSERT INTO meta (key, value) VALUES (:key, :value) ON CON
 
 # tenants
 
-INSERT_TENANT = (
+INSERT_TENANT = (  # api_key_hash is read no more (migration 0006): the keys are in api_keys
     "INSERT INTO tenants (id, name, parent_id, profile, require_https, api_key_hash, signing_secret, created_at, uid)"
-    " VALUES (:id, :name, :parent_id, :profile, :require_https, :api_key_hash, :signing_secret, :created_at, :uid)")
+    " VALUES (:id, :name, :parent_id, :profile, :require_https, 'in-api-keys:' || :id, :signing_secret, :created_at,"
+    " :uid)")
 TENANT_BY_UID = "SELECT * FROM tenants WHERE uid = :uid"
 GET_TENANT = "SELECT * FROM tenants WHERE id = :id"
-TENANT_BY_KEY_HASH = "SELECT * FROM tenants WHERE api_key_hash = :api_key_hash"
 TENANT_SIGNING_SECRET = "SELECT signing_secret FROM tenants WHERE id = :id"
+SET_TENANT_SUSPENDED = "UPDATE tenants SET suspended_at = :at WHERE id = :id"
+# the tenant, or its nearest ancestor, that is suspended (no row: none is)
+SUSPENDED_ANCESTOR = (
+    "WITH RECURSIVE up(id, parent_id, suspended_at, depth) AS (SELECT id, parent_id, suspended_at, 0 FROM tenants"
+    " WHERE id = :id UNION ALL SELECT t.id, t.parent_id, t.suspended_at, up.depth + 1 FROM tenants t JOIN up"
+    " ON t.id = up.parent_id) SELECT id FROM up WHERE suspended_at IS NOT NULL ORDER BY depth LIMIT 1")
+
+# API keys (only their hashes): valid until revoked or past expires_at
+
+_VALID_KEY = "revoked_at IS NULL AND (expires_at IS NULL OR expires_at > :now)"
+INSERT_API_KEY = ("INSERT INTO api_keys (id, tenant_id, key_hash, prefix, created_at)"
+                  " VALUES (:id, :tenant_id, :key_hash, :prefix, :created_at)")
+TENANT_BY_KEY_HASH = ("SELECT t.*, k.expires_at AS key_expires_at FROM api_keys k JOIN tenants t ON t.id = k.tenant_id"
+                      f" WHERE k.key_hash = :key_hash AND k.{_VALID_KEY.replace('(expires_at', '(k.expires_at')}")
+API_KEYS_OF_TENANT = f"SELECT * FROM api_keys WHERE tenant_id = :tenant_id AND {_VALID_KEY} ORDER BY created_at, id"
+# a rotation's grace: the tenant's other valid keys expire at :until, or sooner where they would already
+EXPIRE_OTHER_API_KEYS = ("UPDATE api_keys SET expires_at = :until WHERE tenant_id = :tenant_id AND id <> :keep"
+                         " AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > :until)")
+REVOKE_API_KEY = f"UPDATE api_keys SET revoked_at = :now WHERE id = :id AND tenant_id = :tenant_id AND {_VALID_KEY}"
+
 DESCENDANT_IDS = (
     "WITH RECURSIVE tree(id) AS (SELECT CAST(:id AS TEXT) UNION SELECT t.id FROM tenants t JOIN tree"
     " ON t.parent_id = tree.id) SELECT id FROM tree")
