@@ -13,10 +13,12 @@ from typing import Any
 import asyncpg
 import pytest
 
+from tests.integration.test_cli import verihook_cli
 from tests.support import postgres as pg
 from tests.support.api import Api, Reply
 from tests.support.receivers import Answer, Receiver
 from tests.support.server import running_verihook, settings_for_tests
+from verihook.errors import Suspended, Unauthorized
 from verihook.runtime import build_runtime
 from verihook.service.access import hash_api_key
 from verihook.service.context import CALLER_TTL_S
@@ -232,3 +234,31 @@ async def test_keys_made_before_migration_0006_still_open(engine: str, tmp_path:
         await runtime.close()
         if engine == "postgres":
             request.getfixturevalue("pg_databases").drop(url)
+
+
+async def test_the_cli_rotates_lists_revokes_suspends_and_resumes(database_url: str) -> None:
+    made = (await verihook_cli(database_url, "tenant", "create", "acme")).json()
+    rotated = (await verihook_cli(database_url, "tenant", "rotate-key", made["id"], "--grace-s", "0")).json()
+    assert rotated["tenant_id"] == made["id"] and rotated["api_key"].startswith(rotated["prefix"])
+    listed = (await verihook_cli(database_url, "tenant", "keys", made["id"])).json()["data"]
+    assert [k["id"] for k in listed] == [rotated["id"]] and rotated["api_key"] not in str(listed)
+    spare = (await verihook_cli(database_url, "tenant", "rotate-key", made["id"])).json()  # a day's grace
+    assert (await verihook_cli(database_url, "tenant", "revoke-key", made["id"], rotated["id"])).json() == {
+        "revoked": rotated["id"]}
+    again = await verihook_cli(database_url, "tenant", "revoke-key", made["id"], rotated["id"])
+    assert again.code == 2 and "not found" in again.err
+    assert (await verihook_cli(database_url, "tenant", "suspend", made["id"])).json() == {
+        "id": made["id"], "suspended": True}
+
+    runtime = await build_runtime(settings_for_tests(database_url))
+    try:
+        for key in (made["api_key"], rotated["api_key"]):
+            with pytest.raises(Unauthorized):
+                await runtime.service.authenticate(key)
+        with pytest.raises(Suspended):
+            await runtime.service.authenticate(spare["api_key"])
+        assert (await verihook_cli(database_url, "tenant", "resume", made["id"])).json()["suspended"] is False
+        runtime.service.ctx.tenant_tree_changed()  # another process resumed it: this one's checks are not reused
+        assert (await runtime.service.authenticate(spare["api_key"])).tenant is not None
+    finally:
+        await runtime.close()

@@ -109,6 +109,18 @@ REDELIVER_EVENT = _REQUEUE + ("event_id = :event_id AND (endpoint_id IS NULL OR 
 RECOVER_ENDPOINT = _REQUEUE + ("endpoint_id = :endpoint_id AND status = 'failed' AND created_at >= :since"
                                " AND created_at < :until")
 
+# resealing (store/resealing.py): every sealed value, a batch at a time in id order, written back only where it
+# is unchanged since it was read (a value changed meanwhile was sealed by the process that changed it)
+
+SEALED_TENANT_SECRETS = "SELECT id, signing_secret FROM tenants WHERE id > :after ORDER BY id LIMIT :limit"
+RESEAL_TENANT_SECRET = "UPDATE tenants SET signing_secret = :new WHERE id = :id AND signing_secret = :old"
+SEALED_ENDPOINT_SECRETS = "SELECT id, auth, signing_secrets FROM endpoints WHERE id > :after ORDER BY id LIMIT :limit"
+RESEAL_ENDPOINT_SECRETS = ("UPDATE endpoints SET auth = :auth, signing_secrets = :secrets WHERE id = :id"
+                           " AND auth = :old_auth AND signing_secrets = :old_secrets")
+SEALED_FIRST_REQUESTS = ("SELECT id, first_request FROM deliveries WHERE id > :after AND first_request IS NOT NULL"
+                         " ORDER BY id LIMIT :limit")
+RESEAL_FIRST_REQUEST = "UPDATE deliveries SET first_request = :new WHERE id = :id AND first_request = :old"
+
 # the event type catalog
 
 UPSERT_EVENT_TYPE = (

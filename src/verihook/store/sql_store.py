@@ -28,7 +28,7 @@ from verihook.model import (
     Tenant,
     rollup,
 )
-from verihook.store import publishing
+from verihook.store import publishing, resealing
 from verihook.store import queries as q
 from verihook.store.base import EventDraft, HourOfAttempts, QueueStats, Router, SubjectUpdate
 from verihook.store.codec import EndpointCodec
@@ -257,6 +257,9 @@ class SqlStore:
         return [HourOfAttempts(int(row[0]) * q.HOUR_S, int(row[1]), int(row[2]), int(row[3]),
                                None if row[4] is None else float(row[4]))
                 for row in await self.db.fetch_all(sql, **params)]
+
+    async def reseal(self) -> int:
+        return await resealing.reseal_all(self.db, self._box)
 
     # the event type catalog
 
