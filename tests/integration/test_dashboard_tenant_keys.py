@@ -88,6 +88,9 @@ async def test_a_reseller_suspends_and_resumes_a_child(admin: Api, http: aiohttp
     assert "Tenant suspended" in shown.text and 'aria-label="Resume child"' in shown.text
     refused = await child_ui.get("/ui/")
     assert refused.status == 403 and "Tenant suspended" in refused.text
+    link = (await parent_api.post(f"/v1/tenants/{child['id']}/portal-links")).ok()
+    opened = await DashboardClient(parent_api.base_url, http).get(link["url"].removeprefix(parent_api.base_url))
+    assert opened.status == 410 and "suspended" in opened.text
 
     own = await ui.post(f"/ui/tenants/{parent['id']}/suspend", {"csrf": shown.csrf})
     assert own.status == 403 and (await parent_api.get("/v1/endpoints")).status == 200  # not its own
