@@ -48,14 +48,20 @@ async def sealed_count(database_url: str) -> int:
     return sum(str(value).count("sealed:") for value in values)
 
 
-async def verihook_reseal(database_url: str, secret_key: str) -> dict[str, Any]:
+async def run_reseal(database_url: str, secret_key: str) -> tuple[int | None, str, str]:
+    """`verihook reseal` as a child process: (exit code, stdout, stderr)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("VERIHOOK_")}
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "verihook.cli", "reseal", env={**env, "VERIHOOK_DATABASE_URL": database_url,
                                                              "VERIHOOK_SECRET_KEY": secret_key},
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
     out, err = await asyncio.wait_for(process.communicate(), 60)
-    assert process.returncode == 0, err.decode()
+    return process.returncode, out.decode(), err.decode()
+
+
+async def verihook_reseal(database_url: str, secret_key: str) -> dict[str, Any]:
+    code, out, err = await run_reseal(database_url, secret_key)
+    assert code == 0, err
     answer: dict[str, Any] = json.loads(out)
     return answer
 
@@ -140,3 +146,16 @@ async def _secrets_shown(admin: Api, secrets: dict[str, Any]) -> list[Any]:
     for endpoint_id in [e["id"] for e in secrets["endpoints"].values()] + [secrets["incode_endpoint"]]:
         shown.append((await admin.get(f"/v1/endpoints/{endpoint_id}/secrets")).ok())
     return shown
+
+
+async def test_reseal_without_the_key_a_value_was_sealed_with_changes_nothing(database_url: str,
+                                                                            http: aiohttp.ClientSession) -> None:
+    async with running_verihook(settings_for_tests(database_url, secret_key=KEY_A), run_dispatcher=False) as running:
+        tenant = await Api(running.base_url, ADMIN_KEY, http).tenant("acme")
+    before = await raw_values(database_url, "SELECT signing_secret FROM tenants")
+    code, out, err = await run_reseal(database_url, KEY_B)
+    assert code == 2 and out == "", out
+    assert "does not open" in err and tenant["id"] in err
+    assert await raw_values(database_url, "SELECT signing_secret FROM tenants") == before
+    assert await verihook_reseal(database_url, f"{KEY_B},{KEY_A}") == {"resealed": 1}
+    assert await raw_values(database_url, "SELECT signing_secret FROM tenants") != before
