@@ -1,4 +1,4 @@
-"""The `verihook` command: serve, migrate, tenant create, listen, send."""
+"""The `verihook` command: serve, migrate, reseal, tenant (create, keys, suspension), listen, send."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from verihook.errors import VerihookError
 
 if TYPE_CHECKING:
     from verihook.runtime import Runtime
+    from verihook.service import Service
 
 
 
@@ -100,6 +101,83 @@ def migrate(args: argparse.Namespace) -> int:
     return _run(main)
 
 
+def reseal(args: argparse.Namespace) -> int:
+    from verihook.runtime import open_store
+
+    async def main() -> int:
+        store = open_store(_settings(args))
+        try:
+            await store.migrate()
+            resealed = await store.reseal()
+        except ValueError as error:
+            print(f"verihook: a sealed value does not open: {error}", file=sys.stderr)
+            return 2
+        finally:
+            await store.close()
+        print(json.dumps({"resealed": resealed}))
+        return 0
+
+    return _run(main)
+
+
+def _as_admin(args: argparse.Namespace, act: Callable[[Service], Awaitable[dict[str, Any]]]) -> int:
+    """Run `act` on a runtime's service (acting with the admin's rights) and print what it answers as JSON."""
+    from verihook.runtime import build_runtime
+
+    async def main() -> int:
+        runtime = await build_runtime(_settings(args))
+        try:
+            answer = await act(runtime.service)
+        finally:
+            await runtime.close()
+        print(json.dumps(answer))
+        return 0
+
+    return _run(main)
+
+
+def tenant_rotate_key(args: argparse.Namespace) -> int:
+    from verihook.service import ADMIN
+
+    async def act(service: Service) -> dict[str, Any]:
+        made = await service.keys.rotate(ADMIN, args.tenant, args.grace_s)
+        return {"id": made.key.id, "tenant_id": made.key.tenant_id, "prefix": made.key.prefix,
+                "api_key": made.api_key}
+
+    return _as_admin(args, act)
+
+
+def tenant_keys(args: argparse.Namespace) -> int:
+    from verihook.service import ADMIN
+
+    async def act(service: Service) -> dict[str, Any]:
+        keys = await service.keys.list(ADMIN, args.tenant)
+        return {"data": [{"id": k.id, "prefix": k.prefix, "created_at": k.created_at, "expires_at": k.expires_at}
+                         for k in keys]}
+
+    return _as_admin(args, act)
+
+
+def tenant_revoke_key(args: argparse.Namespace) -> int:
+    from verihook.service import ADMIN
+
+    async def act(service: Service) -> dict[str, Any]:
+        await service.keys.revoke(ADMIN, args.tenant, args.key_id)
+        return {"revoked": args.key_id}
+
+    return _as_admin(args, act)
+
+
+def tenant_suspension(args: argparse.Namespace) -> int:
+    from verihook.service import ADMIN
+
+    async def act(service: Service) -> dict[str, Any]:
+        tenant = await service.keys.set_suspended(ADMIN, args.tenant, args.tenant_command == "suspend")
+        return {"id": tenant.id, "suspended": tenant.suspended_at is not None}
+
+    return _as_admin(args, act)
+
+
 def tenant_create(args: argparse.Namespace) -> int:
     from verihook.runtime import build_runtime
     from verihook.service import ADMIN
@@ -176,6 +254,8 @@ def parser() -> argparse.ArgumentParser:
         sub.set_defaults(handler=serve, role=role)
 
     with_database(commands.add_parser("migrate", help="bring the schema up to date")).set_defaults(handler=migrate)
+    with_database(commands.add_parser("reseal", help="seal every stored secret again under the first key of "
+                                      "VERIHOOK_SECRET_KEY; prints {\"resealed\": N}")).set_defaults(handler=reseal)
 
     tenant = commands.add_parser("tenant", help="manage tenants").add_subparsers(dest="tenant_command",
                                                                                   required=True)
@@ -186,6 +266,23 @@ def parser() -> argparse.ArgumentParser:
     create.add_argument("--profile", help="default profile for the tenant's endpoints and subjects")
     create.add_argument("--require-https", action="store_true")
     create.set_defaults(handler=tenant_create)
+    rotate = with_database(tenant.add_parser("rotate-key", help="a new API key for the tenant, printed once; older "
+                                             "keys stay valid for --grace-s"))
+    rotate.add_argument("tenant", help="the tenant's id or uid")
+    rotate.add_argument("--grace-s", type=float, help="how long older keys stay valid (default 86400; 0: not at all)")
+    rotate.set_defaults(handler=tenant_rotate_key)
+    keys = with_database(tenant.add_parser("keys", help="the tenant's valid API keys (ids and prefixes, never a key)"))
+    keys.add_argument("tenant")
+    keys.set_defaults(handler=tenant_keys)
+    revoke = with_database(tenant.add_parser("revoke-key", help="revoke one of the tenant's API keys now"))
+    revoke.add_argument("tenant")
+    revoke.add_argument("key_id", help="key_... as `tenant keys` lists it")
+    revoke.set_defaults(handler=tenant_revoke_key)
+    for name, text in (("suspend", "refuse the tenant and its descendants on every route"),
+                       ("resume", "end a suspension")):
+        sub = with_database(tenant.add_parser(name, help=text))
+        sub.add_argument("tenant")
+        sub.set_defaults(handler=tenant_suspension)
 
     listener = commands.add_parser("listen", help="a local receiver that prints each webhook and checks it")
     listener.add_argument("--host", default="127.0.0.1")

@@ -4,6 +4,7 @@ VerihookError
  +-- InvalidInput      422  a field is wrong (names the field)
  +-- NotFound          404  no such resource, or not visible to the caller
  +-- Forbidden         403  the caller may not do this
+ |    +-- Suspended    403  the tenant (or an ancestor) is suspended
  +-- Conflict          409  the resource exists already
  +-- Unauthorized      401  no or unknown API key
 """
@@ -34,6 +35,10 @@ class NotFound(VerihookError):
 class Forbidden(VerihookError):
     status = 403
     title = "Forbidden"
+
+
+class Suspended(Forbidden):
+    title = "Tenant suspended"
 
 
 class Conflict(VerihookError):

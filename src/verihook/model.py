@@ -46,6 +46,18 @@ class Tenant:
     created_at: float
     uid: str | None = None  # the platform's own id for this customer (e.g. a Credas client GUID)
     retention_days: int | None = None  # how long its finished events are kept; None: VERIHOOK_RETENTION_DAYS
+    suspended_at: float | None = None  # None: not suspended (an ancestor's suspension holds too: see access.py)
+
+
+@dataclass(slots=True)
+class ApiKey:
+    """One of a tenant's API keys, as listed: never the key, which is stored only as its SHA-256."""
+
+    id: str
+    tenant_id: str
+    prefix: str | None  # the key's first characters (None for keys made before keys were listed)
+    created_at: float
+    expires_at: float | None  # None: valid until rotated away or revoked
 
 
 @dataclass(slots=True)

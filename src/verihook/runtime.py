@@ -66,7 +66,10 @@ class Runtime:
 
 def secret_box(settings: Settings) -> SecretBox:
     if settings.secret_key:
-        return SecretBox(settings.secret_key)
+        try:
+            return SecretBox(settings.secret_key)
+        except ValueError as error:
+            raise SystemExit(str(error)) from error
     path = settings.sqlite_path
     if path is None:
         raise SystemExit("VERIHOOK_SECRET_KEY must be set when the database is not an SQLite file")

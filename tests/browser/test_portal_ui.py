@@ -42,7 +42,7 @@ async def test_reseller_makes_a_portal_link_from_the_dashboard(browser: Browser,
     await log_in(page, ui_server.base_url, reseller.key or "")
     await expect(page.locator(".scope")).to_contain_text("and its 2 child tenants")
     await page.get_by_role("link", name="Tenants").click()
-    await expect(page.locator("tbody tr")).to_have_count(2)
+    await expect(page.locator("#children tbody tr")).to_have_count(2)
     await page.get_by_role("button", name="Make a portal link for child-two").click()
     url = await page.get_by_label("One-time link").input_value()
     embedded = await browser.new_context()

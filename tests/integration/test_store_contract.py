@@ -205,8 +205,8 @@ async def test_tenants_their_keys_secrets_and_descendants(store: Store, database
         await store.insert_tenant(tenant, f"hash-{n}", f"whsec_secret{n}")
     assert await store.get_tenant(child.id) == child
     assert await store.get_tenant("ten_missing") is None
-    assert await store.tenant_by_key_hash("hash-2") == grandchild
-    assert await store.tenant_by_key_hash("hash-x") is None
+    assert await store.tenant_by_key_hash("hash-2", T0) == (grandchild, None)
+    assert await store.tenant_by_key_hash("hash-x", T0) is None
     assert await store.tenant_signing_secret(child.id) == "whsec_secret1"
     assert ("whsec_secret1",) not in await raw(database_url, "SELECT signing_secret FROM tenants")
     assert sorted(await store.descendant_ids(root.id)) == sorted([root.id, child.id, grandchild.id])

@@ -63,12 +63,12 @@ async def test_api_keys_and_secrets_are_not_stored_in_plain_text(admin: Api, rec
         path = Path(database_url.removeprefix("sqlite:///"))
         stored = b"".join(p.read_bytes() for p in path.parent.glob(path.name + "*"))  # the file, its WAL and shm
         with sqlite3.connect(path) as conn:
-            [(key_hash,)] = conn.execute("SELECT api_key_hash FROM tenants WHERE id = ?", (made["id"],)).fetchall()
+            [(key_hash,)] = conn.execute("SELECT key_hash FROM api_keys WHERE tenant_id = ?", (made["id"],)).fetchall()
     else:
-        rows = [row[0] for table in ("tenants", "endpoints", "deliveries", "attempts", "meta")
+        rows = [row[0] for table in ("tenants", "api_keys", "endpoints", "deliveries", "attempts", "meta")
                 for row in await pg.query(database_url, f"SELECT t::text FROM {table} t")]
         stored = "\n".join(rows).encode()
-        [[key_hash]] = await pg.query(database_url, "SELECT api_key_hash FROM tenants WHERE id = $1", made["id"])
+        [[key_hash]] = await pg.query(database_url, "SELECT key_hash FROM api_keys WHERE tenant_id = $1", made["id"])
     assert made["id"].encode() in stored  # the dump holds the rows
     for secret in secrets:
         assert secret.encode() not in stored

@@ -11,11 +11,12 @@ from fastapi.responses import JSONResponse, RedirectResponse
 
 from verihook import __version__
 from verihook.api import problems
-from verihook.api.routes import catalog, endpoints, events, health, subjects, tenants, validas
+from verihook.api.routes import catalog, endpoints, events, health, subjects, tenant_keys, tenants, validas
 from verihook.runtime import Runtime
 from verihook.web import create_dashboard
 
-API_ROUTERS = (tenants, endpoints, events, subjects, catalog, validas)  # /v1 and /openapi.json: not served by a worker
+# /v1 and /openapi.json: not served by a worker
+API_ROUTERS = (tenants, tenant_keys, endpoints, events, subjects, catalog, validas)
 
 
 def create_app(runtime: Runtime, *, run_dispatcher: bool = True, serve_api: bool = True) -> FastAPI:

@@ -19,11 +19,12 @@ from verihook.service.requests import Requests
 from verihook.service.samples import sample_event
 from verihook.service.stats import Stats
 from verihook.service.subjects import SubjectDetail, SubjectInput, Subjects
+from verihook.service.tenant_keys import NewApiKey, TenantKeys
 from verihook.service.tenants import NewTenant, Tenants
 from verihook.service.validas import ValidasWebhook
 
-__all__ = ["ADMIN", "Caller", "Context", "EndpointTest", "EndpointView", "EventDetail", "EventInput", "NewTenant",
-           "Service", "SubjectDetail", "SubjectInput"]
+__all__ = ["ADMIN", "Caller", "Context", "EndpointTest", "EndpointView", "EventDetail", "EventInput", "NewApiKey",
+           "NewTenant", "Service", "SubjectDetail", "SubjectInput"]
 
 class Probe(Protocol):
     """What the service needs of delivery to test an endpoint (delivery/probe.py implements it)."""
@@ -37,6 +38,7 @@ class Service:
         self.ctx = ctx
         self.health = health
         self.tenants = Tenants(ctx)
+        self.keys = TenantKeys(ctx)
         self.endpoints = Endpoints(ctx)
         self.events = Events(ctx)
         self.subjects = Subjects(ctx, self.events)

@@ -12,11 +12,13 @@ from verihook.errors import NotFound
 from verihook.metrics import Metrics
 from verihook.model import Tenant
 from verihook.profiles import ProfileRegistry
-from verihook.service.access import Caller, authenticate, authenticate_key_hash, hash_api_key
+from verihook.service.access import Caller, authenticate, authenticate_key_hash, hash_api_key, refuse_if_suspended
 from verihook.store.base import Store
 from verihook.tracing import Tracing
 
-CALLER_TTL_S = 5.0  # how long a key's view of the tenant tree is reused; a child made elsewhere shows after this
+# how long a key's caller is reused: a child made, a key revoked or a tenant suspended in another process holds
+# here after this at the latest (in this process at once)
+CALLER_TTL_S = 5.0
 MAX_CACHED = 10_000
 TENANT_ID_PREFIX = "ten_"  # Verihook's tenant ids; a uid may not start so
 
@@ -34,14 +36,16 @@ class Context:
     signing_key: bytes = field(default_factory=lambda: secrets.token_bytes(32))
     metrics: Metrics = field(default_factory=Metrics)
     tracing: Tracing = field(default_factory=Tracing)
-    _tenants: dict[str, Tenant] = field(default_factory=dict)  # tenants do not change once made
+    # tenants do not change once made, but for their suspension: read from the store where it matters
+    _tenants: dict[str, Tenant] = field(default_factory=dict)
     _callers: dict[str, tuple[float, Caller]] = field(default_factory=dict)
+    _suspension_checked: dict[str, float] = field(default_factory=dict)  # tenant id: not suspended until then
     _uids: dict[str, str] = field(default_factory=dict)  # a tenant's uid never changes
 
     async def caller(self, api_key: str | None) -> Caller:
         """The caller an API key stands for, reused for CALLER_TTL_S."""
         if not api_key:
-            return await authenticate(self.store, self.admin_key_hash, api_key)
+            return await authenticate(self.store, self.admin_key_hash, api_key, self.clock())
         return await self.caller_by_key_hash(hash_api_key(api_key))
 
     async def caller_by_key_hash(self, key_hash: str) -> Caller:
@@ -50,14 +54,27 @@ class Context:
         now = self.clock()
         if cached is not None and cached[0] > now:
             return cached[1]
-        caller = await authenticate_key_hash(self.store, self.admin_key_hash, key_hash)
+        caller = await authenticate_key_hash(self.store, self.admin_key_hash, key_hash, now)
         if len(self._callers) >= MAX_CACHED:
             self._callers.clear()
-        self._callers[key_hash] = (now + CALLER_TTL_S, caller)
+        until = now + CALLER_TTL_S  # but never past the key's own end
+        self._callers[key_hash] = (min(until, caller.key_expires_at or until), caller)
         return caller
 
     def tenant_tree_changed(self) -> None:
+        """A tenant, key or suspension changed here: no caller or suspension check made before is reused."""
         self._callers.clear()
+        self._suspension_checked.clear()
+
+    async def refuse_if_suspended(self, tenant_id: str) -> None:
+        """Raise Suspended while the tenant or an ancestor is suspended (a check passed is reused CALLER_TTL_S)."""
+        now = self.clock()
+        if self._suspension_checked.get(tenant_id, 0.0) > now:
+            return
+        await refuse_if_suspended(self.store, tenant_id)
+        if len(self._suspension_checked) >= MAX_CACHED:
+            self._suspension_checked.clear()
+        self._suspension_checked[tenant_id] = now + CALLER_TTL_S
 
     def tenant_changed(self, tenant: Tenant) -> None:
         """A tenant's settings changed here: the cached tenant is replaced (callers hold it too)."""

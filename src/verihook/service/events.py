@@ -96,6 +96,7 @@ class Events:
             subject = await find_subject(self.ctx, caller, item.subject_id, tenant_id, field="subject_id")
             tenant_id = subject.tenant_id
         tenant = await self.ctx.visible_tenant(caller, caller.owning_tenant(tenant_id), "tenant_id")
+        await self.ctx.refuse_if_suspended(tenant.id)  # an ancestor or the admin may not publish for it either
         owner = registry.owner_of(event_type) or registry.get("standard")
         data = owner.prepare(event_type, item.data)
         registered = (await self._catalog()).get(event_type)

@@ -12,11 +12,11 @@ import secrets
 from dataclasses import dataclass
 
 from verihook.crypto import generate_token
-from verihook.errors import Forbidden, InvalidInput, Unauthorized
+from verihook.errors import Forbidden, InvalidInput, Suspended, Unauthorized
 from verihook.model import Tenant
 from verihook.profiles import Profile
 from verihook.service import signed_tokens as tokens
-from verihook.service.access import Caller, hash_api_key
+from verihook.service.access import Caller, hash_api_key, tenant_caller
 from verihook.service.context import Context
 
 SESSION_TTL_S = 8 * 3600.0
@@ -103,6 +103,8 @@ class Portal:
             await self._tenant_caller(tenant_id)
         except Unauthorized as error:
             raise PortalLinkRefused("its tenant no longer exists") from error
+        except Suspended as error:
+            raise PortalLinkRefused("its tenant is suspended") from error
         mark = secrets.token_urlsafe(12)
         if await self.ctx.store.put_meta_if_absent(USED_LINK_PREFIX + link_id, mark) != mark:
             raise PortalLinkRefused("it has been opened already (a portal link opens once)")
@@ -139,5 +141,5 @@ class Portal:
         tenant = await self.ctx.tenant(tenant_id)
         if tenant is None:
             raise Unauthorized("the session's tenant no longer exists")
-        return Caller(tenant=tenant, visible=frozenset(await self.ctx.store.descendant_ids(tenant.id)))
+        return await tenant_caller(self.ctx.store, tenant)
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import secrets
 from dataclasses import dataclass
 
 from verihook.config import RETENTION_DAYS_RANGE
@@ -11,10 +10,9 @@ from verihook.delivery.signing import generate_secret
 from verihook.errors import Conflict, Forbidden, InvalidInput
 from verihook.ids import new_id
 from verihook.model import Page, Tenant
-from verihook.service.access import Caller, hash_api_key
+from verihook.service.access import Caller, hash_api_key, new_api_key
 from verihook.service.context import TENANT_ID_PREFIX, Context
 
-API_KEY_PREFIX = "vh_"
 UID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 
 
@@ -45,9 +43,9 @@ class Tenants:
         tenant = Tenant(id=new_id("ten"), name=name, parent_id=parent_id, profile=profile,
                         require_https=require_https or bool(parent and parent.require_https),
                         created_at=self.ctx.clock(), uid=uid, retention_days=retention_days)
-        api_key = API_KEY_PREFIX + secrets.token_urlsafe(32)
+        api_key, prefix = new_api_key()
         signing_secret = generate_secret()
-        await self.ctx.store.insert_tenant(tenant, hash_api_key(api_key), signing_secret)
+        await self.ctx.store.insert_tenant(tenant, hash_api_key(api_key), signing_secret, prefix)
         self.ctx.tenant_tree_changed()
         return NewTenant(tenant, api_key, signing_secret)
 
@@ -61,8 +59,9 @@ class Tenants:
             raise Conflict(f"a tenant with uid {uid!r} exists already", field="uid")
 
     async def get(self, caller: Caller, tenant_id: str) -> Tenant:
+        """The tenant as stored now (its suspension and retention_days included: the context's copy does not follow
+        them, and another process may have changed them)."""
         tenant = await self.ctx.visible_tenant(caller, await self.ctx.tenant_ref(tenant_id) or tenant_id)
-        # read again: what may change (retention_days) may have been changed by another process
         return await self.ctx.store.get_tenant(tenant.id) or tenant
 
     async def set_retention(self, caller: Caller, tenant_id: str, days: int | None) -> Tenant:

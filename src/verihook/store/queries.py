@@ -23,16 +23,35 @@ PUT_META_IF_ABSENT = "INSERT INTO meta (key, value) VALUES (:key, :value) ON CON
 
 # tenants
 
-INSERT_TENANT = (
+INSERT_TENANT = (  # api_key_hash is read no more (migration 0006): the keys are in api_keys
     "INSERT INTO tenants (id, name, parent_id, profile, require_https, api_key_hash, signing_secret, created_at, uid,"
-    " retention_days) VALUES (:id, :name, :parent_id, :profile, :require_https, :api_key_hash, :signing_secret,"
-    " :created_at, :uid, :retention_days)")
+    " retention_days) VALUES (:id, :name, :parent_id, :profile, :require_https, 'in-api-keys:' || :id,"
+    " :signing_secret, :created_at, :uid, :retention_days)")
 SET_TENANT_RETENTION = "UPDATE tenants SET retention_days = :days WHERE id = :id"
 TENANT_RETENTIONS = "SELECT id, retention_days FROM tenants ORDER BY id"
 TENANT_BY_UID = "SELECT * FROM tenants WHERE uid = :uid"
 GET_TENANT = "SELECT * FROM tenants WHERE id = :id"
-TENANT_BY_KEY_HASH = "SELECT * FROM tenants WHERE api_key_hash = :api_key_hash"
 TENANT_SIGNING_SECRET = "SELECT signing_secret FROM tenants WHERE id = :id"
+SET_TENANT_SUSPENDED = "UPDATE tenants SET suspended_at = :at WHERE id = :id"
+# the tenant, or its nearest ancestor, that is suspended (no row: none is)
+SUSPENDED_ANCESTOR = (
+    "WITH RECURSIVE up(id, parent_id, suspended_at, depth) AS (SELECT id, parent_id, suspended_at, 0 FROM tenants"
+    " WHERE id = :id UNION ALL SELECT t.id, t.parent_id, t.suspended_at, up.depth + 1 FROM tenants t JOIN up"
+    " ON t.id = up.parent_id) SELECT id FROM up WHERE suspended_at IS NOT NULL ORDER BY depth LIMIT 1")
+
+# API keys (only their hashes): valid until revoked or past expires_at
+
+_VALID_KEY = "revoked_at IS NULL AND (expires_at IS NULL OR expires_at > :now)"
+INSERT_API_KEY = ("INSERT INTO api_keys (id, tenant_id, key_hash, prefix, created_at)"
+                  " VALUES (:id, :tenant_id, :key_hash, :prefix, :created_at)")
+TENANT_BY_KEY_HASH = ("SELECT t.*, k.expires_at AS key_expires_at FROM api_keys k JOIN tenants t ON t.id = k.tenant_id"
+                      f" WHERE k.key_hash = :key_hash AND k.{_VALID_KEY.replace('(expires_at', '(k.expires_at')}")
+API_KEYS_OF_TENANT = f"SELECT * FROM api_keys WHERE tenant_id = :tenant_id AND {_VALID_KEY} ORDER BY created_at, id"
+# a rotation's grace: the tenant's other valid keys expire at :until, or sooner where they would already
+EXPIRE_OTHER_API_KEYS = ("UPDATE api_keys SET expires_at = :until WHERE tenant_id = :tenant_id AND id <> :keep"
+                         " AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > :until)")
+REVOKE_API_KEY = f"UPDATE api_keys SET revoked_at = :now WHERE id = :id AND tenant_id = :tenant_id AND {_VALID_KEY}"
+
 DESCENDANT_IDS = (
     "WITH RECURSIVE tree(id) AS (SELECT CAST(:id AS TEXT) UNION SELECT t.id FROM tenants t JOIN tree"
     " ON t.parent_id = tree.id) SELECT id FROM tree")
@@ -109,6 +128,17 @@ DELETE_ATTEMPTS_OF_EVENTS = ("DELETE FROM attempts WHERE delivery_id IN"
                              " (SELECT id FROM deliveries WHERE event_id IN :ids[])")
 DELETE_DELIVERIES_OF_EVENTS = "DELETE FROM deliveries WHERE event_id IN :ids[]"
 DELETE_EVENTS = "DELETE FROM events WHERE id IN :ids[]"
+# resealing (store/resealing.py): every sealed value, a batch at a time in id order, written back only where it
+# is unchanged since it was read (a value changed meanwhile was sealed by the process that changed it)
+
+SEALED_TENANT_SECRETS = "SELECT id, signing_secret FROM tenants WHERE id > :after ORDER BY id LIMIT :limit"
+RESEAL_TENANT_SECRET = "UPDATE tenants SET signing_secret = :new WHERE id = :id AND signing_secret = :old"
+SEALED_ENDPOINT_SECRETS = "SELECT id, auth, signing_secrets FROM endpoints WHERE id > :after ORDER BY id LIMIT :limit"
+RESEAL_ENDPOINT_SECRETS = ("UPDATE endpoints SET auth = :auth, signing_secrets = :secrets WHERE id = :id"
+                           " AND auth = :old_auth AND signing_secrets = :old_secrets")
+SEALED_FIRST_REQUESTS = ("SELECT id, first_request FROM deliveries WHERE id > :after AND first_request IS NOT NULL"
+                         " ORDER BY id LIMIT :limit")
+RESEAL_FIRST_REQUEST = "UPDATE deliveries SET first_request = :new WHERE id = :id AND first_request = :old"
 
 # the event type catalog
 

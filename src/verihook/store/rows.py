@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 
 import orjson
 
-from verihook.model import Attempt, Delivery, DeliveryStatus, Event, Page, Subject, Tenant
+from verihook.model import ApiKey, Attempt, Delivery, DeliveryStatus, Event, Page, Subject, Tenant
 from verihook.store.codec import encode_cursor, loads_or_none
 
 T = TypeVar("T")
@@ -17,7 +17,12 @@ Row = Mapping[str, Any]
 def tenant_of(row: Row) -> Tenant:
     return Tenant(id=row["id"], name=row["name"], parent_id=row["parent_id"], profile=row["profile"],
                   require_https=bool(row["require_https"]), created_at=row["created_at"], uid=row["uid"],
-                  retention_days=row["retention_days"])
+                  retention_days=row["retention_days"], suspended_at=row["suspended_at"])
+
+
+def api_key_of(row: Row) -> ApiKey:
+    return ApiKey(id=row["id"], tenant_id=row["tenant_id"], prefix=row["prefix"], created_at=row["created_at"],
+                  expires_at=row["expires_at"])
 
 
 def subject_of(row: Row) -> Subject:

@@ -11,7 +11,9 @@ from collections.abc import Sequence
 import orjson
 
 from verihook.crypto import SecretBox
+from verihook.ids import new_id
 from verihook.model import (
+    ApiKey,
     Delivery,
     DeliveryResult,
     DeliveryStatus,
@@ -26,13 +28,13 @@ from verihook.model import (
     Tenant,
     rollup,
 )
-from verihook.store import publishing
+from verihook.store import publishing, resealing
 from verihook.store import queries as q
 from verihook.store.base import EventDraft, HourOfAttempts, QueueStats, Router, SubjectUpdate
 from verihook.store.codec import EndpointCodec
 from verihook.store.database import Database, Tx
 from verihook.store.errors import MissingRow
-from verihook.store.rows import attempt_of, delivery_of, event_of, page_of, subject_of, tenant_of
+from verihook.store.rows import api_key_of, attempt_of, delivery_of, event_of, page_of, subject_of, tenant_of
 
 
 class SqlStore:
@@ -74,11 +76,17 @@ class SqlStore:
 
     # tenants
 
-    async def insert_tenant(self, tenant: Tenant, api_key_hash: str, signing_secret: str) -> None:
-        await self.db.execute(q.INSERT_TENANT, id=tenant.id, name=tenant.name, parent_id=tenant.parent_id,
-                              profile=tenant.profile, require_https=tenant.require_https, api_key_hash=api_key_hash,
-                              signing_secret=self._box.seal(signing_secret), created_at=tenant.created_at,
-                              uid=tenant.uid, retention_days=tenant.retention_days)
+    async def insert_tenant(self, tenant: Tenant, api_key_hash: str, signing_secret: str,
+                            key_prefix: str | None = None) -> None:
+        async def unit(tx: Tx) -> None:
+            await tx.execute(q.INSERT_TENANT, id=tenant.id, name=tenant.name, parent_id=tenant.parent_id,
+                             profile=tenant.profile, require_https=tenant.require_https,
+                             signing_secret=self._box.seal(signing_secret), created_at=tenant.created_at,
+                             uid=tenant.uid, retention_days=tenant.retention_days)
+            await tx.execute(q.INSERT_API_KEY, id=new_id("key"), tenant_id=tenant.id, key_hash=api_key_hash,
+                             prefix=key_prefix, created_at=tenant.created_at)
+
+        await self.db.write(unit)
 
     async def set_tenant_retention(self, tenant_id: str, days: int | None) -> None:
         if not await self.db.execute(q.SET_TENANT_RETENTION, id=tenant_id, days=days):
@@ -95,9 +103,33 @@ class SqlStore:
         row = await self.db.fetch_one(q.GET_TENANT, id=tenant_id)
         return tenant_of(row) if row else None
 
-    async def tenant_by_key_hash(self, api_key_hash: str) -> Tenant | None:
-        row = await self.db.fetch_one(q.TENANT_BY_KEY_HASH, api_key_hash=api_key_hash)
-        return tenant_of(row) if row else None
+    async def tenant_by_key_hash(self, api_key_hash: str, now: float) -> tuple[Tenant, float | None] | None:
+        row = await self.db.fetch_one(q.TENANT_BY_KEY_HASH, key_hash=api_key_hash, now=now)
+        return (tenant_of(row), row["key_expires_at"]) if row else None
+
+    async def set_tenant_suspended(self, tenant_id: str, at: float | None) -> None:
+        if not await self.db.execute(q.SET_TENANT_SUSPENDED, id=tenant_id, at=at):
+            raise MissingRow(f"tenant {tenant_id} not found", field="tenant_id")
+
+    async def suspended_ancestor(self, tenant_id: str) -> str | None:
+        row = await self.db.fetch_one(q.SUSPENDED_ANCESTOR, id=tenant_id)
+        return row[0] if row else None
+
+    # API keys
+
+    async def add_api_key(self, key: ApiKey, key_hash: str, others_until: float) -> None:
+        async def unit(tx: Tx) -> None:
+            await tx.execute(q.INSERT_API_KEY, id=key.id, tenant_id=key.tenant_id, key_hash=key_hash,
+                             prefix=key.prefix, created_at=key.created_at)
+            await tx.execute(q.EXPIRE_OTHER_API_KEYS, tenant_id=key.tenant_id, keep=key.id, until=others_until)
+
+        await self.db.write(unit)
+
+    async def api_keys(self, tenant_id: str, now: float) -> list[ApiKey]:
+        return [api_key_of(row) for row in await self.db.fetch_all(q.API_KEYS_OF_TENANT, tenant_id=tenant_id, now=now)]
+
+    async def revoke_api_key(self, tenant_id: str, key_id: str, now: float) -> bool:
+        return bool(await self.db.execute(q.REVOKE_API_KEY, id=key_id, tenant_id=tenant_id, now=now))
 
     async def tenant_signing_secret(self, tenant_id: str) -> str:
         row = await self.db.fetch_one(q.TENANT_SIGNING_SECRET, id=tenant_id)
@@ -264,6 +296,9 @@ class SqlStore:
         return [HourOfAttempts(int(row[0]) * q.HOUR_S, int(row[1]), int(row[2]), int(row[3]),
                                None if row[4] is None else float(row[4]))
                 for row in await self.db.fetch_all(sql, **params)]
+
+    async def reseal(self) -> int:
+        return await resealing.reseal_all(self.db, self._box)
 
     # the event type catalog
 

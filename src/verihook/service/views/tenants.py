@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from verihook.model import Tenant
+from pydantic import Field
+
+from verihook.model import ApiKey, Tenant
 from verihook.service.portal import PortalLink
 from verihook.service.tenants import NewTenant
 from verihook.service.views.common import PageOut, Timestamp, View
-from verihook.times import rfc3339
+from verihook.times import rfc3339, rfc3339_or_none
 
 
 class TenantOut(View):
@@ -16,7 +18,10 @@ class TenantOut(View):
     parent_id: str | None
     profile: str
     require_https: bool
+    retention_days: int | None = Field(description="days its finished events are kept; null: the server's default")
     created_at: Timestamp
+    suspended: bool
+    suspended_at: Timestamp | None
 
     @classmethod
     def of(cls, tenant: Tenant) -> TenantOut:
@@ -42,6 +47,35 @@ class TenantSecretOut(View):
     signing_secret: str
 
 
+class ApiKeyOut(View):
+    id: str
+    tenant_id: str
+    prefix: str | None = Field(description="the key's first characters (null for keys made before listing)")
+    created_at: Timestamp
+    expires_at: Timestamp | None = Field(description="null: valid until rotated away or revoked")
+
+    @classmethod
+    def of(cls, key: ApiKey) -> ApiKeyOut:
+        return cls(**_key_fields(key))
+
+
+class NewApiKeyOut(ApiKeyOut):
+    api_key: str = Field(description="the new key, shown only in this answer")
+
+    @classmethod
+    def of_new(cls, key: ApiKey, api_key: str) -> NewApiKeyOut:
+        return cls(**_key_fields(key), api_key=api_key)
+
+
+class ApiKeyList(View):
+    data: list[ApiKeyOut]
+
+
+def _key_fields(key: ApiKey) -> dict[str, object]:
+    return {"id": key.id, "tenant_id": key.tenant_id, "prefix": key.prefix, "created_at": rfc3339(key.created_at),
+            "expires_at": rfc3339_or_none(key.expires_at)}
+
+
 class PortalLinkOut(View):
     url: str
     tenant_id: str
@@ -56,5 +90,6 @@ class PortalLinkOut(View):
 
 def _tenant_fields(tenant: Tenant) -> dict[str, object]:
     return {"id": tenant.id, "uid": tenant.uid, "name": tenant.name, "parent_id": tenant.parent_id,
-            "profile": tenant.profile, "require_https": tenant.require_https,
-            "created_at": rfc3339(tenant.created_at)}
+            "profile": tenant.profile, "require_https": tenant.require_https, "retention_days": tenant.retention_days,
+            "created_at": rfc3339(tenant.created_at), "suspended": tenant.suspended_at is not None,
+            "suspended_at": rfc3339_or_none(tenant.suspended_at)}
