@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from verihook.crypto import generate_token
-from verihook.delivery.guard import check_url
+from verihook.delivery.guard import allowed_targets, check_url
 from verihook.delivery.signing import generate_secret
 from verihook.errors import InvalidInput, NotFound
 from verihook.ids import new_id
@@ -148,7 +148,8 @@ class Endpoints:
             endpoint.profile = registry.check_name(fields["profile"]) if fields["profile"] else None
         profile = registry.get(endpoint.profile or tenant.profile)
         input_checks.check_endpoint_fields(fields, require_https=tenant.require_https or profile.defaults.require_https,
-                                           allow_private_targets=self.ctx.settings.allow_private_targets)
+                                           allow_private_targets=self.ctx.settings.allow_private_targets,
+                                           allowed=allowed_targets(self.ctx.settings.allowed_targets))
         if creating and "url" not in fields:
             raise InvalidInput("url is required", field="url")
         if "url" in fields or "profile" in fields:
@@ -157,6 +158,7 @@ class Endpoints:
                 raise InvalidInput(f"url must use https: profile {profile.name} sends webhooks only over HTTPS",
                                    field="url")
             check_url(url, allow_private_targets=self.ctx.settings.allow_private_targets,
+                      allowed=allowed_targets(self.ctx.settings.allowed_targets),
                       require_https=tenant.require_https or profile.defaults.require_https)
             endpoint.url = url
         if "description" in fields:
