@@ -50,6 +50,17 @@ class SigningSecret:
     expires_at: float | None = None  # None: the current secret; else an old one valid until then
 
 
+@dataclass(frozen=True, slots=True)
+class AutoDisable:
+    """Disable an endpoint once every attempt to it has failed for `failing_for_s` and at least `min_failures`."""
+
+    failing_for_s: int
+    min_failures: int
+
+    def to_dict(self) -> dict[str, int]:
+        return {"failing_for_s": self.failing_for_s, "min_failures": self.min_failures}
+
+
 @dataclass(slots=True)
 class Endpoint:
     id: str
@@ -70,6 +81,8 @@ class Endpoint:
     updated_at: float
     disabled_reason: str | None = None
     deleted_at: float | None = None
+    rate_limit_per_s: float | None = None  # None: no limit
+    auto_disable: AutoDisable | None = None  # None: never disabled for failing (set from the profile at creation)
 
     def wants(self, event_type: str) -> bool:
         return self.enabled and self.deleted_at is None and (

@@ -14,6 +14,7 @@ from verihook.api.problems import LIMIT_ERROR
 from verihook.model import Attempt, Delivery, DeliveryStatus, Endpoint, Event, Subject, Tenant, rollup
 from verihook.rules import Rules
 from verihook.service import EndpointTest, EndpointView, SubjectDetail
+from verihook.service.endpoint_health import MAX_FAILING_FOR_S, MAX_MIN_FAILURES, MAX_RATE_LIMIT_PER_S
 from verihook.times import rfc3339, rfc3339_or_none
 
 REDACTED = "***"
@@ -103,6 +104,11 @@ class Signing(Strict):
     enabled: bool = True
 
 
+class AutoDisableFields(Strict):
+    failing_for_s: int = Field(ge=1, le=MAX_FAILING_FOR_S)
+    min_failures: int = Field(ge=1, le=MAX_MIN_FAILURES)
+
+
 class EndpointFields(Strict):
     url: str = Field(min_length=1, max_length=2048)
     description: str | None = Field(default=None, max_length=1000)
@@ -115,6 +121,8 @@ class EndpointFields(Strict):
     success: str | None = None
     headers: dict[str, str] | None = None
     signing: Signing | None = None
+    rate_limit_per_s: float | None = Field(default=None, gt=0, le=MAX_RATE_LIMIT_PER_S)
+    auto_disable: AutoDisableFields | None = None
 
 
 class EndpointCreate(EndpointFields):
@@ -209,6 +217,8 @@ def endpoint_out(view: EndpointView, *, reveal: bool = False) -> dict[str, Any]:
         "description": ep.description,
         "enabled": ep.enabled, "disabled_reason": ep.disabled_reason, "event_types": ep.event_types,
         **rules, "auth": auth_out(ep.auth, reveal), "headers": ep.headers, "signing": {"enabled": ep.signing_enabled},
+        "rate_limit_per_s": ep.rate_limit_per_s,
+        "auto_disable": None if ep.auto_disable is None else ep.auto_disable.to_dict(),
         "signing_secret": current if reveal else REDACTED,
         "created_at": rfc3339(ep.created_at), "updated_at": rfc3339(ep.updated_at),
     }

@@ -16,7 +16,7 @@ from verihook.model import Endpoint, Page, SigningSecret, Tenant
 from verihook.policy import SUCCESS_RULES, RetryPolicy
 from verihook.profiles import Profile
 from verihook.rules import Rules, endpoint_rules
-from verihook.service import input_checks, seed_rules
+from verihook.service import endpoint_health, input_checks, seed_rules
 from verihook.service.access import Caller
 from verihook.service.context import Context
 
@@ -25,7 +25,7 @@ HEADER_NAME = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,256}$")
 RESERVED_HEADERS = frozenset({"webhook-id", "webhook-timestamp", "webhook-signature", "content-type",
                               "content-length", "host", "transfer-encoding", "connection", "authorization"})
 FIELDS = frozenset({"url", "description", "event_types", "enabled", "profile", "auth", "timeout_s", "retry",
-                    "success", "headers", "signing", "tenant_id"})
+                    "success", "headers", "signing", "tenant_id", "rate_limit_per_s", "auto_disable"})
 
 
 @dataclass(slots=True)
@@ -144,6 +144,7 @@ class Endpoints:
         if unknown:
             raise InvalidInput(f"unknown field {sorted(unknown)[0]!r}", field=sorted(unknown)[0])
         registry = self.ctx.registry
+        profile_before = endpoint.profile
         if "profile" in fields:
             endpoint.profile = registry.check_name(fields["profile"]) if fields["profile"] else None
         profile = registry.get(endpoint.profile or tenant.profile)
@@ -179,6 +180,12 @@ class Endpoints:
             endpoint.headers = _check_headers(fields["headers"] or {})
         if "signing" in fields:
             endpoint.signing_enabled = bool((fields["signing"] or {}).get("enabled", True))
+        if "rate_limit_per_s" in fields:
+            endpoint.rate_limit_per_s = endpoint_health.rate_limit(fields["rate_limit_per_s"])
+        if "auto_disable" in fields:
+            endpoint.auto_disable = endpoint_health.auto_disable(fields["auto_disable"])
+        elif creating or endpoint.profile != profile_before:  # left out: the profile's (none for a seed)
+            endpoint.auto_disable = profile.defaults.auto_disable
         if "auth" in fields or creating:
             endpoint.auth = _complete_auth(fields.get("auth"), profile.defaults.auth_type, endpoint.auth)
         required = profile.defaults.required_auth
