@@ -25,6 +25,7 @@ class Destination:
     signing_secrets: list[SigningSecret]
     signing: bool
     refusal: str | None = None  # set when the endpoint no longer takes deliveries
+    rate_limit_per_s: float | None = None
 
     def live_secrets(self, now: float) -> list[str]:
         return [s.secret for s in self.signing_secrets if s.expires_at is None or s.expires_at > now]
@@ -101,6 +102,7 @@ class Destinations:
             endpoint.signing_secrets,
             endpoint.signing_enabled,
             refusal,
+            endpoint.rate_limit_per_s,
         )
 
     async def _subject_target(self, due: DueDelivery) -> Destination:
