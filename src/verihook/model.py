@@ -197,6 +197,19 @@ class DeliveryResult:
     cycle_started_at: float | None = None
     # Profiles that retry byte for byte (Incode): the request as sent, JSON {"cycle", "headers"}; stored sealed.
     first_request: bytes | None = None
+    # The endpoint whose failing streak this attempt ends (a success) or extends (a failure), and its auto_disable
+    # (judged on the streak once written); None: the attempt does not count (a subject's URL, a refusal).
+    streak_endpoint_id: str | None = None
+    auto_disable: AutoDisable | None = None
+
+
+@dataclass(slots=True)
+class EndpointDisabled:
+    """An endpoint that a write of results disabled (it was enabled until then)."""
+
+    endpoint_id: str
+    tenant_id: str
+    reason: str
 
 
 @dataclass(slots=True)

@@ -113,4 +113,5 @@ async def build_runtime(settings: Settings, registry: ProfileRegistry | None = N
         problems=dispatcher.problems, side_task_restarts=lambda: dispatcher.supervisor.restarts,
         stalled_sends=lambda: dispatcher.stalled_sends))
     service = Service(ctx, EndpointProbe(sender, targets, ctx.clock), health)
+    dispatcher.publish_operational_with(service.events.publish_operational)
     return Runtime(settings, store, transport, dispatcher, service, metrics)

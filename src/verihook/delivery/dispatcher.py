@@ -29,7 +29,7 @@ from verihook.config import DispatcherSettings
 from verihook.delivery.destinations import Destination, Destinations
 from verihook.delivery.fairness import lane_shares
 from verihook.delivery.lanes import Lane, Work
-from verihook.delivery.recorder import Recorder, internal_failure, result_of
+from verihook.delivery.recorder import Publish, Recorder, internal_failure, result_of
 from verihook.delivery.sender import Message, Sender, Sent
 from verihook.delivery.supervisor import Supervisor
 from verihook.delivery.transport import Outcome
@@ -79,6 +79,11 @@ class Dispatcher:
 
     def wake(self) -> None:
         self._wake.set()
+
+    def publish_operational_with(self, publish: Publish) -> None:
+        """Publish operational events (an endpoint disabled, a delivery exhausted) through `publish`: the
+        service's, which routes them as any event (the delivery layer cannot reach the service itself)."""
+        self.recorder.publish = publish
 
     def problems(self) -> list[str]:
         """Why this dispatcher is not fit to deliver now; empty when it is."""

@@ -13,6 +13,7 @@ from verihook.delivery.signing import generate_secret
 from verihook.errors import InvalidInput, NotFound
 from verihook.ids import new_id
 from verihook.model import Endpoint, Page, SigningSecret, Tenant
+from verihook.operational import is_operational
 from verihook.policy import SUCCESS_RULES, RetryPolicy
 from verihook.profiles import Profile
 from verihook.rules import Rules, endpoint_rules
@@ -210,7 +211,7 @@ class Endpoints:
         for index, name in enumerate(names):
             field = f"event_types[{index}]"
             self.ctx.registry.check_event_type_name(name, field=field)
-            if profile.event_types and name not in profile.event_types:
+            if profile.event_types and name not in profile.event_types and not is_operational(name):
                 raise InvalidInput(f"event type {name!r} is not one of profile {profile.name}'s: "
                                    f"{', '.join(profile.event_types)}", field=field)
         return list(dict.fromkeys(names))
