@@ -190,3 +190,14 @@ async def test_the_disabled_count_is_one_per_endpoint(api: Api, receiver: Receiv
     await scrape_until(api, "verihook_endpoints_disabled_total", None, 1)
     await asyncio.sleep(0.3)
     assert value(await scrape(api), "verihook_endpoints_disabled_total") == 1
+
+
+async def test_news_no_endpoint_names_is_not_published(api: Api, receiver: Receiver) -> None:
+    receiver.script(Answer(500))
+    await api.endpoint(receiver.url, retry={"strategy": "none"})  # takes every type: never the news
+    event = await api.publish()
+    await api.wait_event(event["id"], status="failed")
+    await asyncio.sleep(0.5)
+
+    assert [e["type"] for e in (await api.get("/v1/events")).ok()["data"]] == ["order.created"]
+    assert len(receiver.requests) == 1

@@ -20,6 +20,7 @@ STALL_FACTOR = 4.0
 FEED_SURPLUS = 1.5  # deliveries handed back come due this much faster than the lane's pace: never starved
 DEFER_MAX_S = 30.0  # deliveries handed back are due again within this long
 UNKNOWN_PACE_WAIT_S = 0.2  # what a lane with no answer yet cannot take is due again this much later
+MIN_LATENCY_S = 0.001  # a lane's pace counts no send as quicker (one that sent nothing took 0 s)
 BURST_S = 0.2  # a rate-limited lane may send this long's worth of its rate at once (at least one request)
 THROTTLE_FACTOR = 0.5  # a 429 answer cuts a rate-limited lane's rate by this much ...
 RECOVERY_PART = 0.05  # ... and each other answer gives back this part of its configured rate
@@ -168,7 +169,7 @@ class Lane:
         """Sends a second at the current window. While nothing has been answered for longer than a send usually
         takes (a receiver that hangs), a send takes at least that long."""
         waited = now - self.answered_at if self.sends else 0.0
-        latency = waited if self.latency_s is None else max(self.latency_s, waited)
+        latency = waited if self.latency_s is None else max(self.latency_s, waited, MIN_LATENCY_S)
         pace = self.window / latency if latency > 0 else float("inf")
         return pace if self.bucket is None else min(pace, self.bucket.rate)
 

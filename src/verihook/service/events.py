@@ -79,7 +79,7 @@ class Events:
 
     async def publish_operational(self, news: Sequence[OperationalEvent]) -> list[Published]:
         """Publish what Verihook itself tells tenants (verihook.operational), routed as any event: only to the
-        tenant's endpoints that name the type."""
+        tenant's endpoints that name the type; one that no endpoint names is not published at all."""
         drafts = []
         for item in news:
             tenant = await self.ctx.tenant(item.tenant_id)
@@ -87,7 +87,8 @@ class Events:
                 continue
             drafts.append(EventDraft(id=new_id("evt"), tenant_id=tenant.id, type=item.type,
                                      data_json=orjson.dumps(item.data), subject_id=None, idempotency_key=None,
-                                     created_at=self.ctx.clock(), tenant_profile=tenant.profile))
+                                     created_at=self.ctx.clock(), tenant_profile=tenant.profile,
+                                     only_if_routed=True))
         if not drafts:
             return []
         started_at = time.time()

@@ -41,6 +41,7 @@ class EventDraft:
     created_at: float
     subject_update: SubjectUpdate | None = None
     tenant_profile: str = "standard"  # decides the delivery defaults of endpoints that name no profile
+    only_if_routed: bool = False  # True: not published at all when no destination wants it (operational events)
 
 
 @dataclass(slots=True)
