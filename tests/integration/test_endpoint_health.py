@@ -180,16 +180,23 @@ async def test_a_tenant_cannot_publish_operational_events(api: Api) -> None:
 
 
 async def test_the_disabled_count_is_one_per_endpoint(api: Api, receiver: Receiver) -> None:
-    """A 410 to several deliveries at once disables its endpoint once."""
-    receiver.script(Answer(410, delay_s=0.3))
-    endpoint = await api.endpoint(receiver.url)
-    events = [await api.publish() for _ in range(5)]
-    for event in events:
-        await api.wait_event(event["id"], "failed")
-    assert (await api.get(f"/v1/endpoints/{endpoint['id']}")).ok()["enabled"] is False
-    await scrape_until(api, "verihook_endpoints_disabled_total", None, 1)
-    await asyncio.sleep(0.3)
-    assert value(await scrape(api), "verihook_endpoints_disabled_total") == 1
+    """A 410 to several deliveries at once disables its endpoint once, and says so once."""
+    gone = await Receiver([Answer(410, delay_s=0.3)]).start()
+    try:
+        endpoint = await api.endpoint(gone.url)
+        await api.endpoint(f"{receiver.url}/news", event_types=[DISABLED])
+        events = [await api.publish() for _ in range(5)]
+        for event in events:
+            await api.wait_event(event["id"], "failed")
+        assert (await api.get(f"/v1/endpoints/{endpoint['id']}")).ok()["enabled"] is False
+        await scrape_until(api, "verihook_endpoints_disabled_total", None, 1)
+        [told] = [r.json() for r in await receiver.wait_for(1)]
+        await asyncio.sleep(0.5)
+        assert value(await scrape(api), "verihook_endpoints_disabled_total") == 1
+        assert len(receiver.requests) == 1
+        assert told["data"]["endpoint_id"] == endpoint["id"] and "410" in told["data"]["reason"]
+    finally:
+        await gone.stop()
 
 
 async def test_news_no_endpoint_names_is_not_published(api: Api, receiver: Receiver) -> None:
