@@ -28,6 +28,9 @@ class Settings:
     admin_key: str | None = None
     secret_key: str | None = None
     allow_private_targets: bool = False
+    # CIDRs and host names the target guard lets through although private (VERIHOOK_ALLOWED_TARGETS; checked when
+    # the runtime is built, by delivery.guard.AllowedTargets)
+    allowed_targets: tuple[str, ...] = ()
     ca_file: str | None = None
     max_body_bytes: int = 1024 * 1024
     transport: str = "pyreqwest"  # the outbound HTTP client (VERIHOOK_TRANSPORT): pyreqwest, or aiohttp
@@ -55,6 +58,7 @@ class Settings:
             admin_key=env.get("VERIHOOK_ADMIN_KEY") or None,
             secret_key=env.get("VERIHOOK_SECRET_KEY") or None,
             allow_private_targets=env.get("VERIHOOK_ALLOW_PRIVATE_TARGETS", "") in ("1", "true", "yes"),
+            allowed_targets=tuple(env.get("VERIHOOK_ALLOWED_TARGETS", "").replace(",", " ").split()),
             ca_file=env.get("VERIHOOK_CA_FILE") or None,
             transport=_transport(env.get("VERIHOOK_TRANSPORT", "")),
             switch_interval_s=_number(env, "VERIHOOK_SWITCH_INTERVAL_S", DEFAULT_SWITCH_INTERVAL_S),

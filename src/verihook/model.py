@@ -66,6 +66,17 @@ class SigningSecret:
     expires_at: float | None = None  # None: the current secret; else an old one valid until then
 
 
+@dataclass(frozen=True, slots=True)
+class AutoDisable:
+    """Disable an endpoint once every attempt to it has failed for `failing_for_s` and at least `min_failures`."""
+
+    failing_for_s: int
+    min_failures: int
+
+    def to_dict(self) -> dict[str, int]:
+        return {"failing_for_s": self.failing_for_s, "min_failures": self.min_failures}
+
+
 @dataclass(slots=True)
 class Endpoint:
     id: str
@@ -86,6 +97,8 @@ class Endpoint:
     updated_at: float
     disabled_reason: str | None = None
     deleted_at: float | None = None
+    rate_limit_per_s: float | None = None  # None: no limit
+    auto_disable: AutoDisable | None = None  # None: never disabled for failing (set from the profile at creation)
 
     def wants(self, event_type: str) -> bool:
         return self.enabled and self.matches(event_type)
@@ -202,6 +215,19 @@ class DeliveryResult:
     cycle_started_at: float | None = None
     # Profiles that retry byte for byte (Incode): the request as sent, JSON {"cycle", "headers"}; stored sealed.
     first_request: bytes | None = None
+    # The endpoint whose failing streak this attempt ends (a success) or extends (a failure), and its auto_disable
+    # (judged on the streak once written); None: the attempt does not count (a subject's URL, a refusal).
+    streak_endpoint_id: str | None = None
+    auto_disable: AutoDisable | None = None
+
+
+@dataclass(slots=True)
+class EndpointDisabled:
+    """An endpoint that a write of results disabled (it was enabled until then)."""
+
+    endpoint_id: str
+    tenant_id: str
+    reason: str
 
 
 @dataclass(slots=True)

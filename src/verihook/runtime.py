@@ -11,6 +11,7 @@ from verihook.crypto import SecretBox, load_or_create_key_file
 from verihook.delivery.auth import Authenticator
 from verihook.delivery.destinations import Destinations
 from verihook.delivery.dispatcher import Dispatcher
+from verihook.delivery.guard import allowed_targets
 from verihook.delivery.probe import EndpointProbe
 from verihook.delivery.sender import Sender
 from verihook.delivery.transport import Transport, create_transport
@@ -97,11 +98,12 @@ async def build_runtime(settings: Settings, registry: ProfileRegistry | None = N
                         transport: Transport | None = None) -> Runtime:
     """Everything `settings` describe; `transport` replaces the one they name (tests hand in their own)."""
     registry = registry or default_registry()
+    allowed = allowed_targets(settings.allowed_targets)  # a bad entry stops the start, naming it
     store = open_store(settings)
     await store.migrate()
     if transport is None:
         transport = create_transport(settings.transport, allow_private_targets=settings.allow_private_targets,
-                                     ca_file=settings.ca_file)
+                                     ca_file=settings.ca_file, allowed_targets=allowed)
     destinations = Destinations(store, registry)
     metrics = Metrics(settings.metrics_dir)
     tracing = Tracing.start(propagate=settings.propagate_trace, otlp_endpoint=settings.otlp_endpoint,
@@ -118,4 +120,5 @@ async def build_runtime(settings: Settings, registry: ProfileRegistry | None = N
         problems=dispatcher.problems, side_task_restarts=lambda: dispatcher.supervisor.restarts,
         stalled_sends=lambda: dispatcher.stalled_sends))
     service = Service(ctx, EndpointProbe(sender, destinations, ctx.clock), health)
+    dispatcher.publish_operational_with(service.events.publish_operational)
     return Runtime(settings, store, transport, dispatcher, service, metrics)

@@ -11,6 +11,7 @@ from pydantic_core import PydanticCustomError
 
 from verihook import limits
 from verihook.api.problems import LIMIT_ERROR
+from verihook.service.endpoint_health import MAX_FAILING_FOR_S, MAX_MIN_FAILURES, MAX_RATE_LIMIT_PER_S
 
 
 class Strict(BaseModel):
@@ -101,6 +102,11 @@ class Signing(Strict):
     enabled: bool = True
 
 
+class AutoDisableFields(Strict):
+    failing_for_s: int = Field(ge=1, le=MAX_FAILING_FOR_S)
+    min_failures: int = Field(ge=1, le=MAX_MIN_FAILURES)
+
+
 class EndpointFields(Strict):
     url: str = Field(min_length=1, max_length=2048)
     description: str | None = Field(default=None, max_length=1000)
@@ -113,6 +119,8 @@ class EndpointFields(Strict):
     success: str | None = None
     headers: dict[str, str] | None = None
     signing: Signing | None = None
+    rate_limit_per_s: float | None = Field(default=None, gt=0, le=MAX_RATE_LIMIT_PER_S)
+    auto_disable: AutoDisableFields | None = None
 
 
 class EndpointCreate(EndpointFields):

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from verihook.model import DueDelivery, Endpoint, SigningSecret
+from verihook.model import AutoDisable, DueDelivery, Endpoint, SigningSecret
 from verihook.profiles import ProfileRegistry
 from verihook.rules import Rules, endpoint_rules, subject_rules
 from verihook.store.base import Store
@@ -25,6 +25,8 @@ class Destination:
     signing_secrets: list[SigningSecret]
     signing: bool
     refusal: str | None = None  # set when the endpoint no longer takes deliveries
+    rate_limit_per_s: float | None = None
+    auto_disable: AutoDisable | None = None
 
     def live_secrets(self, now: float) -> list[str]:
         return [s.secret for s in self.signing_secrets if s.expires_at is None or s.expires_at > now]
@@ -101,6 +103,8 @@ class Destinations:
             endpoint.signing_secrets,
             endpoint.signing_enabled,
             refusal,
+            endpoint.rate_limit_per_s,
+            endpoint.auto_disable,
         )
 
     async def _subject_destination(self, due: DueDelivery) -> Destination:

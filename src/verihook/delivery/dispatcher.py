@@ -29,12 +29,13 @@ from verihook.config import DispatcherSettings
 from verihook.delivery.destinations import Destination, Destinations
 from verihook.delivery.fairness import lane_shares
 from verihook.delivery.lanes import Lane, Work
-from verihook.delivery.recorder import Recorder, internal_failure, result_of
+from verihook.delivery.recorder import Publish, Recorder, internal_failure, result_of
 from verihook.delivery.sender import Message, Sender, Sent
 from verihook.delivery.supervisor import Supervisor, TaskFactory
 from verihook.delivery.transport import Outcome
 from verihook.metrics import Metrics
 from verihook.model import AttemptError, DueDelivery
+from verihook.policy import parse_retry_after
 from verihook.store.base import Store
 from verihook.store.errors import is_unavailable
 
@@ -79,6 +80,11 @@ class Dispatcher:
 
     def wake(self) -> None:
         self._wake.set()
+
+    def publish_operational_with(self, publish: Publish) -> None:
+        """Publish operational events (an endpoint disabled, a delivery exhausted) through `publish`: the
+        service's, which routes them as any event (the delivery layer cannot reach the service itself)."""
+        self.recorder.publish = publish
 
     def problems(self) -> list[str]:
         """Why this dispatcher is not fit to deliver now; empty when it is."""
@@ -209,15 +215,21 @@ class Dispatcher:
         lane = self._lanes.get(key)
         if lane is None:
             lane = self._lanes[key] = Lane(key, due.tenant_id, self.settings.per_endpoint_in_flight, self.clock())
+        lane.limit(target.rate_limit_per_s, self.clock())
         lane.queue.append(Work(due, target, url))
         if lane.may_start_worker():
             lane.workers += 1
             self._spawn(self._work(lane))
 
     async def _work(self, lane: Lane) -> None:
-        """One of a lane's workers: send its queued deliveries one after another while it has work and room."""
+        """One of a lane's workers: send its queued deliveries one after another while it has work and room, no
+        faster than the destination's rate limit and never during a Retry-After it asked for."""
         try:
             while not lane.worker_should_stop():
+                wait = lane.send_wait(self.clock())
+                if wait > 0:  # the queue stays on the lane meanwhile: the pacer may still hand it back
+                    await asyncio.sleep(wait)
+                    continue
                 due, target, url = lane.queue.popleft()
                 token = next(self._tokens)
                 lane.start_send(token, self.clock())
@@ -228,6 +240,9 @@ class Dispatcher:
                     sent = internal_failure(error)
                 timed_out = sent.outcome.error is AttemptError.TIMEOUT
                 stalled = lane.finish_send(token, sent.outcome.latency_ms / 1000, timed_out, self.clock())
+                if sent.outcome.status_code == 429 and not target.rules.profile.defaults.identical_retry:
+                    now = self.clock()
+                    lane.throttled(parse_retry_after(sent.outcome.headers.get("retry-after"), now), now)
                 if stalled:
                     self._stalled -= 1
                 self._finish(due, target, sent, counted=not stalled)
@@ -273,7 +288,7 @@ class Dispatcher:
             share = shares.get(key)
             lane.send_cap = lane.max_window if share is None else max(1, share)
             deferrals += lane.shed(now, lane.queue_keep(now, share))
-            if lane.idle() and now - lane.used_at > LANE_IDLE_S:
+            if lane.idle(now) and now - lane.used_at > LANE_IDLE_S:
                 del self._lanes[key]
         if deferrals:
             self._live -= len(deferrals)

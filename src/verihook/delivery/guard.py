@@ -17,9 +17,10 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import re
 import socket
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 from urllib.parse import urlsplit
@@ -62,6 +63,7 @@ _GLOBAL_UNICAST_V6 = _V6("2000::/3")  # everything outside it is refused (ULA, l
 _REFUSED_V6 = tuple(
     _V6(n)
     for n in (
+        "2001::/32",  # Teredo: the client's address is hidden in it
         "2001:db8::/32",  # documentation
         "2001:2::/48",  # benchmarking
         "2001:10::/28",  # ORCHID
@@ -83,6 +85,53 @@ class TargetRefused(Exception):
         super().__init__(detail)
         self.address = address or host
         self.detail = detail
+
+
+@dataclass(frozen=True, slots=True)
+class AllowedTargets:
+    """What VERIHOOK_ALLOWED_TARGETS lets through although the guard refuses it: addresses in `networks`, and any
+    address a host named in `hosts` resolves to (for a platform whose receiver is internal)."""
+
+    networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
+    hosts: frozenset[str] = frozenset()
+
+    @classmethod
+    def of(cls, entries: Iterable[str]) -> AllowedTargets:
+        """From CIDRs (or single addresses) and host names; raises ValueError naming an entry that is neither."""
+        networks, hosts = [], set()
+        for entry in entries:
+            try:
+                networks.append(ipaddress.ip_network(entry.strip("[]"), strict=True))
+            except ValueError:
+                host = entry.strip().lower().removesuffix(".")
+                if not _HOST_NAME.fullmatch(host):
+                    raise ValueError(f"{entry!r} is neither a CIDR (10.0.0.0/8, fd00::/8) nor a host name") from None
+                hosts.add(host)
+        return cls(tuple(networks), frozenset(hosts))
+
+    def allows(self, host: str, ip: IPAddress | None) -> bool:
+        if host in self.hosts:
+            return True
+        if ip is None:
+            return False
+        mapped = ip.ipv4_mapped if isinstance(ip, ipaddress.IPv6Address) else None
+        return any(ip in net or (mapped is not None and mapped in net) for net in self.networks)
+
+    def __bool__(self) -> bool:
+        return bool(self.networks or self.hosts)
+
+
+NOTHING_ALLOWED = AllowedTargets()
+
+
+@lru_cache(maxsize=16)
+def allowed_targets(entries: tuple[str, ...]) -> AllowedTargets:
+    """`AllowedTargets.of(entries)`, parsed once (Settings.allowed_targets); ValueError names a bad entry."""
+    try:
+        return AllowedTargets.of(entries)
+    except ValueError as error:
+        raise ValueError(f"VERIHOOK_ALLOWED_TARGETS: {error}") from None
+_HOST_NAME = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*")
 
 
 def is_refused_address(ip: IPAddress) -> bool:
@@ -143,7 +192,8 @@ def parse_target(url: str) -> TargetAddress:
     return target_address(read.scheme, read.host, read.port)
 
 
-def check_url(url: str, *, allow_private_targets: bool, require_https: bool = False) -> None:
+def check_url(url: str, *, allow_private_targets: bool, require_https: bool = False,
+              allowed: AllowedTargets = NOTHING_ALLOWED) -> None:
     """Check an endpoint (or subject) URL when it is created or changed; raise InvalidInput(field="url")."""
     check_exact(url)
     try:
@@ -162,7 +212,7 @@ def check_url(url: str, *, allow_private_targets: bool, require_https: bool = Fa
         target = parse_target(url)
     except ValueError as exc:
         raise InvalidInput(f"url is not valid: {exc}", field="url") from None
-    if not allow_private_targets and target.refused:
+    if not allow_private_targets and target.refused and not allowed.allows(target.host, target.ip):
         raise InvalidInput(
             f"target refused by policy: {target.ip} is a loopback, private, link-local or reserved address",
             field="url",
@@ -189,7 +239,9 @@ class GuardedResolver:
         max_entries: int = DNS_CACHE_MAX,
         lookup: Callable[[str], Awaitable[list[str]]] = system_lookup,
         is_refused: Callable[[IPAddress], bool] = is_refused_address,
+        allowed: AllowedTargets = NOTHING_ALLOWED,
     ) -> None:
+        self.allowed = allowed
         self._ttl_s = ttl_s
         self._max_entries = max_entries
         self._lookup_addresses = lookup
@@ -237,7 +289,7 @@ class GuardedResolver:
             ip = parse_ip(address.split("%", 1)[0])  # drop an IPv6 zone
             if ip is None:
                 continue
-            if self._is_refused(ip):
+            if self._is_refused(ip) and not self.allowed.allows(host, ip):
                 refused = refused or str(ip)
             elif str(ip) not in allowed:
                 allowed.append(str(ip))

@@ -20,6 +20,48 @@ STALL_FACTOR = 4.0
 FEED_SURPLUS = 1.5  # deliveries handed back come due this much faster than the lane's pace: never starved
 DEFER_MAX_S = 30.0  # deliveries handed back are due again within this long
 UNKNOWN_PACE_WAIT_S = 0.2  # what a lane with no answer yet cannot take is due again this much later
+MIN_LATENCY_S = 0.001  # a lane's pace counts no send as quicker (one that sent nothing took 0 s)
+BURST_S = 0.2  # a rate-limited lane may send this long's worth of its rate at once (at least one request)
+THROTTLE_FACTOR = 0.5  # a 429 answer cuts a rate-limited lane's rate by this much ...
+RECOVERY_PART = 0.05  # ... and each other answer gives back this part of its configured rate
+THROTTLED_FLOOR_PER_S = 0.05  # a throttled lane still sends one request every 20 s
+MAX_PAUSE_S = 300.0  # the longest a Retry-After pauses a whole lane (the delivery's own retry honours it in full)
+
+
+class TokenBucket:
+    """At most `rate` sends a second (the endpoint's rate_limit_per_s, lowered after a 429), in bursts of at most
+    BURST_S of it."""
+
+    __slots__ = ("at", "configured", "rate", "tokens")
+
+    def __init__(self, rate: float, now: float) -> None:
+        self.configured = self.rate = rate
+        self.tokens = self.capacity
+        self.at = now
+
+    @property
+    def capacity(self) -> float:
+        return max(1.0, self.rate * BURST_S)
+
+    def wait(self, now: float) -> float:
+        """How long until a send may start (0: now)."""
+        self._refill(now)
+        return 0.0 if self.tokens >= 1.0 else (1.0 - self.tokens) / self.rate
+
+    def take(self, now: float) -> None:
+        self._refill(now)
+        self.tokens -= 1.0
+
+    def throttle(self) -> None:
+        self.rate = max(min(THROTTLED_FLOOR_PER_S, self.configured), self.rate * THROTTLE_FACTOR)
+        self.tokens = min(self.tokens, self.capacity)
+
+    def recover(self) -> None:
+        self.rate = min(self.configured, self.rate + self.configured * RECOVERY_PART)
+
+    def _refill(self, now: float) -> None:
+        self.tokens = min(self.capacity, self.tokens + (now - self.at) * self.rate)
+        self.at = now
 
 
 class Work(NamedTuple):
@@ -29,8 +71,8 @@ class Work(NamedTuple):
 
 
 class Lane:
-    __slots__ = ("answered_at", "key", "latency_s", "max_window", "next_free", "queue", "send_cap", "sends",
-                 "stalled", "tenant_id", "used_at", "window", "workers")
+    __slots__ = ("answered_at", "bucket", "key", "latency_s", "max_window", "next_free", "paused_until", "queue",
+                 "send_cap", "sends", "stalled", "tenant_id", "used_at", "window", "workers")
 
     def __init__(self, key: str, tenant_id: str, max_window: int, now: float) -> None:
         self.key = key
@@ -46,6 +88,30 @@ class Lane:
         self.answered_at = now  # when a send last finished, or sending began after the lane was idle
         self.next_free = 0.0  # the latest time a delivery handed back was made due again
         self.used_at = now
+        self.bucket: TokenBucket | None = None  # set for an endpoint with a rate limit
+        self.paused_until = 0.0  # a 429's Retry-After holds every send to the endpoint until then
+
+    def limit(self, rate_per_s: float | None, now: float) -> None:
+        """Apply the endpoint's rate limit (None: none), keeping what the lane has learned if it is unchanged."""
+        if rate_per_s is None:
+            self.bucket = None
+        elif self.bucket is None or self.bucket.configured != rate_per_s:
+            self.bucket = TokenBucket(rate_per_s, now)
+
+    def send_wait(self, now: float) -> float:
+        """How long the next send must wait for the rate limit or a Retry-After (0: it may start now)."""
+        wait = self.paused_until - now
+        if self.bucket is not None:
+            wait = max(wait, self.bucket.wait(now))
+        return max(0.0, wait)
+
+    def throttled(self, retry_after_s: float | None, now: float) -> None:
+        """A 429 answer: fewer sends at once, a lower rate, and no send at all during its Retry-After."""
+        self.window = max(1, self.window // 2)
+        if self.bucket is not None:
+            self.bucket.throttle()
+        if retry_after_s:
+            self.paused_until = max(self.paused_until, now + min(retry_after_s, MAX_PAUSE_S))
 
     @property
     def live_sends(self) -> int:
@@ -63,6 +129,8 @@ class Lane:
         return not self.queue or self.workers > min(self.window, self.send_cap)
 
     def start_send(self, token: int, now: float) -> None:
+        if self.bucket is not None:
+            self.bucket.take(now)
         if not self.sends:
             self.answered_at = now  # silence is counted from the first send after an idle spell
         self.sends[token] = now
@@ -76,6 +144,8 @@ class Lane:
         if timed_out:
             self.window = max(1, self.window // 2)
         else:
+            if self.bucket is not None:
+                self.bucket.recover()
             known = self.latency_s
             self.latency_s = latency_s if known is None else known + LATENCY_WEIGHT * (latency_s - known)
             self.window = min(self.max_window, self.window + 1)
@@ -99,8 +169,9 @@ class Lane:
         """Sends a second at the current window. While nothing has been answered for longer than a send usually
         takes (a receiver that hangs), a send takes at least that long."""
         waited = now - self.answered_at if self.sends else 0.0
-        latency = waited if self.latency_s is None else max(self.latency_s, waited)
-        return self.window / latency if latency > 0 else float("inf")
+        latency = waited if self.latency_s is None else max(self.latency_s, waited, MIN_LATENCY_S)
+        pace = self.window / latency if latency > 0 else float("inf")
+        return pace if self.bucket is None else min(pace, self.bucket.rate)
 
     def is_slow(self, now: float) -> bool:
         """What it holds takes longer than HOLD_S to clear at its pace."""
@@ -109,7 +180,7 @@ class Lane:
     def queue_keep(self, now: float, share: int | None) -> int:
         """How many queued deliveries this lane keeps: none while silent; until its first answer, a window's
         worth; else what it sends in about HOLD_S (at least a window); within `share` of the room if given."""
-        if self.silent(now):
+        if self.silent(now) or self.paused_until > now + HOLD_S:
             return 0
         keep = self.window if self.latency_s is None else max(self.window, int(self.capacity(now) * HOLD_S))
         if share is not None:
@@ -122,9 +193,11 @@ class Lane:
             return []
         capacity = self.capacity(now)
         spacing = 1 / (capacity * FEED_SURPLUS) if capacity > 0 else DEFER_MAX_S
-        horizon = now + DEFER_MAX_S
+        horizon = max(now + DEFER_MAX_S, self.paused_until)
         # until its first answer nobody knows the lane's pace: what it cannot take waits a little, not at once
-        start = now + keep * spacing if self.latency_s is not None else now + UNKNOWN_PACE_WAIT_S
+        start = now + keep * spacing if self.latency_s is not None or self.bucket is not None else \
+            now + UNKNOWN_PACE_WAIT_S
+        start = max(start, self.paused_until)
         at = min(max(self.next_free, start), horizon)
         excess = [self.queue.pop().due for _ in range(len(self.queue) - keep)]
         deferrals = []
@@ -134,5 +207,6 @@ class Lane:
         self.next_free = at
         return deferrals
 
-    def idle(self) -> bool:
-        return not self.workers and not self.queue and not self.sends
+    def idle(self, now: float) -> bool:
+        """Nothing queued or out, and no Retry-After to keep: the lane may be forgotten."""
+        return not self.workers and not self.queue and not self.sends and self.paused_until <= now

@@ -11,11 +11,12 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import NamedTuple
 
 import orjson
 
+from verihook import operational
 from verihook.config import DispatcherSettings
 from verihook.delivery.destinations import Destination
 from verihook.delivery.sender import Sent, excerpt
@@ -23,7 +24,8 @@ from verihook.delivery.transport import Outcome
 from verihook.errors import UnusableSetting
 from verihook.logs import log_attempt
 from verihook.metrics import Metrics
-from verihook.model import Attempt, AttemptError, DeliveryResult, DeliveryStatus, DueDelivery
+from verihook.model import Attempt, AttemptError, DeliveryResult, DeliveryStatus, DueDelivery, EndpointDisabled
+from verihook.operational import OperationalEvent, is_operational
 from verihook.policy import next_retry_delay, parse_retry_after
 from verihook.store.base import Store
 
@@ -31,11 +33,16 @@ log = logging.getLogger("verihook.recorder")
 
 LEASE_RENEW_EVERY_S = 5.0
 STORE_RETRY_S = 1.0
+PUBLISH_TRIES = 30  # an operational event is published again while the store is away, up to this many times
 
 
 class Recorded(NamedTuple):
     result: DeliveryResult
     outcome: str  # succeeded | retrying | failed, as the metrics name it
+    exhausted: OperationalEvent | None = None  # published once the failure is written
+
+
+Publish = Callable[[list[OperationalEvent]], Awaitable[None]]
 
 
 def result_of(due: DueDelivery, destination: Destination, sent: Sent, now: float) -> Recorded:
@@ -61,8 +68,15 @@ def result_of(due: DueDelivery, destination: Destination, sent: Sent, now: float
         delivery_id=due.id, event_id=due.event_id, attempt=attempt, status=status, next_attempt_at=next_at,
         disable_endpoint_id=destination.endpoint_id if disable_reason else None,
         disable_reason=disable_reason, cycle_started_at=due.cycle_started_at,
-        first_request=first_request_of(due, destination, sent) if status is DeliveryStatus.PENDING else None)
-    return Recorded(result, label)
+        first_request=first_request_of(due, destination, sent) if status is DeliveryStatus.PENDING else None,
+        streak_endpoint_id=destination.endpoint_id if destination.refusal is None else None,
+        auto_disable=destination.auto_disable)
+    exhausted = None
+    if status is DeliveryStatus.FAILED and not is_operational(due.event_type):  # no news of news: no loop
+        exhausted = operational.delivery_exhausted(
+            due.tenant_id, event_id=due.event_id, delivery_id=due.id, endpoint_id=due.endpoint_id, url=due.url,
+            attempts=attempt.number, last_status_code=attempt.status_code, last_error=attempt.error)
+    return Recorded(result, label, exhausted)
 
 
 def _disable_reason(sent: Sent, destination: Destination) -> str | None:
@@ -113,7 +127,10 @@ class Recorder:
         self.clock = clock
         self.on_written = on_written
         self.held: dict[str, float] = {}  # delivery id -> when claimed; until its outcome is written or handed back
+        self.publish: Publish | None = None  # operational events go out through it (the service's publish)
         self._results: list[DeliveryResult] = []
+        self._exhausted: dict[str, OperationalEvent] = {}  # delivery id -> its news, published once written
+        self._publishing: set[asyncio.Task[None]] = set()
         self._flush_now = asyncio.Event()
 
     def hold(self, delivery_id: str, now: float) -> bool:
@@ -131,8 +148,8 @@ class Recorder:
         result = recorded.result
         attempt = result.attempt
         self.metrics.delivery(recorded.outcome, profile)
-        if result.disable_endpoint_id:
-            self.metrics.endpoint_disabled()
+        if recorded.exhausted is not None:
+            self._exhausted[result.delivery_id] = recorded.exhausted
         log_attempt(event_id=result.event_id, delivery_id=result.delivery_id, endpoint_id=endpoint_id,
                     attempt=attempt.number, status_code=attempt.status_code, latency_ms=attempt.latency_ms,
                     outcome=recorded.outcome, error=attempt.error_detail or attempt.error)
@@ -182,8 +199,32 @@ class Recorder:
         self.metrics.outcome_writes += 1
         for result in batch:
             self.held.pop(result.delivery_id, None)
+        self._tell(batch, write.result() or [])
         self.on_written()
         return True
+
+    def _tell(self, batch: list[DeliveryResult], disabled: list[EndpointDisabled]) -> None:
+        """Count the endpoints this write disabled, and publish the news of them and of exhausted deliveries."""
+        news = [self._exhausted.pop(r.delivery_id) for r in batch if r.delivery_id in self._exhausted]
+        for endpoint in disabled:
+            self.metrics.endpoint_disabled()
+            news.append(operational.endpoint_disabled(endpoint.tenant_id, endpoint.endpoint_id, endpoint.reason,
+                                                      self.clock()))
+        if news and self.publish is not None:
+            task = asyncio.ensure_future(self._publish(self.publish, news))
+            self._publishing.add(task)
+            task.add_done_callback(self._publishing.discard)
+
+    async def _publish(self, publish: Publish, news: list[OperationalEvent]) -> None:
+        for attempt in range(PUBLISH_TRIES):
+            try:
+                await publish(news)
+                return
+            except Exception:
+                if attempt == PUBLISH_TRIES - 1:
+                    log.exception("publishing %d operational events failed; they are lost", len(news))
+                    return
+                await asyncio.sleep(STORE_RETRY_S)
 
     async def renew_leases(self) -> None:
         while True:

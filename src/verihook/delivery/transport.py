@@ -40,7 +40,14 @@ from yarl import URL
 
 from verihook.delivery.client_url import client_target
 from verihook.delivery.exact_url import unsendable
-from verihook.delivery.guard import GuardedResolver, TargetAddress, TargetRefused
+from verihook.delivery.guard import (
+    NOTHING_ALLOWED,
+    AllowedTargets,
+    GuardedResolver,
+    TargetAddress,
+    TargetRefused,
+    parse_target,
+)
 from verihook.model import AttemptError
 
 MAX_RESPONSE_BYTES = 64 * 1024  # response bodies are read up to this cap, the rest discarded
@@ -78,12 +85,15 @@ class Transport(Protocol):
     async def aclose(self) -> None: ...
 
 
-def create_transport(kind: str = "pyreqwest", *, allow_private_targets: bool, ca_file: str | None) -> Transport:
-    """The transport named by Settings.transport: pyreqwest (the default) or aiohttp."""
+def create_transport(kind: str = "pyreqwest", *, allow_private_targets: bool, ca_file: str | None,
+                     allowed_targets: AllowedTargets = NOTHING_ALLOWED) -> Transport:
+    """The transport named by Settings.transport: pyreqwest (the default) or aiohttp; `allowed_targets` pass the
+    guard although it refuses them (VERIHOOK_ALLOWED_TARGETS)."""
+    resolver = GuardedResolver(allowed=allowed_targets)
     if kind == "pyreqwest":
-        return PyreqwestTransport(allow_private_targets=allow_private_targets, ca_file=ca_file)
+        return PyreqwestTransport(allow_private_targets=allow_private_targets, ca_file=ca_file, resolver=resolver)
     if kind == "aiohttp":
-        return AiohttpTransport(allow_private_targets=allow_private_targets, ca_file=ca_file)
+        return AiohttpTransport(allow_private_targets=allow_private_targets, ca_file=ca_file, resolver=resolver)
     raise ValueError(f"the transport must be 'pyreqwest' or 'aiohttp', not {kind!r}")
 
 
@@ -107,7 +117,7 @@ async def _guard(resolver: GuardedResolver, url: str, timeout_s: float) -> tuple
     allowed IP literal). Raises TargetRefused, socket.gaierror, TimeoutError (DNS past the deadline)."""
     target = client_target(url)
     if target.ip is not None:
-        if target.refused:
+        if target.refused and not resolver.allowed.allows(target.host, target.ip):
             raise TargetRefused(target.host)
         return target, ()
     allowed = resolver.cached(target.host)

@@ -12,6 +12,7 @@ import referencing
 import referencing.exceptions
 
 from verihook.errors import InvalidInput
+from verihook.model import AutoDisable
 from verihook.policy import RetryPolicy
 
 EVENT_TYPE_NAME = re.compile(r"^[a-z0-9_]+(\.[a-z0-9_]+)+$")
@@ -98,6 +99,7 @@ class DeliveryDefaults:
     required_auth: str | None = None  # an endpoint of this profile must use this auth type
     disable_on_gone: bool = False  # True: a 410 answer disables the endpoint (no seed documents it)
     identical_retry: bool = False  # True: a retry repeats the first request byte for byte (see sender.py)
+    auto_disable: AutoDisable | None = None  # a new endpoint's, unless it names its own (no seed documents one)
 
 
 @dataclass(slots=True)

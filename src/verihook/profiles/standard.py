@@ -6,11 +6,14 @@ from typing import Any
 
 import orjson
 
+from verihook.model import AutoDisable
 from verihook.policy import STANDARD_RETRY
 from verihook.profiles.base import DeliveryDefaults, Message, Profile
 from verihook.times import rfc3339
 
 SUBJECT_STATUS_CHANGED = "subject.status_changed"
+# as Svix: an endpoint whose every attempt has failed for five days (and at least ten times) is disabled
+STANDARD_AUTO_DISABLE = AutoDisable(failing_for_s=5 * 24 * 3600, min_failures=10)
 
 
 class StandardProfile(Profile):
@@ -37,5 +40,6 @@ def standard_profile() -> StandardProfile:
     return StandardProfile(
         name="standard",
         description="Standard Webhooks envelope for any dotted event type",
-        defaults=DeliveryDefaults(timeout_s=15.0, retry=STANDARD_RETRY, success="2xx", disable_on_gone=True),
+        defaults=DeliveryDefaults(timeout_s=15.0, retry=STANDARD_RETRY, success="2xx", disable_on_gone=True,
+                                  auto_disable=STANDARD_AUTO_DISABLE),
     )

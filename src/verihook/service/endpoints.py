@@ -8,15 +8,16 @@ from dataclasses import dataclass
 from typing import Any
 
 from verihook.crypto import generate_token
-from verihook.delivery.guard import check_url
+from verihook.delivery.guard import allowed_targets, check_url
 from verihook.delivery.signing import generate_secret
 from verihook.errors import Conflict, InvalidInput, NotFound
 from verihook.ids import new_id
 from verihook.model import Endpoint, Page, SigningSecret, Tenant
+from verihook.operational import is_operational
 from verihook.policy import SUCCESS_RULES, RetryPolicy
 from verihook.profiles import Profile
 from verihook.rules import Rules, endpoint_rules
-from verihook.service import input_checks, seed_rules
+from verihook.service import endpoint_health, input_checks, seed_rules
 from verihook.service.access import Caller
 from verihook.service.context import Context
 
@@ -25,7 +26,7 @@ HEADER_NAME = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,256}$")
 RESERVED_HEADERS = frozenset({"webhook-id", "webhook-timestamp", "webhook-signature", "content-type",
                               "content-length", "host", "transfer-encoding", "connection", "authorization"})
 FIELDS = frozenset({"url", "description", "event_types", "enabled", "profile", "auth", "timeout_s", "retry",
-                    "success", "headers", "signing", "tenant_id"})
+                    "success", "headers", "signing", "tenant_id", "rate_limit_per_s", "auto_disable"})
 
 
 @dataclass(slots=True)
@@ -150,11 +151,13 @@ class Endpoints:
         if unknown:
             raise InvalidInput(f"unknown field {sorted(unknown)[0]!r}", field=sorted(unknown)[0])
         registry = self.ctx.registry
+        profile_before = endpoint.profile
         if "profile" in fields:
             endpoint.profile = registry.check_name(fields["profile"]) if fields["profile"] else None
         profile = registry.get(endpoint.profile or tenant.profile)
         input_checks.check_endpoint_fields(fields, require_https=tenant.require_https or profile.defaults.require_https,
-                                           allow_private_targets=self.ctx.settings.allow_private_targets)
+                                           allow_private_targets=self.ctx.settings.allow_private_targets,
+                                           allowed=allowed_targets(self.ctx.settings.allowed_targets))
         if creating and "url" not in fields:
             raise InvalidInput("url is required", field="url")
         if "url" in fields or "profile" in fields:
@@ -163,6 +166,7 @@ class Endpoints:
                 raise InvalidInput(f"url must use https: profile {profile.name} sends webhooks only over HTTPS",
                                    field="url")
             check_url(url, allow_private_targets=self.ctx.settings.allow_private_targets,
+                      allowed=allowed_targets(self.ctx.settings.allowed_targets),
                       require_https=tenant.require_https or profile.defaults.require_https)
             endpoint.url = url
         if "description" in fields:
@@ -183,6 +187,12 @@ class Endpoints:
             endpoint.headers = _check_headers(fields["headers"] or {})
         if "signing" in fields:
             endpoint.signing_enabled = bool((fields["signing"] or {}).get("enabled", True))
+        if "rate_limit_per_s" in fields:
+            endpoint.rate_limit_per_s = endpoint_health.rate_limit(fields["rate_limit_per_s"])
+        if "auto_disable" in fields:
+            endpoint.auto_disable = endpoint_health.auto_disable(fields["auto_disable"])
+        elif creating or endpoint.profile != profile_before:  # left out: the profile's (none for a seed)
+            endpoint.auto_disable = profile.defaults.auto_disable
         if "auth" in fields or creating:
             endpoint.auth = _complete_auth(fields.get("auth"), profile.defaults.auth_type, endpoint.auth)
         required = profile.defaults.required_auth
@@ -207,7 +217,7 @@ class Endpoints:
         for index, name in enumerate(names):
             field = f"event_types[{index}]"
             self.ctx.registry.check_event_type_name(name, field=field)
-            if profile.event_types and name not in profile.event_types:
+            if profile.event_types and name not in profile.event_types and not is_operational(name):
                 raise InvalidInput(f"event type {name!r} is not one of profile {profile.name}'s: "
                                    f"{', '.join(profile.event_types)}", field=field)
         return list(dict.fromkeys(names))

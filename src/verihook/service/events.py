@@ -14,6 +14,7 @@ from verihook import limits
 from verihook.errors import Forbidden, InvalidInput, NotFound
 from verihook.ids import new_id
 from verihook.model import Delivery, DeliveryStatus, Endpoint, Event, EventFilter, Page, Published, Subject
+from verihook.operational import OperationalEvent, is_operational
 from verihook.profiles import EventType
 from verihook.profiles.base import RemoteRef
 from verihook.rules import endpoint_rules, subject_rules
@@ -77,6 +78,27 @@ class Events:
         self.observe_published(published, started_at)
         return published
 
+    async def publish_operational(self, news: Sequence[OperationalEvent]) -> list[Published]:
+        """Publish what Verihook itself tells tenants (verihook.operational), routed as any event: only to the
+        tenant's endpoints that name the type; one that no endpoint names is not published at all."""
+        drafts = []
+        for item in news:
+            tenant = await self.ctx.tenant(item.tenant_id)
+            if tenant is None:
+                continue
+            drafts.append(EventDraft(id=new_id("evt"), tenant_id=tenant.id, type=item.type,
+                                     data_json=orjson.dumps(item.data), subject_id=None, idempotency_key=None,
+                                     created_at=self.ctx.clock(), tenant_profile=tenant.profile,
+                                     only_if_routed=True))
+        if not drafts:
+            return []
+        started_at = time.time()
+        published = await self.ctx.store.publish(drafts, self.route)
+        if any(p.deliveries for p in published):
+            self.ctx.wake_dispatcher()
+        self.observe_published(published, started_at)
+        return published
+
     def observe_published(self, published: Sequence[Published], started_at: float) -> None:
         """`verihook_events_published_total{profile}` (the profile owning each new event's type), and a
         `publish` span per new event."""
@@ -91,6 +113,8 @@ class Events:
                      ) -> EventDraft:
         registry = self.ctx.registry
         event_type = registry.check_event_type_name(item.type)
+        if is_operational(event_type):
+            raise InvalidInput(f"event type {event_type} is published by Verihook itself, not by tenants", field="type")
         tenant_id = await self.ctx.tenant_ref(item.tenant_id)  # a Verihook id or the tenant's uid
         if item.subject_id is not None:  # looked up in tenant_id if given (subject ids are unique per tenant)
             subject = await find_subject(self.ctx, caller, item.subject_id, tenant_id, field="subject_id")
@@ -121,9 +145,9 @@ class Events:
         if subject is not None and subject.webhook_url and (known is None or known.subject_url):
             rules = subject_rules(subject.profile, tenant_profile, registry)
             destinations.append(Recipient(None, subject.webhook_url, rules.lease_s))
+        opt_in = known.opt_in if known is not None else is_operational(draft.type)
         for endpoint in endpoints:
-            if endpoint.matches(draft.type) and not (known is not None and known.opt_in
-                                                     and endpoint.event_types is None):
+            if endpoint.matches(draft.type) and not (opt_in and endpoint.event_types is None):
                 rules = endpoint_rules(endpoint, tenant_profile, registry)
                 if draft.type == VALIDAS_EVENT and not receives_validas(endpoint, rules.profile.name):
                     continue

@@ -20,7 +20,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from verihook.delivery.guard import check_url
+from verihook.delivery.guard import NOTHING_ALLOWED, AllowedTargets, check_url
 from verihook.delivery.signing import SECRET_PREFIX
 from verihook.errors import InvalidInput
 
@@ -61,7 +61,8 @@ def check_signing_secret(secret: str, field: str = "secret") -> None:
                            f"{SECRET_MAX_BYTES} bytes", field=field)
 
 
-def check_endpoint_fields(fields: Mapping[str, Any], *, require_https: bool, allow_private_targets: bool) -> None:
+def check_endpoint_fields(fields: Mapping[str, Any], *, require_https: bool, allow_private_targets: bool,
+                          allowed: AllowedTargets = NOTHING_ALLOWED) -> None:
     """The checks above for the fields of a create or a change; raises InvalidInput naming the field."""
     if isinstance(fields.get("headers"), Mapping):
         _check_headers(fields["headers"])
@@ -70,7 +71,8 @@ def check_endpoint_fields(fields: Mapping[str, Any], *, require_https: bool, all
         _check_credentials(auth)
         token_url = auth.get("token_url")
         if isinstance(token_url, str):
-            _check_token_url(token_url, require_https=require_https, allow_private_targets=allow_private_targets)
+            _check_token_url(token_url, require_https=require_https, allow_private_targets=allow_private_targets,
+                             allowed=allowed)
 
 
 def _check_headers(headers: Mapping[str, Any]) -> None:
@@ -103,10 +105,10 @@ def _check_credentials(auth: Mapping[str, Any]) -> None:
             raise InvalidInput("auth.username cannot hold ':' (Basic authentication splits on it)", field=field)
 
 
-def _check_token_url(url: str, *, require_https: bool, allow_private_targets: bool) -> None:
+def _check_token_url(url: str, *, require_https: bool, allow_private_targets: bool, allowed: AllowedTargets) -> None:
     field = "auth.token_url"
     try:
-        check_url(url, allow_private_targets=allow_private_targets, require_https=require_https)
+        check_url(url, allow_private_targets=allow_private_targets, require_https=require_https, allowed=allowed)
     except InvalidInput as error:
         detail = error.detail.removeprefix("url")
         raise InvalidInput(f"auth.token_url{detail}" if detail != error.detail else f"auth.token_url: {detail}",

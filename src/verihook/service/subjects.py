@@ -9,8 +9,8 @@ from typing import Any
 
 import orjson
 
-from verihook.delivery.guard import check_url
-from verihook.errors import Conflict, InvalidInput
+from verihook.delivery.guard import allowed_targets, check_url
+from verihook.errors import Conflict, InvalidInput, NotFound
 from verihook.ids import new_id
 from verihook.model import DeliveryStatus, Page, Published, StatusChange, Subject, SubjectFilter, rollup
 from verihook.service.access import Caller
@@ -76,6 +76,7 @@ class Subjects:
                                    "HTTPS", field="webhook_url")
             try:
                 check_url(item.webhook_url, allow_private_targets=self.ctx.settings.allow_private_targets,
+                          allowed=allowed_targets(self.ctx.settings.allowed_targets),
                           require_https=tenant.require_https or profile.defaults.require_https)
             except InvalidInput as error:
                 detail = f"webhook_{error.detail}" if error.detail.startswith("url") else error.detail

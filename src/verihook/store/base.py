@@ -13,6 +13,7 @@ from verihook.model import (
     DeliveryStatus,
     DueDelivery,
     Endpoint,
+    EndpointDisabled,
     Event,
     EventFilter,
     Page,
@@ -41,6 +42,7 @@ class EventDraft:
     created_at: float
     subject_update: SubjectUpdate | None = None
     tenant_profile: str = "standard"  # decides the delivery defaults of endpoints that name no profile
+    only_if_routed: bool = False  # True: not published at all when no destination wants it (operational events)
 
 
 @dataclass(slots=True)
@@ -161,7 +163,9 @@ class Store(Protocol):
     async def extend_leases(self, delivery_ids: Sequence[str], now: float) -> None: ...
     # hand claimed deliveries back unsent, each due again at its (delivery id, time); no attempt is counted
     async def defer(self, deferrals: Sequence[tuple[str, float]], now: float) -> None: ...
-    async def record_results(self, results: Sequence[DeliveryResult], now: float) -> None: ...
+    # write attempts and their deliveries' new state, and the endpoints' failing streaks; answers the endpoints
+    # this disabled (a 410, or auto_disable), each once: those that were enabled until now
+    async def record_results(self, results: Sequence[DeliveryResult], now: float) -> list[EndpointDisabled]: ...
     # the `first_request` last recorded for the delivery (opened), or None
     async def first_request(self, delivery_id: str) -> bytes | None: ...
     async def next_due_at(self) -> float | None: ...

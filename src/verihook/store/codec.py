@@ -11,7 +11,7 @@ import orjson
 
 from verihook.crypto import SecretBox
 from verihook.errors import InvalidInput
-from verihook.model import Endpoint, SigningSecret
+from verihook.model import AutoDisable, Endpoint, SigningSecret
 
 SECRET_AUTH_FIELDS = ("token", "password", "client_secret")
 
@@ -91,7 +91,8 @@ class EndpointCodec:
             "success": ep.success, "headers": orjson.dumps(ep.headers).decode(),
             "signing_enabled": bool(ep.signing_enabled), "signing_secrets": self.seal_secrets(ep.signing_secrets),
             "disabled_reason": ep.disabled_reason, "created_at": ep.created_at, "updated_at": ep.updated_at,
-            "deleted_at": ep.deleted_at,
+            "deleted_at": ep.deleted_at, "rate_limit_per_s": ep.rate_limit_per_s,
+            "auto_disable": None if ep.auto_disable is None else orjson.dumps(ep.auto_disable.to_dict()).decode(),
         }
 
     def from_row(self, row: Mapping[str, Any], *, with_secrets: bool = True) -> Endpoint:
@@ -111,8 +112,10 @@ class EndpointCodec:
             signing_enabled=bool(row["signing_enabled"]),
             signing_secrets=signing_secrets, created_at=row["created_at"], updated_at=row["updated_at"],
             disabled_reason=row["disabled_reason"], deleted_at=row["deleted_at"],
+            rate_limit_per_s=row["rate_limit_per_s"],
+            auto_disable=None if row["auto_disable"] is None else AutoDisable(**orjson.loads(row["auto_disable"])),
         )
 
     COLUMNS = ("id", "tenant_id", "url", "description", "enabled", "event_types", "profile", "auth",
                "timeout_s", "retry", "success", "headers", "signing_enabled", "signing_secrets",
-               "disabled_reason", "created_at", "updated_at", "deleted_at")
+               "disabled_reason", "created_at", "updated_at", "deleted_at", "rate_limit_per_s", "auto_disable")

@@ -17,10 +17,12 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from verihook.crypto import SecretBox
-from verihook.model import DeliveryResult, DueDelivery
+from verihook.model import DeliveryResult, DueDelivery, EndpointDisabled
 from verihook.store.database import Tx
+from verihook.store.endpoint_health import auto_disable_rows, streak_rows
 from verihook.store.postgres_conn import WORK_CHANNEL, Connections, PostgresDatabase, dsn_of
 from verihook.store.postgres_sql import (
+    AUTO_DISABLE,
     CLAIM_DUE,
     DEFER,
     DISABLE_ENDPOINTS,
@@ -28,6 +30,7 @@ from verihook.store.postgres_sql import (
     LOCK_IDEMPOTENCY_KEYS,
     NOTIFY_WORK,
     RECORD_RESULTS,
+    RECORD_STREAKS,
     results_json,
 )
 from verihook.store.sql_store import SqlStore
@@ -72,20 +75,30 @@ class PostgresStore(SqlStore):
         async with self._pg.connection() as conn:
             await conn.execute(DEFER, [d[0] for d in ordered], [d[1] for d in ordered], now)
 
-    async def record_results(self, results: Sequence[DeliveryResult], now: float) -> None:
+    async def record_results(self, results: Sequence[DeliveryResult], now: float) -> list[EndpointDisabled]:
         if not results:
-            return
+            return []
         ordered = sorted(results, key=lambda r: r.delivery_id)  # one lock order for every writer: no deadlocks
         rows = results_json(ordered)
-        disabled = sorted({r.disable_endpoint_id: r.disable_reason for r in ordered if r.disable_endpoint_id}.items())
+        gone = sorted({r.disable_endpoint_id: r.disable_reason for r in ordered if r.disable_endpoint_id}.items())
+        streaks = streak_rows(ordered)
+        auto = auto_disable_rows(ordered)
         firsts = self._sealed_first_requests(ordered)
-        if not disabled and not firsts:
+        if not gone and not firsts and not auto:  # each statement is atomic: no transaction round trips
             async with self._pg.connection() as conn:
                 await conn.execute(RECORD_RESULTS, rows, now)
-            return
+                if streaks:
+                    await conn.execute(RECORD_STREAKS, *map(list, zip(*streaks, strict=True)))
+            return []
+        disabled = []
         async with self._pg.transaction() as conn:
             await conn.execute(RECORD_RESULTS, rows, now)
-            if disabled:
-                await conn.execute(DISABLE_ENDPOINTS, [d[0] for d in disabled], [d[1] for d in disabled], now)
+            if gone:
+                disabled += await conn.fetch(DISABLE_ENDPOINTS, [d[0] for d in gone], [d[1] for d in gone], now)
+            if streaks:
+                await conn.execute(RECORD_STREAKS, *map(list, zip(*streaks, strict=True)))
+            if auto:
+                disabled += await conn.fetch(AUTO_DISABLE, *map(list, zip(*auto, strict=True)), now)
             if firsts:
                 await conn.executemany("UPDATE deliveries SET first_request = $1 WHERE id = $2", firsts)
+        return [EndpointDisabled(*row) for row in disabled]

@@ -66,9 +66,30 @@ UPDATE deliveries d SET
     leased_until = NULL, last_status_code = r.status_code, last_error = r.error, updated_at = $2
 FROM r WHERE d.id = r.delivery_id
 """
-DISABLE_ENDPOINTS = (
+DISABLE_ENDPOINTS = (  # the receiver asked for it (410)
     "UPDATE endpoints SET enabled = false, disabled_reason = r.reason, updated_at = $3"
-    " FROM unnest($1::text[], $2::text[]) AS r(id, reason) WHERE endpoints.id = r.id")
+    " FROM unnest($1::text[], $2::text[]) AS r(id, reason) WHERE endpoints.id = r.id AND endpoints.enabled"
+    " RETURNING endpoints.id, endpoints.tenant_id, endpoints.disabled_reason")
+# The failing streaks of the batch's endpoints (store/endpoint_health.py), written only where they change; the
+# rows are locked in id order first, so that workers writing streaks of the same endpoints never deadlock.
+RECORD_STREAKS = """
+WITH r AS (
+    SELECT * FROM unnest($1::text[], $2::bool[], $3::int[], $4::float8[]) AS r(id, reset, failures, first_at)
+), locked AS (
+    SELECT e.id FROM endpoints e JOIN r ON r.id = e.id WHERE r.failures > 0 OR e.failures <> 0
+    ORDER BY e.id FOR UPDATE OF e
+)
+UPDATE endpoints e SET
+    failing_since = CASE WHEN r.reset THEN r.first_at ELSE COALESCE(e.failing_since, r.first_at) END,
+    failures = CASE WHEN r.reset THEN 0 ELSE e.failures END + r.failures
+FROM r JOIN locked ON locked.id = r.id WHERE e.id = r.id
+"""
+AUTO_DISABLE = (
+    "UPDATE endpoints e SET enabled = false, disabled_reason = r.reason, updated_at = $5"
+    " FROM unnest($1::text[], $2::float8[], $3::int[], $4::text[]) AS r(id, span, least_failures, reason)"
+    " WHERE e.id = r.id AND e.enabled AND e.deleted_at IS NULL AND e.failing_since <= $5 - r.span"
+    " AND e.failures >= r.least_failures"
+    " RETURNING e.id, e.tenant_id, e.disabled_reason")
 DEFER = ("UPDATE deliveries SET next_attempt_at = r.at, leased_until = NULL, updated_at = $3"
          " FROM unnest($1::text[], $2::float8[]) AS r(id, at) WHERE deliveries.id = r.id AND status = 'pending'")
 

@@ -81,7 +81,10 @@ async def publish(tx: Tx, drafts: Sequence[EventDraft], router: Router, codec: E
                 codec.from_row(row, with_secrets=False)
                 for row in await tx.fetch_all(q.LIVE_ENDPOINTS, tenant_id=draft.tenant_id)]
         subject = await _advance_subject(tx, draft, batch) if draft.subject_id is not None else None
-        made = batch.add(draft, subject, router(draft, subject, endpoints_of[draft.tenant_id]))
+        destinations = router(draft, subject, endpoints_of[draft.tenant_id])
+        if draft.only_if_routed and not destinations:
+            continue
+        made = batch.add(draft, subject, destinations)
         published.append(made)
         if draft.idempotency_key is not None:
             earlier[key] = made

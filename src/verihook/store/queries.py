@@ -60,7 +60,10 @@ DESCENDANT_IDS = (
 
 INSERT_ENDPOINT = (f"INSERT INTO endpoints ({', '.join(EndpointCodec.COLUMNS)})"
                    f" VALUES ({', '.join(f':{name}' for name in EndpointCodec.COLUMNS)})")
-UPDATE_ENDPOINT = (f"UPDATE endpoints SET {', '.join(f'{name} = :{name}' for name in EndpointCodec.COLUMNS[1:])}"
+# enabling a disabled endpoint starts its failing streak (auto_disable) afresh
+UPDATE_ENDPOINT = (f"UPDATE endpoints SET {', '.join(f'{name} = :{name}' for name in EndpointCodec.COLUMNS[1:])},"
+                   " failing_since = CASE WHEN :enabled AND NOT enabled THEN NULL ELSE failing_since END,"
+                   " failures = CASE WHEN :enabled AND NOT enabled THEN 0 ELSE failures END"
                    " WHERE id = :id")
 GET_ENDPOINT = "SELECT * FROM endpoints WHERE id = :id"
 # what publishing routes to: a disabled endpoint gets its deliveries too, as skipped

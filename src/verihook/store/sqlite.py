@@ -16,8 +16,9 @@ from pathlib import Path
 import orjson
 
 from verihook.crypto import SecretBox
-from verihook.model import DeliveryResult, DueDelivery
+from verihook.model import DeliveryResult, DueDelivery, EndpointDisabled
 from verihook.store.codec import valid_unicode, without_nul
+from verihook.store.endpoint_health import auto_disable_rows, streak_rows
 from verihook.store.sql_store import SqlStore
 from verihook.store.sqlite_conn import Reader, SqliteDatabase, Writer
 
@@ -62,6 +63,25 @@ _UPDATE_DELIVERIES_SQL = (
     f" next_attempt_at = iif({_STALE} AND j.value->>1 <> 'succeeded', next_attempt_at, j.value->>2),"
     " leased_until = NULL, last_status_code = j.value->>3, last_error = j.value->>4, updated_at = ?"
     " FROM json_each(?) AS j WHERE deliveries.id = j.value->>0"
+)
+
+# The failing streaks of the batch's endpoints (store/endpoint_health.py), written only where they change.
+_STREAKS_SQL = (
+    "UPDATE endpoints SET"
+    " failing_since = iif(j.value->>1, j.value->>3, coalesce(failing_since, j.value->>3)),"
+    " failures = iif(j.value->>1, 0, failures) + j.value->>2"
+    " FROM json_each(?) AS j WHERE endpoints.id = j.value->>0 AND (j.value->>2 > 0 OR endpoints.failures <> 0)"
+)
+_AUTO_DISABLE_SQL = (
+    "UPDATE endpoints SET enabled = 0, disabled_reason = j.value->>3, updated_at = ?1"
+    " FROM json_each(?2) AS j WHERE endpoints.id = j.value->>0 AND endpoints.enabled AND endpoints.deleted_at IS NULL"
+    " AND endpoints.failing_since <= ?1 - j.value->>1 AND endpoints.failures >= j.value->>2"
+    " RETURNING endpoints.id, endpoints.tenant_id, endpoints.disabled_reason"
+)
+_DISABLE_SQL = (  # the receiver asked for it (410)
+    "UPDATE endpoints SET enabled = 0, disabled_reason = j.value->>1, updated_at = ?1"
+    " FROM json_each(?2) AS j WHERE endpoints.id = j.value->>0 AND endpoints.enabled"
+    " RETURNING endpoints.id, endpoints.tenant_id, endpoints.disabled_reason"
 )
 
 _DEFER_SQL = (
@@ -129,7 +149,7 @@ class SqliteStore(SqlStore):
         rows = orjson.dumps(list(deferrals)).decode()
         await self._writer.run(lambda c: c.execute(_DEFER_SQL, (now, rows)))
 
-    async def record_results(self, results: Sequence[DeliveryResult], now: float) -> None:
+    async def record_results(self, results: Sequence[DeliveryResult], now: float) -> list[EndpointDisabled]:
         rows = [(a.delivery_id, a.number, a.at, a.status_code, a.latency_ms, without_nul(a.error),
                  without_nul(a.error_detail), a.request_headers, a.response_headers, without_nul(a.response_body))
                 for a in (r.attempt for r in results)]
@@ -142,17 +162,24 @@ class SqliteStore(SqlStore):
              r.cycle_started_at)
             for r in results
         ]).decode()
-        disabled = [(r.disable_reason, now, r.disable_endpoint_id) for r in results if r.disable_endpoint_id]
+        gone = {r.disable_endpoint_id: r.disable_reason for r in results if r.disable_endpoint_id}
+        streaks = streak_rows(results)
+        auto = auto_disable_rows(results)
         firsts = self._sealed_first_requests(results)
 
-        def run(conn: sqlite3.Connection) -> None:
+        def run(conn: sqlite3.Connection) -> list[EndpointDisabled]:
             conn.execute(_INSERT_ATTEMPTS_SQL, (attempts,))
             conn.execute(_UPDATE_DELIVERIES_SQL, (now, updates))
-            if disabled:
-                conn.executemany("UPDATE endpoints SET enabled = 0, disabled_reason = ?, updated_at = ?"
-                                 " WHERE id = ?", disabled)
+            disabled = []
+            if gone:
+                disabled += conn.execute(_DISABLE_SQL, (now, orjson.dumps(list(gone.items())).decode())).fetchall()
+            if streaks:
+                conn.execute(_STREAKS_SQL, (orjson.dumps(streaks).decode(),))
+            if auto:
+                disabled += conn.execute(_AUTO_DISABLE_SQL, (now, orjson.dumps(auto).decode())).fetchall()
             if firsts:
                 conn.executemany("UPDATE deliveries SET first_request = ? WHERE id = ?", firsts)
+            return [EndpointDisabled(*row) for row in disabled]
 
-        await self._writer.run(run)
+        return await self._writer.run(run)
 

@@ -88,6 +88,11 @@ class SigningOut(View):
     enabled: bool
 
 
+class AutoDisableOut(View):
+    failing_for_s: int = Field(description="every attempt has failed for this many seconds")
+    min_failures: int = Field(description="and at least this many attempts failed")
+
+
 class EndpointOut(View):
     """An endpoint with the rules in force for it (its own, else its profile's)."""
 
@@ -105,6 +110,8 @@ class EndpointOut(View):
     auth: AuthOut
     headers: dict[str, str]
     signing: SigningOut
+    rate_limit_per_s: Number | None = Field(description="at most this many requests a second; null: no limit")
+    auto_disable: AutoDisableOut | None = Field(description="when failing makes it disabled; null: never")
     signing_secret: str | None = Field(description="*** except in the answer that created the endpoint")
     created_at: Timestamp
     updated_at: Timestamp
@@ -118,7 +125,8 @@ class EndpointOut(View):
             description=ep.description, enabled=ep.enabled, disabled_reason=ep.disabled_reason,
             event_types=ep.event_types, profile=rules.profile.name, timeout_s=rules.timeout_s,
             retry=retry_shown(rules.retry), success=rules.success, auth=auth_shown(ep.auth, reveal=reveal),
-            headers=ep.headers, signing=SigningOut(enabled=ep.signing_enabled),
+            headers=ep.headers, signing=SigningOut(enabled=ep.signing_enabled), rate_limit_per_s=ep.rate_limit_per_s,
+            auto_disable=None if ep.auto_disable is None else AutoDisableOut(**ep.auto_disable.to_dict()),
             signing_secret=_current_secret(view) if reveal else REDACTED,
             created_at=rfc3339(ep.created_at), updated_at=rfc3339(ep.updated_at))
 

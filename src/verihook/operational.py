@@ -1,0 +1,42 @@
+"""Operational events: what Verihook itself tells a tenant about its endpoints and deliveries. No I/O here.
+
+They are published to the tenant concerned and delivered only to its endpoints that name them in `event_types`
+(never to endpoints taking every type); a tenant cannot publish them.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from verihook.times import rfc3339
+
+ENDPOINT_DISABLED = "verihook.endpoint.disabled"
+DELIVERY_EXHAUSTED = "verihook.delivery.exhausted"
+TYPES = frozenset({ENDPOINT_DISABLED, DELIVERY_EXHAUSTED})
+_USERINFO_PASSWORD = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://[^/?#@:]*):[^/?#@]*@")
+
+
+@dataclass(frozen=True, slots=True)
+class OperationalEvent:
+    tenant_id: str
+    type: str
+    data: dict[str, Any]
+
+
+def is_operational(event_type: str) -> bool:
+    return event_type in TYPES
+
+
+def endpoint_disabled(tenant_id: str, endpoint_id: str, reason: str, at: float) -> OperationalEvent:
+    return OperationalEvent(tenant_id, ENDPOINT_DISABLED,
+                            {"endpoint_id": endpoint_id, "reason": reason, "at": rfc3339(at)})
+
+
+def delivery_exhausted(tenant_id: str, *, event_id: str, delivery_id: str, endpoint_id: str | None, url: str,
+                       attempts: int, last_status_code: int | None, last_error: str | None) -> OperationalEvent:
+    return OperationalEvent(tenant_id, DELIVERY_EXHAUSTED, {
+        "event_id": event_id, "delivery_id": delivery_id, "endpoint_id": endpoint_id,
+        "url": _USERINFO_PASSWORD.sub(r"\1:***@", url, count=1),
+        "attempts": attempts, "last_status_code": last_status_code, "last_error": last_error})
