@@ -30,6 +30,8 @@ class Settings:
     # origins whose pages may show the dashboard in an iframe (VERIHOOK_PORTAL_FRAME_ANCESTORS); empty: none but
     # the dashboard's own site (see docs/API.md "Dashboard")
     portal_frame_ancestors: tuple[str, ...] = ()
+    # dispatcher processes `serve` runs beside its API (VERIHOOK_DISPATCHERS); 0: one process, dispatcher inside
+    dispatchers: int = field(default_factory=lambda: os.cpu_count() or 1)
     dispatcher: DispatcherSettings = field(default_factory=lambda: DispatcherSettings())
 
     @classmethod
@@ -47,6 +49,7 @@ class Settings:
             log_format=(env.get("VERIHOOK_LOG_FORMAT") or "text").strip().lower(),
             propagate_trace=env.get("VERIHOOK_PROPAGATE_TRACE", "") in ("1", "true", "yes"),
             portal_frame_ancestors=frame_ancestors(env.get("VERIHOOK_PORTAL_FRAME_ANCESTORS", "")),
+            dispatchers=dispatcher_count(env.get("VERIHOOK_DISPATCHERS", ""), "VERIHOOK_DISPATCHERS"),
             dispatcher=DispatcherSettings.from_env(env),
         )
 
@@ -109,6 +112,19 @@ def frame_ancestors(value: str) -> tuple[str, ...]:
                              " https://platform.example (scheme, host, optional port; no path)")
         origins.append(origin.lower())
     return tuple(dict.fromkeys(origins))
+
+
+def dispatcher_count(value: str, name: str = "--dispatchers") -> int:
+    """A count of dispatcher processes: a whole number from 0 up; empty: one per core."""
+    if not value.strip():
+        return os.cpu_count() or 1
+    try:
+        count = int(value)
+    except ValueError:
+        count = -1
+    if count < 0:
+        raise ValueError(f"{name} must be a whole number of processes (0 or more), not {value!r}")
+    return count
 
 
 def _transport(value: str) -> str:
