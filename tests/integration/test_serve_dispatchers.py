@@ -12,6 +12,7 @@ import contextlib
 import os
 import signal
 import sqlite3
+import sys
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Iterable
@@ -125,6 +126,30 @@ async def test_the_api_process_metrics_sum_every_dispatcher_process(
         assert value(page, "verihook_events_published_total", {"profile": "standard"}) == delivered  # the API's
         assert value(page, "verihook_outcome_writes_total") >= 2
         assert value(page, "verihook_pending_deliveries") == 0
+
+
+async def test_dispatchers_0_is_one_process_that_delivers_itself(
+        tmp_path: Path, http: aiohttp.ClientSession, receiver: Receiver) -> None:
+    serve = ServeProcess(f"sqlite:///{tmp_path / 'verihook.db'}", tmp_path, args=("--dispatchers", "0"))
+    await serve.start()
+    try:
+        assert await dispatcher_pids(serve, count=0) == []
+        api = await Api(serve.base_url, ADMIN_KEY, http).as_new_tenant()
+        await api.endpoint(receiver.url)
+        await wait_status(api, (await api.publish())["id"])
+    finally:
+        serve.stop()
+
+
+@pytest.mark.parametrize("value", ["-1", "two"])
+async def test_a_bad_dispatcher_count_is_refused_at_start(tmp_path: Path, value: str) -> None:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "verihook.cli", "serve", "--dispatchers", value, cwd=tmp_path,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    _, err = await asyncio.wait_for(process.communicate(), 30)
+    assert process.returncode == 2
+    assert f"--dispatchers must be a whole number of processes (0 or more), not '{value}'" in err.decode()
+    assert not (tmp_path / "verihook.db").exists()
 
 
 async def test_readiness_is_503_while_a_dispatcher_process_is_down_and_200_once_it_is_back(
