@@ -4,8 +4,11 @@ here as threads released at once: each migration is applied once and every one u
 from __future__ import annotations
 
 import asyncio
+import fcntl
+import os
 import sqlite3
 import threading
+import time
 from pathlib import Path
 
 from verihook.crypto import SecretBox, load_or_create_key_file
@@ -55,3 +58,33 @@ async def test_stores_migrating_a_new_file_at_once_apply_each_migration_once(tmp
         assert sorted(v for one in applied for v in one) == versions, applied
         with sqlite3.connect(path) as conn:
             assert [row[0] for row in conn.execute("SELECT version FROM schema_migrations ORDER BY 1")] == versions
+
+
+async def test_a_writer_waiting_for_another_process_writes_the_moment_that_one_commits(tmp_path: Path) -> None:
+    """Another process's writer holds the file (its turn taken, a transaction open) for 180 ms; the store's write
+    goes through right after that COMMIT, not after SQLite's next busy-handler sleep (which would come at 228 ms)."""
+    hold_s = 0.18
+    path = tmp_path / "verihook.db"
+    store = SqliteStore(path, SecretBox("k"))
+    await store.migrate()
+    other = sqlite3.connect(path, isolation_level=None)
+    turn = os.open(f"{path}-writer", os.O_RDWR | os.O_CREAT, 0o600)
+    latencies = []
+    try:
+        for round_ in range(3):
+            fcntl.flock(turn, fcntl.LOCK_EX)
+            other.execute("BEGIN IMMEDIATE")
+            other.execute("INSERT INTO meta (key, value) VALUES (?, 'x')", (f"other-{round_}",))
+            writing = asyncio.create_task(store.put_meta_if_absent(f"mine-{round_}", "y"))
+            await asyncio.sleep(hold_s)
+            assert not writing.done()
+            other.execute("COMMIT")
+            fcntl.flock(turn, fcntl.LOCK_UN)
+            committed = time.perf_counter()
+            await writing
+            latencies.append(time.perf_counter() - committed)
+    finally:
+        other.close()
+        os.close(turn)
+        await store.close()
+    assert min(latencies) < 0.02, latencies

@@ -229,7 +229,7 @@ async def test_killing_a_dispatcher_process_and_the_api_process_loses_nothing(
         await receiver.wait_for(EVENTS // 5, timeout=60)
         victim = children_of(serve.process.pid)[0]  # type: ignore[union-attr]
         os.kill(victim, signal.SIGKILL)  # no flush, no goodbye
-        now = time.time()
+        now = child_killed_at = time.time()
         leased = dict(read_db(db, "SELECT event_id, leased_until FROM deliveries WHERE status = 'pending'"
                                   " AND leased_until > ?", now))  # the claims alive (the dead one's among them), by
         # event (one endpoint: one delivery each, sent with its event id as webhook-id)
@@ -239,6 +239,7 @@ async def test_killing_a_dispatcher_process_and_the_api_process_loses_nothing(
         await receiver.wait_for(EVENTS // 2, timeout=60)
         children |= set(children_of(serve.process.pid))  # type: ignore[union-attr]
         serve.kill(signal.SIGKILL)  # the API process: its dispatcher processes stop (they record what they sent)
+        parent_killed_at = time.time()
         serve = ServeProcess(f"sqlite:///{db}", tmp_path, env=KILL_ENV, args=DISPATCHERS)
         await serve.start()
         publisher.api = Api(serve.base_url, tenant.key, http)
@@ -262,8 +263,12 @@ async def test_killing_a_dispatcher_process_and_the_api_process_loses_nothing(
     counts = Counter({webhook_id: len(times) for webhook_id, times in arrivals.items()})
     duplicated = {webhook_id for webhook_id, count in counts.items() if count > 1}
     duplicates = sum(counts.values()) - len(counts)
+    stray = {webhook_id: [round(at - child_killed_at, 3) for at in sorted(arrivals[webhook_id])]
+             for webhook_id in sorted(duplicated - set(leased))[:5]}
     summary = (f"claims alive at the kill {claims_at_kill}; duplicates {duplicates}; statuses {statuses}; "
-               f"attempts {recorded}; batches sent again {publisher.refused}")
+               f"attempts {recorded}; batches sent again {publisher.refused}; API process killed "
+               f"{parent_killed_at - child_killed_at:.2f} s after the dispatcher process; duplicates not held by "
+               f"the killed dispatcher process, arrivals after its kill: {stray}")
     event_ids = set(publisher.ids.values())
     assert len(event_ids) == EVENTS, summary  # no batch sent again made a second event
     assert set(counts) == event_ids, f"{len(event_ids - set(counts))} events never arrived: {summary}"

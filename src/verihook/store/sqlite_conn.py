@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import os
 import queue
 import sqlite3
@@ -86,6 +87,33 @@ class Reader:
         self._executor.shutdown(wait=True)
 
 
+class WriterTurn:
+    """The turn to write, taken in the kernel by the writer of every process on one file (`flock` on
+    `<file>-writer`) around each transaction.
+
+    SQLite alone makes a writer that finds the file locked sleep and try again (1, 2, 5, 10 ... 100 ms): with the
+    dispatcher processes of one `serve` committing many small groups, each waited about a third of a drain that
+    way. Waiting here, it is woken the moment the other's COMMIT is done. SQLite's own lock still guards the file
+    (another program's writer waits as before).
+    """
+
+    def __init__(self, path: Path) -> None:
+        self._fd = -1 if str(path) == ":memory:" else os.open(f"{path}-writer", os.O_RDWR | os.O_CREAT, FILE_MODE)
+
+    def __enter__(self) -> None:
+        if self._fd >= 0:
+            fcntl.flock(self._fd, fcntl.LOCK_EX)
+
+    def __exit__(self, *_: object) -> None:
+        if self._fd >= 0:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+
 @dataclass(slots=True)
 class _Call:
     fn: Callable[[sqlite3.Connection], Any]
@@ -121,6 +149,7 @@ class Writer:
 
     def _work(self) -> None:
         conn = connect(self._path)
+        turn = WriterTurn(self._path)
         try:
             while True:
                 first = self._calls.get()
@@ -139,9 +168,12 @@ class Writer:
                         self._calls.put(call)  # taken up after this group
                         break
                     group.append(call)
-                self._settle(self._commit(conn, group))
+                with turn:
+                    outcomes = self._commit(conn, group)
+                self._settle(outcomes)
         finally:
             conn.close()
+            turn.close()
 
     @staticmethod
     def _commit(conn: sqlite3.Connection, group: list[_Call]) -> list[tuple[_Call, bool, Any]]:
