@@ -23,7 +23,7 @@ import pytest
 
 from tests.support.api import Api
 from tests.support.postgres import wait_ready
-from tests.support.receivers import Receiver
+from tests.support.receivers import Answer, Receiver
 from tests.support.server import ADMIN_KEY, ServeProcess
 
 from .test_metrics import scrape, value
@@ -41,6 +41,15 @@ def children_of(pid: int) -> list[int]:
                 if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
                     found.append(int(entry))
     return sorted(found)
+
+
+def environment_of(pid: int) -> dict[str, str]:
+    text = Path(f"/proc/{pid}/environ").read_text()
+    return dict(item.split("=", 1) for item in text.split("\0") if "=" in item)
+
+
+def exists(path: str) -> bool:
+    return os.path.exists(path)
 
 
 def signal_all(pids: Iterable[int], sig: int) -> None:
@@ -168,6 +177,32 @@ async def test_readiness_is_503_while_a_dispatcher_process_is_down_and_200_once_
             await asyncio.sleep(0.02)
         replaced = await dispatcher_pids(serve)  # /readyz is 200 again
         assert survivor in replaced and victim not in replaced
+
+
+async def test_sigterm_stops_every_process_and_each_dispatcher_writes_what_it_sent(
+        tmp_path: Path, http: aiohttp.ClientSession, receiver: Receiver) -> None:
+    receiver.script(Answer(200, delay_s=0.5))  # every send is still out when SIGTERM comes
+    db = tmp_path / "verihook.db"
+    async with serving(tmp_path) as serve:
+        pids = await dispatcher_pids(serve)
+        shared = environment_of(pids[0])["PROMETHEUS_MULTIPROC_DIR"]
+        api = await Api(serve.base_url, ADMIN_KEY, http).as_new_tenant()
+        await api.endpoint(receiver.url)
+        await api.post("/v1/events/batch", {"events": [{"type": "order.created", "data": {"n": n}}
+                                                       for n in range(50)]})
+        await receiver.wait_for(20)
+        assert serve.process is not None
+        serve.process.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + 40
+        while serve.process.poll() is None:  # waiting here, the receiver in this loop answers meanwhile
+            assert time.monotonic() < deadline, "serve did not stop"
+            await asyncio.sleep(0.05)
+        assert [pid for pid in pids if exists(f"/proc/{pid}")] == []  # reaped by their parent
+    sent = {request.headers["webhook-id"] for request in receiver.requests}
+    recorded = {row[0] for row in read_db(db, "SELECT d.event_id FROM attempts a JOIN deliveries d"
+                                              " ON d.id = a.delivery_id")}
+    assert sent and sent <= recorded  # nothing sent is left to its lease (to be sent again)
+    assert not exists(shared)  # the metrics directory serve made is gone
 
 
 # Many events, one dispatcher process killed and later the API process, while publishing and delivering
