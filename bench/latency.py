@@ -196,7 +196,8 @@ def report(results: dict[str, Any], events: int, target_p99_ms: float) -> tuple[
         for key in ("p50", "p99"):
             table.add(f"POST /v1/events answer {key}, ms{suffix}", ours["api_ms"][key], None, fmt="{:.2f}")
         table.add(f"achieved publish rate, per second{suffix}", ours["achieved_rate"], base["achieved_rate"])
-        table.add(f"serve CPU per event (publish + delivery, all its processes), µs{suffix}", ours["cpu_us_per_event"], None)
+        table.add(f"serve CPU per event (publish + delivery, all its processes), µs{suffix}",
+                  ours["cpu_us_per_event"], None)
     return table.render(), passed
 
 
