@@ -68,7 +68,7 @@ def share_metrics_dir() -> str | None:
 
 @dataclass(slots=True)
 class _Child:
-    """One dispatcher process's place: the process there now (None while it is being started again)."""
+    """One dispatcher process's place: the process there now, or the last one while another is being started."""
 
     number: int
     process: subprocess.Popen[bytes] | None = None
@@ -145,9 +145,6 @@ class DispatcherProcesses:
 
     def stalled_sends(self) -> int:
         return sum(child.status["stalled_sends"] for child in self._children if child.status is not None)
-
-    def pids(self) -> list[int]:
-        return [child.process.pid for child in self._children if child.running()]  # type: ignore[union-attr]
 
     async def _keep(self, child: _Child) -> None:
         """Run the child's process, and start it again whenever it dies, until stopped."""

@@ -11,6 +11,8 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
+
 from verihook.crypto import SecretBox, load_or_create_key_file
 from verihook.store.sqlite import SqliteStore, migration_scripts
 
@@ -88,3 +90,14 @@ async def test_a_writer_waiting_for_another_process_writes_the_moment_that_one_c
         os.close(turn)
         await store.close()
     assert min(latencies) < 0.02, latencies
+
+
+async def test_a_writer_that_cannot_open_its_file_answers_with_the_error_instead_of_hanging(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "missing" / "verihook.db", SecretBox("k"))
+    try:
+        with pytest.raises(OSError):
+            await asyncio.wait_for(store.migrate(), 10)
+        (tmp_path / "missing").mkdir()
+        assert await asyncio.wait_for(store.migrate(), 10)  # the next call connects again
+    finally:
+        await store.close()

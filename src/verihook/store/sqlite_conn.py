@@ -16,6 +16,7 @@ import os
 import queue
 import sqlite3
 import threading
+import time
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -40,10 +41,24 @@ def connect(path: Path) -> sqlite3.Connection:
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     conn.row_factory = sqlite3.Row
     conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-    conn.execute("PRAGMA journal_mode = WAL")
+    _use_wal(conn)
     conn.execute("PRAGMA synchronous = FULL")
     conn.execute("PRAGMA foreign_keys = ON")
     return conn
+
+
+def _use_wal(conn: sqlite3.Connection) -> None:
+    """Put the file in WAL mode. Connections of processes opening a new file together can find it locked while
+    another switches it, and SQLite then answers at once instead of waiting its busy timeout: try again."""
+    give_up_at = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or time.monotonic() > give_up_at:
+                raise
+            time.sleep(0.005)
 
 
 def private_file(path: Path) -> None:
@@ -148,13 +163,23 @@ class Writer:
             self._thread.join()
 
     def _work(self) -> None:
-        conn = connect(self._path)
-        turn = WriterTurn(self._path)
+        conn: sqlite3.Connection | None = None
+        turn: WriterTurn | None = None
         try:
             while True:
                 first = self._calls.get()
                 if first is None:
                     return
+                if conn is None or turn is None:
+                    try:
+                        conn = connect(self._path)
+                        turn = WriterTurn(self._path)
+                    except Exception as error:  # answered, not left waiting: the next call connects again
+                        if conn is not None:
+                            conn.close()
+                            conn = None
+                        self._settle([(first, False, error)])
+                        continue
                 if not first.transaction:
                     self._settle([(first, *_outcome(first.fn, conn))])
                     continue
@@ -172,8 +197,10 @@ class Writer:
                     outcomes = self._commit(conn, group)
                 self._settle(outcomes)
         finally:
-            conn.close()
-            turn.close()
+            if conn is not None:
+                conn.close()
+            if turn is not None:
+                turn.close()
 
     @staticmethod
     def _commit(conn: sqlite3.Connection, group: list[_Call]) -> list[tuple[_Call, bool, Any]]:
