@@ -30,6 +30,7 @@ import time
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -42,6 +43,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("verihook.serving")
 
 METRICS_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"  # as verihook.metrics reads it
+METRICS_DIR_PREFIX = "verihook-metrics-"
 WAKE = b"\x01"
 READ_SIZE = 65536
 STATUS_EVERY_S = 0.5
@@ -61,9 +63,24 @@ def share_metrics_dir() -> str | None:
         return None
     if "prometheus_client" in sys.modules:
         raise RuntimeError("share_metrics_dir() must run before prometheus_client is imported")
-    made = tempfile.mkdtemp(prefix="verihook-metrics-")
+    _remove_dead_metrics_dirs()
+    made = tempfile.mkdtemp(prefix=f"{METRICS_DIR_PREFIX}{os.getpid()}-")
     os.environ[METRICS_DIR_ENV] = made
     return made
+
+
+def _remove_dead_metrics_dirs() -> None:
+    """Remove the directories of serves that were killed (SIGKILL leaves theirs behind): their names carry the pid."""
+    for path in Path(tempfile.gettempdir()).glob(f"{METRICS_DIR_PREFIX}*-*"):
+        pid = path.name.removeprefix(METRICS_DIR_PREFIX).split("-", 1)[0]
+        if not pid.isdigit():
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            shutil.rmtree(path, ignore_errors=True)
+        except PermissionError:
+            pass  # alive, another user's
 
 
 @dataclass(slots=True)

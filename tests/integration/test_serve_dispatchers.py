@@ -10,9 +10,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import shutil
 import signal
 import sqlite3
 import sys
+import tempfile
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Iterable
@@ -203,6 +205,20 @@ async def test_sigterm_stops_every_process_and_each_dispatcher_writes_what_it_se
                                               " ON d.id = a.delivery_id")}
     assert sent and sent <= recorded  # nothing sent is left to its lease (to be sent again)
     assert not exists(shared)  # the metrics directory serve made is gone
+
+
+async def test_serve_removes_the_metrics_directories_of_killed_serves(tmp_path: Path) -> None:
+    gone = await asyncio.create_subprocess_exec(sys.executable, "-c", "pass")
+    await gone.wait()  # a pid that no process has now
+    dead = Path(tempfile.mkdtemp(prefix=f"verihook-metrics-{gone.pid}-"))
+    alive = Path(tempfile.mkdtemp(prefix=f"verihook-metrics-{os.getpid()}-"))
+    try:
+        async with serving(tmp_path):
+            assert not exists(str(dead))
+            assert exists(str(alive))
+    finally:
+        shutil.rmtree(dead, ignore_errors=True)
+        shutil.rmtree(alive, ignore_errors=True)
 
 
 # Many events, one dispatcher process killed and later the API process, while publishing and delivering
