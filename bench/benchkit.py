@@ -280,14 +280,14 @@ def parse_env(items: Sequence[str]) -> dict[str, str]:
 
 @contextlib.contextmanager
 def verihook(role: str, database: Path, *, transport: str | None = None, wait: bool = True,
-             extra_env: dict[str, str] | None = None) -> Iterator[Verihook]:
-    """`verihook serve|api|worker` on a free port; stopped with SIGTERM (a graceful stop) at the end."""
+             extra_env: dict[str, str] | None = None, args: Sequence[str] = ()) -> Iterator[Verihook]:
+    """`verihook serve|api|worker [args]` on a free port; stopped with SIGTERM (a graceful stop) at the end."""
     port = free_port()
     log = database.parent / f"verihook-{role}-{port}.log"
     with log.open("wb") as out:
         started_at = time.time()
         process = subprocess.Popen(
-            [sys.executable, "-m", "verihook.cli", role, "--port", str(port)], cwd=database.parent,
+            [sys.executable, "-m", "verihook.cli", role, "--port", str(port), *args], cwd=database.parent,
             env=verihook_env(database, transport, extra_env), stdout=out, stderr=subprocess.STDOUT)
     try:
         if wait:

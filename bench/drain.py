@@ -8,10 +8,11 @@
    `verihook api` is then stopped, and the file copied once per transport measured.
 3. Baseline: bench/baseline.py, a bare aiohttp loop (no state, no signing, uvloop), POSTs as many requests of the
    same body size to the same nginx, with as many in flight as Verihook sends to one endpoint.
-4. For each transport: `verihook serve` starts on a copy of the backlog; its dispatcher drains it. This script
-   polls the SQLite file (not the measured process) every 20 ms until no delivery is pending. The drain time runs
-   from the first attempt's start (recorded in the attempts table) to the poll that saw pending == 0; process
-   start-up is reported apart. Then the file must hold N succeeded deliveries and N attempt rows.
+4. For each transport: `verihook serve` starts on a copy of the backlog; its dispatcher processes (with
+   `--dispatchers 0`: its own dispatcher) drain it; CPU and memory count the API process and its dispatchers.
+   This script polls the SQLite file (not the measured process) every 20 ms until no delivery is pending. The
+   drain time runs from the first attempt's start (recorded in the attempts table) to the poll that saw
+   pending == 0; process start-up is reported apart. Then the file must hold N succeeded deliveries and N attempt rows.
 
 Prints figure | Verihook | baseline | ratio | target | pass/fail; exits 1 when a target is missed.
 """
@@ -32,6 +33,7 @@ from typing import Any
 
 import aiohttp
 import benchkit
+import proctree
 import uvloop
 
 TARGET_RATE = 5000.0
@@ -91,14 +93,16 @@ def drain_once(backlog: Path, base: Path, transport: str, events: int, timeout_s
                     raise RuntimeError(f"verihook serve exited with {proc.process.returncode}:\n"
                                        f"{proc.log.read_text(errors='replace')[-3000:]}")
                 pending = count_pending(conn)
-                samples.append((time.time(), benchkit.cpu_seconds(pid), benchkit.thread_cpu_seconds(pid)))
+                threads = benchkit.thread_cpu_seconds(pid)
+                threads["dispatcher processes"] = proctree.children_cpu_seconds(pid)  # serve --dispatchers N
+                samples.append((time.time(), proctree.cpu_seconds(pid), threads))
                 if pending == 0:
                     break
                 if time.monotonic() > deadline:
                     break
                 time.sleep(POLL_S)
             done_at, cpu_done, threads_done = samples[-1]
-            peak_rss = benchkit.peak_rss_mb(pid)
+            peak_rss = proctree.peak_rss_mb(pid)
         row = conn.execute("SELECT count(*), min(at), max(at) FROM attempts").fetchone()
         attempts, first_at, last_at = int(row[0]), row[1], row[2]
         statuses = dict(conn.execute("SELECT status, count(*) FROM deliveries GROUP BY status").fetchall())
@@ -136,6 +140,9 @@ def main() -> int:
                         "pyreqwest@VERIHOOK_MAX_IN_FLIGHT=2048+VERIHOOK_BENCH_PATCHES=flush256")
     parser.add_argument("--baselines", default="aiohttp,pyreqwest",
                         help="bare client loops to measure, comma separated (first = the headline baseline)")
+    parser.add_argument("--dispatchers", default="",
+                        help="serve's dispatcher processes to drain with, comma separated (e.g. 0,1,2: each transport "
+                        "once per count, as VERIHOOK_DISPATCHERS; default: serve's own, one per core)")
     parser.add_argument("--concurrency", type=int, default=64,
                         help="baseline requests in flight; Verihook's per-endpoint bound (default 64)")
     parser.add_argument("--repeat", type=int, default=1, help="runs of each measurement; medians are shown")
@@ -150,6 +157,9 @@ def main() -> int:
     parser.add_argument("--keep", action="store_true", help="keep the work directory (databases, logs)")
     args = parser.parse_args()
     transports = [t.strip() for t in args.transports.split(",") if t.strip()]
+    if args.dispatchers:
+        transports = [f"{t}{'+' if '@' in t else '@'}VERIHOOK_DISPATCHERS={count.strip()}"
+                      for count in args.dispatchers.split(",") for t in transports]
     baselines = [b.strip() for b in args.baselines.split(",") if b.strip()]
     timeout_s = args.drain_timeout_s or max(120.0, args.events / 250)
     env = benchkit.parse_env(args.env)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from collections.abc import Awaitable, Callable, Sequence
@@ -11,7 +12,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import uvloop
 
-from verihook.config import Settings
+from verihook.config import Settings, dispatcher_count
 from verihook.errors import VerihookError
 
 if TYPE_CHECKING:
@@ -55,21 +56,29 @@ async def _announce_admin_key(runtime: Runtime) -> None:
 
 
 def serve(args: argparse.Namespace) -> int:
+    from verihook.serving import share_metrics_dir
+
+    settings = _settings(args)
+    sys.setswitchinterval(settings.switch_interval_s)
+    # serve: dispatcher processes beside this one (0: its own dispatcher, in this process)
+    processes = 0 if args.role != "all" else settings.dispatchers if args.dispatchers is None else args.dispatchers
+    owned_metrics_dir = share_metrics_dir() if processes else None  # before prometheus_client is imported
+    if owned_metrics_dir is not None:
+        settings = dataclasses.replace(settings, metrics_dir=owned_metrics_dir)
+
     import uvicorn
 
     from verihook.api.app import create_app
     from verihook.api.http_protocol import ProblemHttpToolsProtocol
     from verihook.runtime import build_runtime
-
-    settings = _settings(args)
-    sys.setswitchinterval(settings.switch_interval_s)
-
-    settings = _settings(args)
+    from verihook.serving import DispatcherProcesses
 
     async def main() -> int:
-        runtime = await build_runtime(settings)
+        runtime = await build_runtime(settings)  # migrated, with its key file, before any dispatcher process starts
         if args.role != "worker":  # a worker serves no tenant API: it neither needs nor makes an admin key
             await _announce_admin_key(runtime)
+        if processes:
+            runtime.deliver_through(DispatcherProcesses(processes, runtime.settings, owned_metrics_dir))
         app = create_app(runtime, run_dispatcher=args.role != "api", serve_api=args.role != "worker")
         if args.role == "worker":
             print("verihook: worker running; Ctrl-C stops it", flush=True)
@@ -78,7 +87,8 @@ def serve(args: argparse.Namespace) -> int:
                                 log_level="warning", access_log=False, lifespan="on", log_config=log_config)
         server = uvicorn.Server(config)
         print(f"verihook: listening on http://{args.host}:{args.port}/ "
-              f"(database {redacted_url(runtime.settings.database_url)})", flush=True)
+              f"(database {redacted_url(runtime.settings.database_url)}"
+              f"{f'; {processes} dispatcher processes' if processes else ''})", flush=True)
         try:
             await server.serve()
         finally:
@@ -235,6 +245,13 @@ def listen(args: argparse.Namespace) -> int:
     return 0
 
 
+def _dispatcher_count(value: str) -> int:
+    try:
+        return dispatcher_count(value)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="verihook", description="Webhook delivery for identity-verification "
                                    "platforms.")
@@ -245,13 +262,16 @@ def parser() -> argparse.ArgumentParser:
                          "$VERIHOOK_DATABASE_URL or sqlite:///verihook.db)")
         return sub
 
-    for name, role, text in (("serve", "all", "API, dashboard and dispatcher in one process"),
+    for name, role, text in (("serve", "all", "API and dashboard, and a dispatcher process per core beside them"),
                              ("api", "api", "the HTTP API only (no dispatcher)"),
                              ("worker", "worker", "the dispatcher, with /healthz, /readyz and /metrics")):
         sub = with_database(commands.add_parser(name, help=text))
         sub.add_argument("--host", default="127.0.0.1")
         sub.add_argument("--port", type=int, default=8000 if role != "worker" else 8001)
-        sub.set_defaults(handler=serve, role=role)
+        if role == "all":
+            sub.add_argument("--dispatchers", type=_dispatcher_count, help="dispatcher processes beside the API's "
+                             "(default: $VERIHOOK_DISPATCHERS or one per core; 0: the dispatcher runs in the API's)")
+        sub.set_defaults(handler=serve, role=role, dispatchers=None)
 
     with_database(commands.add_parser("migrate", help="bring the schema up to date")).set_defaults(handler=migrate)
     with_database(commands.add_parser("reseal", help="seal every stored secret again under the first key of "

@@ -48,6 +48,8 @@ class Settings:
     otel_service_name: str | None = None  # OTEL_SERVICE_NAME; unset: the spans' service is "verihook"
     retention_days: int = 30  # finished events older than this are deleted (a tenant's retention_days overrides it)
     retention_every_s: float = 600.0  # how often a dispatcher's retention task looks for them
+    # dispatcher processes `serve` runs beside its API (VERIHOOK_DISPATCHERS); 0: one process, dispatcher inside
+    dispatchers: int = field(default_factory=lambda: os.cpu_count() or 1)
     dispatcher: DispatcherSettings = field(default_factory=lambda: DispatcherSettings())
 
     @classmethod
@@ -71,6 +73,7 @@ class Settings:
             otel_service_name=env.get("OTEL_SERVICE_NAME") or None,
             retention_days=_retention_days(env.get("VERIHOOK_RETENTION_DAYS", "")),
             retention_every_s=_number(env, "VERIHOOK_RETENTION_EVERY_S", 600.0),
+            dispatchers=dispatcher_count(env.get("VERIHOOK_DISPATCHERS", ""), "VERIHOOK_DISPATCHERS"),
             dispatcher=DispatcherSettings.from_env(env),
         )
 
@@ -142,6 +145,17 @@ def _retention_days(value: str) -> int:
     if not (value.strip().isascii() and value.strip().isdigit()) or not low <= int(value) <= high:
         raise ValueError(f"VERIHOOK_RETENTION_DAYS must be a whole number of days from {low} to {high}, not {value!r}")
     return int(value)
+def dispatcher_count(value: str, name: str = "--dispatchers") -> int:
+    """A count of dispatcher processes: a whole number from 0 up; empty: one per core."""
+    if not value.strip():
+        return os.cpu_count() or 1
+    try:
+        count = int(value)
+    except ValueError:
+        count = -1
+    if count < 0:
+        raise ValueError(f"{name} must be a whole number of processes (0 or more), not {value!r}")
+    return count
 
 
 def _transport(value: str) -> str:

@@ -65,13 +65,26 @@ class SecretBox:
 
 
 def load_or_create_key_file(path: Path) -> tuple[str, bool]:
-    """The key kept in `path` (mode 0600), made on first use. Returns (key, created)."""
+    """The key kept in `path` (mode 0600), made on first use. Returns (key, created).
+
+    Processes starting together may both find no file: each writes its key to a file of its own and links it into
+    place, which only the first does; the others read the winner's (a link never shows a half-written file).
+    """
     if path.exists():
         return path.read_text().strip(), False
     key = secrets.token_urlsafe(32)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(key + "\n")
+    draft = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+    fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "w") as handle:
+            handle.write(key + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.link(draft, path)
+    except FileExistsError:
+        return path.read_text().strip(), False
+    finally:
+        draft.unlink(missing_ok=True)
     return key, True
 
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import secrets
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Protocol
 
 from verihook.config import Settings
 from verihook.crypto import SecretBox, load_or_create_key_file
@@ -31,6 +33,17 @@ SIGNING_PURPOSE = "verihook dashboard sessions and portal links"
 POSTGRES_SCHEMES = ("postgresql://", "postgres://", "postgresql+asyncpg://")
 
 
+class DispatcherProcesses(Protocol):
+    """Dispatchers in processes of their own, delivering for this one (verihook.serving: `serve --dispatchers N`)."""
+
+    async def run(self) -> None: ...
+    async def stop(self) -> None: ...
+    def wake(self) -> None: ...
+    def problems(self) -> list[str]: ...
+    def side_task_restarts(self) -> Mapping[str, int]: ...
+    def stalled_sends(self) -> int: ...
+
+
 @dataclass(slots=True)
 class Runtime:
     settings: Settings
@@ -39,6 +52,7 @@ class Runtime:
     dispatcher: Dispatcher
     service: Service
     metrics: Metrics
+    dispatcher_processes: DispatcherProcesses | None = None
 
     async def ensure_admin_key(self) -> str | None:
         """Make an admin key when none is configured or stored; returns it (to print once) if it made one.
@@ -54,12 +68,27 @@ class Runtime:
         ctx.admin_key_hash = await self.store.put_meta_if_absent(ADMIN_KEY_HASH, made)
         return admin_key if ctx.admin_key_hash == made else None
 
+    def deliver_through(self, processes: DispatcherProcesses) -> None:
+        """Deliver through dispatcher processes instead of this process's own dispatcher: publishing wakes them,
+        and readiness and metrics report them."""
+        self.dispatcher_processes = processes
+        self.service.ctx.wake_dispatcher = processes.wake
+        self.service.health.watch(DispatcherState(problems=processes.problems,
+                                                  side_task_restarts=processes.side_task_restarts,
+                                                  stalled_sends=processes.stalled_sends))
+
     async def run_dispatcher(self) -> None:
-        """Run the dispatcher until it is stopped, woken by the store when another process makes work due."""
-        await self.dispatcher.run()
+        """Run the dispatcher (or the dispatcher processes) until stopped, woken by the store when another process
+        makes work due."""
+        await (self.dispatcher_processes or self.dispatcher).run()
+
+    async def stop_dispatcher(self) -> None:
+        await self.dispatcher.stop()
+        if self.dispatcher_processes is not None:
+            await self.dispatcher_processes.stop()
 
     async def close(self) -> None:
-        await self.dispatcher.stop()
+        await self.stop_dispatcher()
         await self.transport.aclose()
         await self.store.close()
         self.service.ctx.tracing.shutdown()

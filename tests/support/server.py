@@ -60,8 +60,9 @@ class ServeProcess:
     """`verihook serve` (or `api`, `worker`: `role`) as a child process, for tests that kill and restart it."""
 
     def __init__(self, database_url: str, workdir: Path, port: int | None = None, *, role: str = "serve",
-                 env: dict[str, str] | None = None) -> None:
+                 env: dict[str, str] | None = None, args: tuple[str, ...] = ()) -> None:
         self.role = role
+        self.args = args
         self.port = port or free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.workdir = workdir
@@ -73,8 +74,8 @@ class ServeProcess:
     def _spawn(self) -> subprocess.Popen[bytes]:
         with open(self.workdir / f"{self.role}-{self.port}.log", "ab") as log:
             return subprocess.Popen(
-                [sys.executable, "-m", "verihook.cli", self.role, "--port", str(self.port)], cwd=self.workdir,
-                env=self.env, stdout=log, stderr=subprocess.STDOUT)
+                [sys.executable, "-m", "verihook.cli", self.role, "--port", str(self.port), *self.args],
+                cwd=self.workdir, env=self.env, stdout=log, stderr=subprocess.STDOUT)
 
     async def start(self, timeout: float = 20.0) -> None:
         self.process = self._spawn()

@@ -29,7 +29,7 @@ def create_app(runtime: Runtime, *, run_dispatcher: bool = True, serve_api: bool
         try:
             yield
         finally:
-            await runtime.dispatcher.stop()
+            await runtime.stop_dispatcher()
             if task is not None:
                 await task
 

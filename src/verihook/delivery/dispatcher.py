@@ -117,8 +117,9 @@ class Dispatcher:
                 except Exception:  # the store is unreachable, or a bug: say so, wait, go on
                     log.exception("dispatcher cycle failed; retrying")
                     await asyncio.sleep(STORE_RETRY_S)
-            if self._tasks:
-                await asyncio.wait(self._tasks, timeout=STOP_GRACE_S)
+            give_up_at = time.monotonic() + STOP_GRACE_S
+            while self._tasks and time.monotonic() < give_up_at:  # lanes start workers while others finish
+                await asyncio.wait(set(self._tasks), timeout=give_up_at - time.monotonic())
         finally:
             for task in self._tasks:
                 task.cancel()

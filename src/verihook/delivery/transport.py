@@ -46,7 +46,6 @@ from verihook.delivery.guard import (
     GuardedResolver,
     TargetAddress,
     TargetRefused,
-    parse_target,
 )
 from verihook.model import AttemptError
 

@@ -33,6 +33,10 @@ class Health:
         self._stall_after_s = stall_after_s
         self._dispatcher = dispatcher
 
+    def watch(self, dispatcher: DispatcherState) -> None:
+        """Report this dispatcher from now on (dispatcher processes that replace the process's own)."""
+        self._dispatcher = dispatcher
+
     async def readiness(self, *, delivers: bool) -> list[str]:
         """Why this process is not ready (empty when it is). `delivers`: it runs a dispatcher, so a dispatcher
         that stopped, a side task that is down, or deliveries left waiting past the stall bound count too."""

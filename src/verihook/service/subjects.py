@@ -10,7 +10,7 @@ from typing import Any
 import orjson
 
 from verihook.delivery.guard import allowed_targets, check_url
-from verihook.errors import Conflict, InvalidInput, NotFound
+from verihook.errors import Conflict, InvalidInput
 from verihook.ids import new_id
 from verihook.model import DeliveryStatus, Page, Published, StatusChange, Subject, SubjectFilter, rollup
 from verihook.service.access import Caller

@@ -109,11 +109,8 @@ class SqliteStore(SqlStore):
             done = {row[0] for row in conn.execute("SELECT version FROM schema_migrations")}
             applied = []
             for version, script in migration_scripts():
-                if version in done:
-                    continue
-                record = f"INSERT INTO schema_migrations VALUES ('{version}', CAST(strftime('%s', 'now') AS REAL));"
-                conn.executescript(f"BEGIN IMMEDIATE;\n{script}\n{record}\nCOMMIT;")
-                applied.append(version)
+                if version not in done and _apply_migration(conn, version, script):
+                    applied.append(version)
             return applied
 
         return await self._writer.run(run, transaction=False)
@@ -183,3 +180,24 @@ class SqliteStore(SqlStore):
 
         return await self._writer.run(run)
 
+
+def _apply_migration(conn: sqlite3.Connection, version: str, script: str) -> bool:
+    """Apply one migration unless another process has (several processes may start on a new file at once).
+
+    Its version is recorded first, under the write lock of BEGIN IMMEDIATE: when that insert finds the version
+    there, the other process applied the script and recorded it in one transaction, so this one applied nothing.
+    """
+    record = f"INSERT INTO schema_migrations VALUES ('{version}', CAST(strftime('%s', 'now') AS REAL));"
+    try:
+        conn.executescript(f"BEGIN IMMEDIATE;\n{record}\n{script}\nCOMMIT;")
+    except sqlite3.IntegrityError:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        if conn.execute("SELECT 1 FROM schema_migrations WHERE version = ?", (version,)).fetchone() is None:
+            raise  # the script itself broke a constraint
+        return False
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+    return True
