@@ -32,10 +32,10 @@ async def test_a_subject_page_shows_its_status_history(page: Page, ui_server: Ru
     changes = page.locator("ol.history li")
     await expect(changes.locator("strong")).to_have_text(["started", "documents_received", "approved"])
     assert other["id"] not in await page.content()
-    linked = await changes.get_by_role("link", name="event").evaluate_all("links => links.map(a => a.pathname)")
+    linked = await changes.get_by_role("link").evaluate_all("links => links.map(a => [a.textContent, a.pathname])")
     published = [h["event_id"] for h in history["history"] if h["event_id"]]
     assert len(published) == 2  # the two changes after the first published an event each
-    assert linked == [f"/ui/events/{event_id}" for event_id in published]
+    assert linked == [[event_id, f"/ui/events/{event_id}"] for event_id in published]
 
     await page.get_by_role("link", name="Events of this subject").click()
     rows = page.locator("tbody td[data-label=Subject]")
