@@ -121,3 +121,37 @@ async def test_the_time_window_leaves_out_older_events(page: Page, ui_server: Ru
         await expect(page.locator("tbody tr")).to_have_count(len(shown))
         assert await page.locator("tbody tr td:first-child").all_inner_texts() == shown, window
         await expect(page.get_by_label("Time window")).to_have_value(window)
+
+
+async def test_event_log_pages_older_and_back_newer(page: Page, ui_server: Running, admin_api: Api,
+                                                    receiver: Receiver) -> None:
+    api = await admin_api.as_new_tenant("acme")
+    await api.endpoint(receiver.url)
+    await api.post("/v1/events/batch", {"events": [
+        {"type": "order.created" if i % 2 else "order.paid", "data": {"i": i}} for i in range(120)]})
+    await log_in(page, ui_server.base_url, api.key or "")
+    await page.goto(f"{ui_server.base_url}/ui/events?type=order.created")
+    first_ids = page.locator("tbody tr td:first-child")
+    paging = page.get_by_role("navigation", name="Pages")
+    seen = []
+    for rows in (25, 25, 10):  # 60 of the type: three pages, newest first
+        await expect(first_ids).to_have_count(rows)
+        seen.append(await first_ids.all_inner_texts())
+        if rows == 10:
+            break
+        await paging.get_by_role("link", name="Older events").click()
+    assert len({i for shown in seen for i in shown}) == 60
+    await expect(paging.get_by_role("link")).to_have_text(["Newest", "Newer events"])
+    await paging.get_by_role("link", name="Newer events").click()
+    await expect(first_ids).to_have_text(seen[1])
+    await expect(page.get_by_label("Type")).to_have_value("order.created")
+    await expect(paging.get_by_role("link")).to_have_text(["Newer events", "Older events"])  # Newer is the newest
+    await paging.get_by_role("link", name="Newer events").click()
+    await expect(first_ids).to_have_text(seen[0])
+    assert "cursor" not in page.url and "type=order.created" in page.url
+    await expect(paging.get_by_role("link")).to_have_text(["Older events"])
+    await paging.get_by_role("link", name="Older events").click()
+    await paging.get_by_role("link", name="Older events").click()
+    await expect(first_ids).to_have_text(seen[2])
+    await paging.get_by_role("link", name="Newest").click()
+    await expect(first_ids).to_have_text(seen[0])
