@@ -2,7 +2,8 @@
 
 Chromium comes from Debian (`apt-get install chromium`, done by scripts/test); Playwright never downloads a
 browser here. Without it every browser test fails, saying so, under CI (`CI=true`) and under scripts/test
-(`VERIHOOK_REQUIRE_BROWSER=1`); only a developer running them elsewhere sees them skipped.
+(`VERIHOOK_REQUIRE_BROWSER=1`); only a developer running them elsewhere sees them skipped. VERIHOOK_CHROMIUM
+names another browser binary (a test names a missing one).
 Set VERIHOOK_SCREENSHOTS=docs/screenshots to keep the screenshots the tests take.
 """
 
