@@ -4,12 +4,13 @@ one opens once: expired, forged or opened links are refused with a page, also ac
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import aiohttp
 
 from tests.support.api import Api
 from tests.support.browserless import DashboardClient
-from tests.support.server import running_verihook, settings_for_tests
+from tests.support.server import ADMIN_KEY, ServeProcess, running_verihook, settings_for_tests
 
 
 async def test_the_admin_and_ancestors_make_links_the_tenant_itself_and_others_do_not(admin: Api) -> None:
@@ -89,3 +90,31 @@ async def test_a_link_opens_once_across_two_api_processes(database_url: str, htt
             tries = [DashboardClient(base, http).get(path) for base in (one.base_url, two.base_url) * 4]
             statuses = sorted(page.status for page in await asyncio.gather(*tries))
             assert statuses == [303] + [410] * 7, statuses
+
+
+async def test_a_link_opened_by_one_api_process_is_refused_by_another(database_url: str, tmp_path: Path,
+                                                                     http: aiohttp.ClientSession) -> None:
+    """Two `verihook api` OS processes on one database: a link opened on either is refused on the other, and the
+    session the first opened is good on both."""
+    one = ServeProcess(database_url, tmp_path, role="api")
+    two = ServeProcess(database_url, tmp_path, role="api")
+    try:
+        await one.start()  # one after the other: the first migrates the database
+        await two.start()
+        admin = Api(one.base_url, ADMIN_KEY, http)
+        tenant = await admin.tenant("acme")
+        for first, second in ((one, two), (two, one)):
+            url = (await admin.post(f"/v1/tenants/{tenant['id']}/portal-links", {"ttl_s": 60})).ok()["url"]
+            path = url.removeprefix(one.base_url)
+            assert path.startswith("/ui/portal/")
+            visitor = DashboardClient(first.base_url, http)
+            opened = await visitor.get(path)
+            assert (opened.status, opened.location) == (303, "/ui/"), opened.text
+            refused = await DashboardClient(second.base_url, http).get(path)
+            assert refused.status == 410 and "opened already" in refused.text
+            assert "verihook_session" not in "".join(refused.set_cookies)
+            visitor.base_url = second.base_url  # the session opened on one process is good on the other
+            assert "Tenant acme" in (await visitor.get("/ui/endpoints")).text
+    finally:
+        one.stop()
+        two.stop()

@@ -17,6 +17,21 @@ from verihook.web.session import Form, posted, visitor
 
 PAGE_SIZE = 25
 FILTERS = ("type", "subject", "status", "window", "endpoint")
+# paging is by keyset cursor, newest first; the cursors of the pages passed through ride along in the links
+# (`back`), so "Newer events" returns through them; beyond this many it returns to the newest page
+TRAIL = 50
+
+
+def paging_links(kept: dict[str, str], cursor: str, back: list[str], next_cursor: str | None
+                 ) -> tuple[str | None, str | None]:
+    """(older, newer): the query strings of the next older page and of the page before this one, if any."""
+    trail = ([*back, cursor] if cursor else back)[-TRAIL:]
+    older = f"?{urlencode({**kept, 'cursor': next_cursor, 'back': trail}, doseq=True)}" if next_cursor else None
+    if not cursor:
+        return older, None
+    if not back:
+        return older, f"?{urlencode(kept)}" if kept else ""
+    return older, f"?{urlencode({**kept, 'cursor': back[-1], 'back': back[:-1]}, doseq=True)}"
 
 
 async def event_log(request: Request) -> Response:
@@ -30,13 +45,13 @@ async def event_log(request: Request) -> Response:
         page = await service.events.list(who.caller, where, PAGE_SIZE, query.get("cursor") or None)
     except InvalidInput as error:
         return pages.render(request, "events.html", 422, visitor=who, nav="events", events=[],
-                            chosen=chosen, error=error, older=None, first_page=True, filtered="")
+                            chosen=chosen, error=error, older=None, newer=None, first_page=True, filtered="")
     shown = EventPage.of_events(page, await service.events.statuses([e.id for e in page.items]))  # as the API's
     kept = {k: v for k, v in chosen.items() if v}
-    older = f"?{urlencode({**kept, 'cursor': page.next_cursor})}" if page.next_cursor else None
+    filtered = "?" + urlencode(kept) if kept else ""
+    older, newer = paging_links(kept, query.get("cursor"), query.getlist("back"), page.next_cursor)
     return pages.render(request, "events.html", visitor=who, nav="events", events=shown.data, chosen=chosen,
-                        error=None, older=older, first_page=not query.get("cursor"),
-                        filtered="?" + urlencode(kept) if kept else "")
+                        error=None, older=older, newer=newer, first_page=not query.get("cursor"), filtered=filtered)
 
 
 async def event_detail(request: Request) -> Response:
