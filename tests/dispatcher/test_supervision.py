@@ -46,7 +46,7 @@ async def test_a_side_task_that_fails_is_reported_down_then_restarted_and_nothin
         await asyncio.Event().wait()  # listens until stopped
 
     base = runtime.dispatcher
-    dispatcher = Dispatcher(runtime.store, base.sender, base.targets, settings.dispatcher, runtime.metrics,
+    dispatcher = Dispatcher(runtime.store, base.sender, base.destinations, settings.dispatcher, runtime.metrics,
                             listen=listen)
     health = Health(runtime.store, runtime.metrics, time.time, settings.stall_after_s, DispatcherState(
         problems=dispatcher.problems, side_task_restarts=lambda: dispatcher.supervisor.restarts,

@@ -52,12 +52,12 @@ Listen = Callable[[Callable[[], None]], Awaitable[None]]
 
 
 class Dispatcher:
-    def __init__(self, store: Store, sender: Sender, targets: Destinations, settings: DispatcherSettings,
+    def __init__(self, store: Store, sender: Sender, destinations: Destinations, settings: DispatcherSettings,
                  metrics: Metrics | None = None, clock: Callable[[], float] = time.time,
                  listen: Listen | None = None, side_tasks: Mapping[str, TaskFactory] | None = None) -> None:
         self.store = store
         self.sender = sender
-        self.targets = targets
+        self.destinations = destinations
         self.settings = settings
         self.metrics = metrics or Metrics()
         self.clock = clock
@@ -70,7 +70,7 @@ class Dispatcher:
         self._stopping = False
         self._live = 0  # claimed deliveries not yet answered (queued, resolving or sending) that count in the room
         self._stalled = 0  # sends out that have stalled: not counted in the room
-        self._tasks: set[asyncio.Task[None]] = set()  # workers and target look-ups
+        self._tasks: set[asyncio.Task[None]] = set()  # workers and destination look-ups
         self._lanes: dict[str, Lane] = {}
         self._tokens = itertools.count()
         self._next_known_due: float | None = None
@@ -171,18 +171,18 @@ class Dispatcher:
             self._next_known_due = None
 
     def _dispatch(self, claimed: list[DueDelivery]) -> None:
-        """Queue claimed deliveries on their lanes; targets not in memory are looked up in a task."""
+        """Queue claimed deliveries on their lanes; destinations not in memory are looked up in a task."""
         now = self.clock()
         unknown = []
         for due in claimed:
             if not self.recorder.hold(due.id, now):
                 continue
             self._live += 1
-            target = self.targets.cached(due)
-            if target is None:
+            destination = self.destinations.cached(due)
+            if destination is None:
                 unknown.append(due)
             else:
-                self._enqueue(due, target)
+                self._enqueue(due, destination)
         if unknown:
             self._spawn(self._look_up(unknown))
 
@@ -194,7 +194,7 @@ class Dispatcher:
     async def _look_up(self, deliveries: list[DueDelivery]) -> None:
         for due in deliveries:  # one at a time: the first of an endpoint loads it, the others find it cached
             try:
-                target = await self.targets.for_delivery(due)
+                destination = await self.destinations.for_delivery(due)
             except Exception as error:
                 if is_unavailable(error):  # the store is away: the delivery waits for its lease
                     log.warning("looking up delivery %s failed (%s); it is left to its lease", due.id, error)
@@ -202,22 +202,22 @@ class Dispatcher:
                     self._done(counted=True)
                     continue
                 log.exception("delivery %s cannot be prepared; recorded as a failed attempt", due.id)
-                self._finish(due, self.targets.fallback(due), internal_failure(error), counted=True)
+                self._finish(due, self.destinations.fallback(due), internal_failure(error), counted=True)
                 continue
-            self._enqueue(due, target)
+            self._enqueue(due, destination)
 
-    def _enqueue(self, due: DueDelivery, target: Destination) -> None:
-        url = target.url or due.url
-        if target.refusal is not None:
-            refused = Sent(Outcome(None, {}, b"", 0.0, AttemptError.ENDPOINT_DISABLED, target.refusal), {}, False)
-            self._finish(due, target, refused, counted=True)
+    def _enqueue(self, due: DueDelivery, destination: Destination) -> None:
+        url = destination.url or due.url
+        if destination.refusal is not None:
+            refused = Sent(Outcome(None, {}, b"", 0.0, AttemptError.ENDPOINT_DISABLED, destination.refusal), {}, False)
+            self._finish(due, destination, refused, counted=True)
             return
-        key = target.endpoint_id or url
+        key = destination.endpoint_id or url
         lane = self._lanes.get(key)
         if lane is None:
             lane = self._lanes[key] = Lane(key, due.tenant_id, self.settings.per_endpoint_in_flight, self.clock())
-        lane.limit(target.rate_limit_per_s, self.clock())
-        lane.queue.append(Work(due, target, url))
+        lane.limit(destination.rate_limit_per_s, self.clock())
+        lane.queue.append(Work(due, destination, url))
         if lane.may_start_worker():
             lane.workers += 1
             self._spawn(self._work(lane))
@@ -231,37 +231,37 @@ class Dispatcher:
                 if wait > 0:  # the queue stays on the lane meanwhile: the pacer may still hand it back
                     await asyncio.sleep(wait)
                     continue
-                due, target, url = lane.queue.popleft()
+                due, destination, url = lane.queue.popleft()
                 token = next(self._tokens)
                 lane.start_send(token, self.clock())
                 try:
-                    sent = await self.sender.send(target, url, await self._message_for(due, target))
+                    sent = await self.sender.send(destination, url, await self._message_for(due, destination))
                 except Exception as error:
                     log.exception("delivery %s failed in Verihook; recorded as a failed attempt", due.id)
                     sent = internal_failure(error)
                 timed_out = sent.outcome.error is AttemptError.TIMEOUT
                 stalled = lane.finish_send(token, sent.outcome.latency_ms / 1000, timed_out, self.clock())
-                if sent.outcome.status_code == 429 and not target.rules.profile.defaults.identical_retry:
+                if sent.outcome.status_code == 429 and not destination.rules.profile.defaults.identical_retry:
                     now = self.clock()
                     lane.throttled(parse_retry_after(sent.outcome.headers.get("retry-after"), now), now)
                 if stalled:
                     self._stalled -= 1
-                self._finish(due, target, sent, counted=not stalled)
+                self._finish(due, destination, sent, counted=not stalled)
                 while lane.may_start_worker():  # the window grew: more workers may take the queue
                     lane.workers += 1
                     self._spawn(self._work(lane))
         finally:
             lane.workers -= 1
 
-    def _finish(self, due: DueDelivery, target: Destination, sent: Sent, *, counted: bool) -> None:
+    def _finish(self, due: DueDelivery, destination: Destination, sent: Sent, *, counted: bool) -> None:
         try:
-            recorded = result_of(due, target, sent, self.clock())
-            self.recorder.record(recorded, target.rules.profile.name, target.endpoint_id)
+            recorded = result_of(due, destination, sent, self.clock())
+            self.recorder.record(recorded, destination.rules.profile.name, destination.endpoint_id)
             next_at = recorded.result.next_attempt_at
             if next_at is not None and (self._next_known_due is None or next_at < self._next_known_due):
                 self._next_known_due = next_at
             if recorded.result.disable_endpoint_id:
-                self.targets.forget(recorded.result.disable_endpoint_id)
+                self.destinations.forget(recorded.result.disable_endpoint_id)
         except Exception:
             log.exception("the outcome of delivery %s cannot be recorded; it is left to its lease", due.id)
             self.recorder.release(due.id)
@@ -319,10 +319,10 @@ class Dispatcher:
         if self._next_known_due is None or first_due < self._next_known_due:
             self._next_known_due = first_due
 
-    async def _message_for(self, due: DueDelivery, target: Destination) -> Message:
+    async def _message_for(self, due: DueDelivery, destination: Destination) -> Message:
         """The message to send; a retry of an identical-retry profile (Incode) resends the cycle's first request."""
         message = _message(due)
-        if due.cycle_attempts and target.rules.profile.defaults.identical_retry:
+        if due.cycle_attempts and destination.rules.profile.defaults.identical_retry:
             stored = await self.store.first_request(due.id)
             first = orjson.loads(stored) if stored else None
             if first is not None and first["cycle"] == message.cycle_started_at:
