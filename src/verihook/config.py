@@ -163,3 +163,18 @@ def _transport(value: str) -> str:
     if kind not in TRANSPORTS:
         raise ValueError(f"VERIHOOK_TRANSPORT must be 'pyreqwest' or 'aiohttp', not {value!r}")
     return kind
+
+
+def named_metrics_dir() -> str | None:
+    """The metrics directory this process's environment names (prometheus-client reads it at import), or None."""
+    return os.environ.get(METRICS_DIR_ENV) or os.environ.get(METRICS_DIR_ENV.lower()) or None
+
+
+def name_metrics_dir(path: str) -> None:
+    """Name `path` as the metrics directory in this process's environment, which its child processes inherit."""
+    os.environ[METRICS_DIR_ENV] = path
+
+
+def child_environment(**overrides: str) -> dict[str, str]:
+    """This process's environment with `overrides`: what a child process of Verihook's own starts with."""
+    return {**os.environ, **overrides}

@@ -35,14 +35,13 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from verihook.config import Settings
+from verihook.config import Settings, child_environment, name_metrics_dir, named_metrics_dir
 
 if TYPE_CHECKING:
     from verihook.delivery.dispatcher import Dispatcher
 
 log = logging.getLogger("verihook.serving")
 
-METRICS_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"  # as verihook.metrics reads it
 METRICS_DIR_PREFIX = "verihook-metrics-"
 WAKE = b"\x01"
 READ_SIZE = 65536
@@ -59,13 +58,13 @@ def share_metrics_dir() -> str | None:
 
     Call it before prometheus_client is imported: it reads the variable once, at import.
     """
-    if os.environ.get(METRICS_DIR_ENV) or os.environ.get(METRICS_DIR_ENV.lower()):
+    if named_metrics_dir() is not None:
         return None
     if "prometheus_client" in sys.modules:
         raise RuntimeError("share_metrics_dir() must run before prometheus_client is imported")
     _remove_dead_metrics_dirs()
     made = tempfile.mkdtemp(prefix=f"{METRICS_DIR_PREFIX}{os.getpid()}-")
-    os.environ[METRICS_DIR_ENV] = made
+    name_metrics_dir(made)
     return made
 
 
@@ -103,7 +102,7 @@ class DispatcherProcesses:
 
     def __init__(self, count: int, settings: Settings, owned_metrics_dir: str | None = None) -> None:
         self._children = [_Child(number) for number in range(1, count + 1)]
-        self._env = {**os.environ, "VERIHOOK_DATABASE_URL": settings.database_url}
+        self._env = child_environment(VERIHOOK_DATABASE_URL=settings.database_url)
         self._owned_metrics_dir = owned_metrics_dir
         self._stopping = asyncio.Event()
 

@@ -141,8 +141,8 @@ def test_deliveries_handed_back_come_due_at_the_lanes_pace_and_never_on_top_of_e
 
 def test_an_idle_lane_is_one_with_nothing_queued_sending_or_working() -> None:
     lane = lane_with(0)
-    assert lane.idle()
+    assert lane.idle(0.0)
     lane.start_send(1, 100.0)
-    assert not lane.idle()
+    assert not lane.idle(0.0)
     lane.finish_send(1, 0.1, False, 100.1)
-    assert lane.idle()
+    assert lane.idle(0.0)
