@@ -77,7 +77,8 @@ async def test_a_portal_link_opens_logged_in_inside_another_sites_iframe(tls_bro
                 await portal.get_by_role("link", name="New webhook").first.click()
                 await portal.get_by_label("URL", exact=True).fill("https://receiver.example/hook")
                 await portal.get_by_role("button", name="Create webhook").click()
-                await expect(portal.locator(".scope")).to_contain_text("embedded-child")  # the POST kept the session
+                await expect(portal.locator(".notice")).to_have_text("Webhook created.")  # the POST went through
+                await expect(portal.locator(".scope")).to_contain_text("embedded-child")  # and kept the session
                 endpoints = (await admin.get("/v1/endpoints")).ok()
                 assert [e["url"] for e in endpoints["data"] if e["tenant_id"] == child["id"]] == [
                     "https://receiver.example/hook"]

@@ -27,6 +27,14 @@ from verihook.profiles.validas import NAME as VALIDAS
 from verihook.profiles.validas import STATUS_CHANGED as VALIDAS_EVENT
 
 RULE_FIELDS = frozenset({"url", "auth", "timeout_s", "retry", "success", "event_types", "profile"})
+# the delivery rules (of timeout_s, retry, success) each seed fixes, as the checks below hold them
+FIXED_DELIVERY_RULES: dict[str, tuple[str, ...]] = {ATTESTR: ("timeout_s", "retry", "success"),
+                                                    INCODE: ("retry", "success")}
+
+
+def fixed_delivery_rules(profile: str) -> tuple[str, ...]:
+    """Which of timeout_s, retry and success the profile fixes (only the admin key may set them otherwise)."""
+    return FIXED_DELIVERY_RULES.get(profile, ())
 
 
 def _fixed(field: str, profile: str, what: str) -> InvalidInput:

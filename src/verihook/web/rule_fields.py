@@ -10,10 +10,10 @@ from __future__ import annotations
 from typing import Any
 
 from verihook.profiles import Profile
+from verihook.service.seed_rules import fixed_delivery_rules
 from verihook.web.session import Visitor
 
 RULE_FIELDS = ("timeout_s", "retry", "success")
-SEED_FIXED: dict[str, tuple[str, ...]] = {"attestr": RULE_FIELDS, "incode": ("retry", "success")}
 FORM_FIELDS = ("timeout_s", "success")  # the rules a form offers; a retry policy is set through the API
 
 
@@ -29,7 +29,7 @@ def retry_in_words(policy: dict[str, Any]) -> str:
 
 
 def fixed_fields(profile: Profile) -> tuple[str, ...]:
-    return SEED_FIXED.get(profile.name, ())
+    return fixed_delivery_rules(profile.name)
 
 
 def fixed_in_words(profile: Profile) -> str:
