@@ -6,16 +6,15 @@ They are published to the tenant concerned and delivered only to its endpoints t
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Any
 
+from verihook.redaction import url_redacted
 from verihook.times import rfc3339
 
 ENDPOINT_DISABLED = "verihook.endpoint.disabled"
 DELIVERY_EXHAUSTED = "verihook.delivery.exhausted"
 TYPES = frozenset({ENDPOINT_DISABLED, DELIVERY_EXHAUSTED})
-_USERINFO_PASSWORD = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://[^/?#@:]*):[^/?#@]*@")
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,5 +37,5 @@ def delivery_exhausted(tenant_id: str, *, event_id: str, delivery_id: str, endpo
                        attempts: int, last_status_code: int | None, last_error: str | None) -> OperationalEvent:
     return OperationalEvent(tenant_id, DELIVERY_EXHAUSTED, {
         "event_id": event_id, "delivery_id": delivery_id, "endpoint_id": endpoint_id,
-        "url": _USERINFO_PASSWORD.sub(r"\1:***@", url, count=1),
+        "url": url_redacted(url),
         "attempts": attempts, "last_status_code": last_status_code, "last_error": last_error})

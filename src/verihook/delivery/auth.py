@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
 from verihook.delivery.transport import OutboundRequest, Transport
+from verihook.redaction import url_redacted
 
 if TYPE_CHECKING:
     from verihook.metrics import Metrics
@@ -156,7 +157,7 @@ class Authenticator:
                 timeout_s=TOKEN_TIMEOUT_S,
             )
         )
-        what = f"oauth2 token request to {token_url}"
+        what = f"oauth2 token request to {url_redacted(token_url)}"
         if outcome.status_code is None:
             raise AuthFailed(f"{what} failed: {outcome.error_detail or outcome.error}")
         if not 200 <= outcome.status_code < 300:

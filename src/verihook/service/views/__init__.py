@@ -4,7 +4,8 @@ rolled-up delivery status) is made here, once."""
 
 from __future__ import annotations
 
-from verihook.service.views.common import REDACTED, HealthOut, PageOut, ReadyOut, url_redacted
+from verihook.redaction import REDACTED, url_redacted
+from verihook.service.views.common import HealthOut, PageOut, ReadyOut
 from verihook.service.views.endpoints import (
     AuthOut,
     EndpointOut,

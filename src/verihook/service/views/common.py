@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from typing import Annotated, Generic, Literal, Self, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from verihook.model import Page
-
-REDACTED = "***"
-_USERINFO_PASSWORD = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://[^/?#@:]*):[^/?#@]*@")
 
 Item = TypeVar("Item")
 Shown = TypeVar("Shown", bound=BaseModel)
@@ -47,6 +43,3 @@ class ReadyOut(View):
     status: Literal["ready"]
 
 
-def url_redacted(url: str | None) -> str | None:
-    """The URL as given, but a password in its userinfo (`https://user:pass@host/`) replaced by ***."""
-    return None if url is None else _USERINFO_PASSWORD.sub(rf"\1:{REDACTED}@", url, count=1)

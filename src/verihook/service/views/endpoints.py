@@ -8,8 +8,9 @@ from pydantic import Field, TypeAdapter
 
 from verihook.model import EndpointTest
 from verihook.policy import RetryPolicy
+from verihook.redaction import REDACTED, url_redacted
 from verihook.service.endpoints import EndpointView
-from verihook.service.views.common import REDACTED, Number, PageOut, Timestamp, View, url_redacted
+from verihook.service.views.common import Number, PageOut, Timestamp, View
 from verihook.times import rfc3339, rfc3339_or_none
 
 SECRET_AUTH_FIELDS = ("token", "password", "client_secret")

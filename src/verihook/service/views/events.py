@@ -9,7 +9,8 @@ from pydantic import Field
 
 from verihook.model import Attempt, Delivery, DeliveryStatus, Event, Page, Published, rollup
 from verihook.profiles import EventType
-from verihook.service.views.common import Number, PageOut, Timestamp, View, url_redacted
+from verihook.redaction import url_redacted
+from verihook.service.views.common import Number, PageOut, Timestamp, View
 from verihook.times import rfc3339, rfc3339_or_none
 
 ROLLUP = "failed if any delivery failed, else pending if any is pending, else succeeded; null: no destination"

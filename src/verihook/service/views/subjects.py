@@ -7,8 +7,9 @@ from typing import Any
 from pydantic import Field
 
 from verihook.model import DeliveryStatus, Subject
+from verihook.redaction import url_redacted
 from verihook.service.subjects import StatusChanged, SubjectDetail
-from verihook.service.views.common import PageOut, Timestamp, View, url_redacted
+from verihook.service.views.common import PageOut, Timestamp, View
 from verihook.service.views.events import ROLLUP, PublishedOut
 from verihook.times import rfc3339
 
