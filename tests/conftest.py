@@ -40,8 +40,20 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
 
 
 @pytest.fixture
-async def verihook(database_url: str) -> AsyncIterator[Running]:
-    async with running_verihook(settings_for_tests(database_url)) as running:
+def transport(request: pytest.FixtureRequest) -> str | None:
+    """The transport a test names in its parameters (`indirect`); without one, what Settings chooses."""
+    kind: str | None = getattr(request, "param", None)
+    return kind
+
+
+@pytest.fixture
+async def verihook(database_url: str, transport: str | None) -> AsyncIterator[Running]:
+    settings = settings_for_tests(database_url)
+    if transport is not None:
+        settings = settings.with_(transport=transport)
+    async with running_verihook(settings) as running:
+        if transport is not None:
+            assert type(running.runtime.transport).__name__.lower() == f"{transport}transport"
         yield running
 
 

@@ -25,12 +25,6 @@ Guarded = Callable[..., AbstractAsyncContextManager[Api]]
 
 
 @pytest.fixture
-def transport(request: pytest.FixtureRequest) -> str | None:
-    kind: str | None = getattr(request, "param", None)
-    return kind
-
-
-@pytest.fixture
 def guarded(database_url: str, transport: str | None, http: aiohttp.ClientSession) -> Guarded:
     """A tenant's client on a Verihook that refuses private targets but those `allowed`."""
 

@@ -8,36 +8,17 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
 
 import pytest
 from standardwebhooks import Webhook
 
 from tests.support.api import Api
 from tests.support.receivers import Answer, Receiver
-from tests.support.server import TRANSPORT_CASES, Running, running_verihook, settings_for_tests
+from tests.support.server import TRANSPORT_CASES, running_verihook, settings_for_tests
 from verihook.config import DispatcherSettings
 
 FAST_RETRY = {"strategy": "schedule", "delays_s": [0.2, 0.2, 0.2]}
 over_both_transports = pytest.mark.parametrize(("database_url", "transport"), TRANSPORT_CASES, indirect=True)
-
-
-@pytest.fixture
-def transport(request: pytest.FixtureRequest) -> str | None:
-    """The transport named by the test's parameters; without parameters, whatever the environment says."""
-    kind: str | None = getattr(request, "param", None)
-    return kind
-
-
-@pytest.fixture
-async def verihook(database_url: str, transport: str | None) -> AsyncIterator[Running]:
-    settings = settings_for_tests(database_url)
-    if transport is not None:
-        settings = settings.with_(transport=transport)
-    async with running_verihook(settings) as running:
-        if transport is not None:
-            assert type(running.runtime.transport).__name__.lower() == f"{transport}transport"
-        yield running
 
 
 @over_both_transports

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
 
 from tests.support.api import Api
 from tests.support.raw_server import RawServer
-from tests.support.server import TRANSPORT_CASES, Running, running_verihook, settings_for_tests
+from tests.support.server import TRANSPORT_CASES
 from verihook.delivery.transport import AiohttpTransport, OutboundRequest, PyreqwestTransport
 
 SENT_AS_GIVEN = [
@@ -44,19 +42,6 @@ REFUSED = [
     ("/a/%2E%2e/b", "dot segment", ""),
     ("/x/.?a", "dot segment", ""),
 ]
-
-
-@pytest.fixture
-def transport(request: pytest.FixtureRequest) -> str:
-    """The transport named by the test's parameters (Settings.transport, as VERIHOOK_TRANSPORT sets it)."""
-    return str(request.param)
-
-
-@pytest.fixture
-async def verihook(database_url: str, transport: str) -> AsyncIterator[Running]:
-    async with running_verihook(settings_for_tests(database_url, transport=transport)) as running:
-        assert type(running.runtime.transport).__name__.lower() == f"{transport}transport"
-        yield running
 
 
 @pytest.mark.parametrize("transport_class", [PyreqwestTransport, AiohttpTransport])

@@ -20,26 +20,10 @@ from tests.support.seed_servers import TokenServer
 from tests.support.server import (
     ADMIN_KEY,
     TRANSPORT_CASES,
-    Running,
     ServeProcess,
-    running_verihook,
-    settings_for_tests,
 )
 
 ONBOARDED = {"interviewId": "int-1", "externalId": "crm-1", "onboardingStatus": "ONBOARDING_FINISHED"}
-
-
-@pytest.fixture
-def transport(request: pytest.FixtureRequest) -> str:
-    """The transport named by the test's parameters (Settings.transport, as VERIHOOK_TRANSPORT sets it)."""
-    return str(request.param)
-
-
-@pytest.fixture
-async def verihook(database_url: str, transport: str) -> AsyncIterator[Running]:
-    async with running_verihook(settings_for_tests(database_url, transport=transport)) as running:
-        assert type(running.runtime.transport).__name__.lower() == f"{transport}transport"
-        yield running
 
 
 EVERY_TRANSPORT = pytest.mark.parametrize(("database_url", "transport"), TRANSPORT_CASES, indirect=True)

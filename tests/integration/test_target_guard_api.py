@@ -26,12 +26,6 @@ REFUSED_ERROR = "target refused by policy"  # model.AttemptError.REFUSED_BY_POLI
 
 
 @pytest.fixture
-def transport(request: pytest.FixtureRequest) -> str | None:
-    kind: str | None = getattr(request, "param", None)
-    return kind
-
-
-@pytest.fixture
 async def guarded(database_url: str, transport: str | None, http: aiohttp.ClientSession) -> AsyncIterator[Api]:
     """A tenant's client on a Verihook that refuses private targets."""
     settings = settings_for_tests(database_url, allow_private_targets=False)
