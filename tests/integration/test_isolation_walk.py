@@ -6,7 +6,9 @@ owner's (allowed). A route the table (tests/support/isolation.py) does not name 
 
 from __future__ import annotations
 
+import asyncio
 import json
+import time
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
@@ -105,7 +107,7 @@ class Walk:
             leaked = sorted(token for token in self.hidden(role, sent) if token in text)
             if leaked:
                 self.failures.append(f"{where} shows the owner's {leaked}: {text[:300]}")
-        elif (operation.scope is Scope.LISTING and operation.shows_owner and not variant.query
+        elif (operation.scope is Scope.LISTING and operation.shows_owner and "cursor" not in variant.query
               and not any(token in text for token in self.target(role).tokens)):
             self.failures.append(f"{where} does not show what it may see of its target: {text[:300]}")
 
@@ -159,6 +161,13 @@ async def dashboard_as(base_url: str, http: aiohttp.ClientSession, key: str) -> 
     return ui, (await ui.get("/ui/endpoints/new")).csrf
 
 
+async def deliveries_finished(api: Api, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while (await api.get("/v1/events", params={"delivery_status": "pending"})).ok()["data"]:
+        assert time.monotonic() < deadline, "deliveries still pending"
+        await asyncio.sleep(0.05)
+
+
 async def owners_view(admin: Api, owner: Holdings) -> dict[str, Any]:
     """Everything of the owner's own, read with the admin key (which a suspension does not stop), its child's
     resources left out (a child's calls on its own tenant may change them)."""
@@ -190,8 +199,7 @@ async def test_every_route_keeps_tenants_apart(verihook: Running, admin: Api, ht
     other_api = await admin.as_new_tenant(new_marker("other"))
     owner = await build_holdings(owner_api, owner_made, receiver.url)
     child = await build_holdings(child_api, child_made, receiver.url)
-    for holdings in (owner, child):  # every delivery finished: nothing changes the owner's but the walk
-        await holdings.api.wait_event(holdings.ref("event"))
+    await deliveries_finished(owner_api)  # from now on nothing but the walk changes the owner's resources
     walk = Walk(owner, child, {Role.OTHER: other_api, Role.CHILD: child_api, Role.PARENT: owner_api,
                                Role.ADMIN: admin}, receiver.url, [], set())
     before = await owners_view(admin, owner)
