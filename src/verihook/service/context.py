@@ -91,9 +91,10 @@ class Context:
                 self._tenants[tenant_id] = tenant
         return tenant
 
-    async def tenant_ref(self, ref: str | None) -> str | None:
-        """The tenant id a reference stands for: a Verihook id (`ten_...`) as it is, else the tenant whose `uid`
-        it is; a reference that names no tenant is returned unchanged (its use answers 404)."""
+    async def tenant_ref(self, ref: str | None, caller: Caller) -> str | None:
+        """The tenant id a reference stands for: a Verihook id (`ten_...`) as it is, else the id of the tenant whose
+        `uid` it is if the caller may see that tenant; any other reference is returned unchanged (its use answers a
+        404 naming the reference as sent, never the id of a tenant the caller may not see)."""
         if ref is None or ref.startswith(TENANT_ID_PREFIX):
             return ref
         tenant_id = self._uids.get(ref)
@@ -104,7 +105,7 @@ class Context:
             if len(self._uids) >= MAX_CACHED:
                 self._uids.clear()
             tenant_id = self._uids[ref] = tenant.id
-        return tenant_id
+        return tenant_id if caller.can_see(tenant_id) else ref
 
     async def visible_tenant(self, caller: Caller, tenant_id: str, field_name: str | None = None) -> Tenant:
         """The tenant, if the caller may see it; `field_name`: the request field that named it (for the 404)."""

@@ -33,7 +33,7 @@ class Tenants:
         _check_retention(retention_days)
         if uid is not None:
             await self._check_uid(uid)
-        parent_id = await self.ctx.tenant_ref(parent_id)
+        parent_id = await self.ctx.tenant_ref(parent_id, caller)
         if parent_id is None and not caller.is_admin:
             parent_id = caller.owning_tenant(None)
         parent = await self.ctx.visible_tenant(caller, parent_id, "parent_id") if parent_id is not None else None
@@ -61,7 +61,7 @@ class Tenants:
     async def get(self, caller: Caller, tenant_id: str) -> Tenant:
         """The tenant as stored now (its suspension and retention_days included: the context's copy does not follow
         them, and another process may have changed them)."""
-        tenant = await self.ctx.visible_tenant(caller, await self.ctx.tenant_ref(tenant_id) or tenant_id)
+        tenant = await self.ctx.visible_tenant(caller, await self.ctx.tenant_ref(tenant_id, caller) or tenant_id)
         return await self.ctx.store.get_tenant(tenant.id) or tenant
 
     async def set_retention(self, caller: Caller, tenant_id: str, days: int | None) -> Tenant:
