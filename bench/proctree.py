@@ -45,3 +45,14 @@ def peak_rss_mb(pid: int) -> float:
                 if line.startswith("VmHWM:"):
                     total += int(line.split()[1]) / 1024
     return total
+
+
+def rss_mb(pid: int) -> dict[int, float]:
+    """The resident memory now (VmRSS) of the process and of each of its live children, by pid."""
+    found: dict[int, float] = {}
+    for one in (pid, *children(pid)):
+        with contextlib.suppress(OSError):
+            for line in Path(f"/proc/{one}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    found[one] = int(line.split()[1]) / 1024
+    return found
