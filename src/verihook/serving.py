@@ -199,6 +199,7 @@ class DispatcherProcesses:
         os.set_blocking(status_read, False)
         child.process, child.wake_fd, child.status = process, wake_write, None
         child.started_at = time.monotonic()
+        child._partial = bytearray()  # a killed one's half-written line is not the new one's
         gone = loop.create_future()
         loop.add_reader(status_read, self._read_status, child, status_read, gone)
         watchdog = asyncio.create_task(self._watch(child, process), name=f"verihook-dispatcher-{child.number}-watch")
@@ -224,7 +225,7 @@ class DispatcherProcesses:
                 silent, limit = now - child.started_at, max(self._stall_s, START_ALLOWANCE_S)
             else:
                 silent, limit = now - child.reported_at, self._stall_s
-            if silent > limit:
+            if silent > limit and not self._stopping.is_set():  # a stopping child has STOP_TIMEOUT_S
                 log.warning("dispatcher process %d (pid %d) has not reported for %.1f s (limit %g s); killing it",
                             child.number, process.pid, silent, limit)
                 with contextlib.suppress(ProcessLookupError):
