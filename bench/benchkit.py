@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import platform
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -390,6 +392,7 @@ def machine() -> dict[str, Any]:
 
 
 def print_machine(info: dict[str, Any], command: str) -> None:
+    info["command"] = command
     versions = ", ".join(f"{k} {v}" for k, v in info["versions"].items())
     print(f"date:    {info['date']}")
     print(f"machine: {info['cores']} cores, {info['cpu']}; Python {info['python']}; nginx {info['nginx']}")
@@ -431,3 +434,75 @@ class Table:
             if index == 0:
                 lines.append("|" + "|".join("-" * (w + 2) for w in widths) + "|")
         return "\n".join(lines)
+
+
+# floors and the results file (bench/plot.py reads it)
+
+RESULTS_ENV = "VERIHOOK_BENCH_RESULTS"  # where the drivers append their figures; default bench/results.jsonl
+
+
+def results_path() -> Path:
+    return Path(os.environ.get(RESULTS_ENV) or BENCH_DIR / "results.jsonl")
+
+
+def median(values: Sequence[float]) -> float:
+    return statistics.median(values) if values else float("nan")
+
+
+def floor(name: str, value: float | None, limit: float, *, reference: float | None = None,
+          reference_name: str = "", at_most: bool = False, unit: str = "") -> dict[str, Any]:
+    """Check one of issue 14's floors, print it as one PASS/FAIL line and answer it as a dict for `record`.
+
+    With a `reference` (a baseline measured in the same run) the floor is on the ratio value / reference, else on
+    the value itself; `at_most` for figures that must stay under the limit (latency, memory).
+    """
+    measured: float | None = None
+    if value is not None and not math.isnan(value):
+        measured = value / reference if reference else (None if reference_name else value)
+    passed = measured is not None and (measured <= limit if at_most else measured >= limit)
+    sign = "<=" if at_most else ">="
+    if reference_name:
+        ratio = "-" if measured is None else f"{measured:.2f} x"
+        text = (f"{name}: {_number(value)}{unit} against {reference_name} {_number(reference)}{unit} in the same "
+                f"run = {ratio}; floor {sign} {limit:g} x")
+    else:
+        text = f"{name}: {_number(measured)}{unit}; floor {sign} {_number(limit)}{unit}"
+    print(f"floor:   {text}: {'PASS' if passed else 'FAIL'}")
+    return {"name": name, "value": value, "reference": reference, "reference_name": reference_name,
+            "measured": measured, "limit": limit, "at_most": at_most, "unit": unit, "passed": passed}
+
+
+def _number(value: float | None) -> str:
+    if value is None or math.isnan(value):
+        return "-"
+    return f"{value:,.2f}" if abs(value) < 100 else f"{value:,.0f}"
+
+
+def record(scenario: str, info: dict[str, Any], floors: Sequence[dict[str, Any]], *,
+           rates: dict[str, float] | None = None, unit: str = "", latency_ms: dict[str, Any] | None = None,
+           runs: int = 1, extra: dict[str, Any] | None = None) -> None:
+    """Append one JSON line for this run to the results file: the medians the driver printed, keyed by what
+    measured them (Verihook, bare aiohttp, bare pyreqwest, Celery), the floors and the load."""
+    line = {"scenario": scenario, "date": info.get("date"), "commit": info.get("commit"),
+            "command": info.get("command"), "cores": info.get("cores"), "loadavg_start": list(info["loadavg"]),
+            "loadavg_end": list(os.getloadavg()), "runs": runs, "unit": unit, "rates": rates or {},
+            "latency_ms": latency_ms or {}, "floors": list(floors), "passed": all(f["passed"] for f in floors),
+            **(extra or {})}
+    path = results_path()
+    with path.open("a") as out:
+        out.write(json.dumps(line, default=float) + "\n")
+    print(f"results: appended to {path} (python bench/plot.py draws them)")
+
+
+CELERY_REQUESTS = 2000  # Celery delivers ~600/s here: a smaller count than the drivers' own keeps a run short
+
+
+def celery_baseline(mode: str, url: str, requests: int, body: Path, timeout_s: float, run: int) -> dict[str, Any]:
+    """The Celery baseline (bench/celery_baseline.py: Redis broker, `requests`, one task per delivery, autoretry)
+    against the same receiver: `drain` (a queue of `requests` tasks) or `publish` (enqueued while the worker runs).
+    Printed as one line; its count is smaller than the driver's, which the line says."""
+    figures = run_baseline([mode, "--url", url, "--requests", str(requests), "--body", str(body),
+                            "--client", "celery"], timeout_s)
+    print(f"run {run + 1}: Celery + Redis + requests ({mode}, {requests:,} deliveries, a smaller count: it does "
+          f"~600/s): {figures['rate']:,.0f} deliveries/s, {figures['cpu_us_per_request']:.0f} µs CPU per delivery")
+    return figures

@@ -14,7 +14,12 @@
    drain time runs from the first attempt's start (recorded in the attempts table) to the poll that saw
    pending == 0; process start-up is reported apart. Then the file must hold N succeeded deliveries and N attempt rows.
 
-Prints figure | Verihook | baseline | ratio | target | pass/fail; exits 1 when a target is missed.
+Also the Celery baseline (bench/celery_baseline.py: Redis broker, `requests`, one task per delivery, autoretry)
+drains --celery-requests (2,000: it does ~600/s) to the same nginx; 0 leaves it out.
+
+Prints figure | Verihook | baseline | ratio | target | pass/fail, then issue 14's floors as PASS/FAIL lines: the
+headline drain >= --floor (1.3) x bare aiohttp of the same run, and >= --target (5,000) deliveries/s; exits 1
+when one is missed. Appends the medians to bench/results.jsonl (bench/plot.py).
 """
 
 from __future__ import annotations
@@ -37,6 +42,7 @@ import proctree
 import uvloop
 
 TARGET_RATE = 5000.0
+FLOOR_X_AIOHTTP = 1.3  # issue 14: the drain by one serve on SQLite, times bare aiohttp in the same run
 POLL_S = 0.02
 PUBLISHERS = 2  # batch requests in flight while the backlog is built
 
@@ -147,6 +153,10 @@ def main() -> int:
                         help="baseline requests in flight; Verihook's per-endpoint bound (default 64)")
     parser.add_argument("--repeat", type=int, default=1, help="runs of each measurement; medians are shown")
     parser.add_argument("--target", type=float, default=TARGET_RATE, help="deliveries/s to pass")
+    parser.add_argument("--floor", type=float, default=FLOOR_X_AIOHTTP,
+                        help="the headline drain rate to pass, times bare aiohttp of the same run (issue 14: 1.3)")
+    parser.add_argument("--celery-requests", type=int, default=benchkit.CELERY_REQUESTS,
+                        help="deliveries for the Celery baseline, each run (default 2,000; 0: leave it out)")
     parser.add_argument("--drain-timeout-s", type=float, default=0.0,
                         help="give up a drain after this long (default max(120, events/250))")
     parser.add_argument("--json", help="also write every figure to this file")
@@ -189,6 +199,9 @@ def main() -> int:
                 results["baselines"].setdefault(client, []).append(figures)
                 print(f"run {run + 1}: bare {client} loop: {figures['rate']:,.0f} requests/s, "
                       f"{figures['cpu_us_per_request']:.0f} µs CPU per request, statuses {figures['statuses']}")
+            if args.celery_requests:
+                results["baselines"].setdefault("celery", []).append(benchkit.celery_baseline(
+                    "drain", receiver_url, args.celery_requests, body, timeout_s, run))
             for transport in transports:
                 profile = args.py_spy if run == 0 and transport == transports[0] else None
                 kind, _, own = transport.partition("@")
@@ -209,9 +222,33 @@ def main() -> int:
     print()
     print(table)
     print(benchkit.load_line("end", results["loadavg_end"]))
+    floors = check_floors(results, transports, args.floor, args.target)
+    passed &= all(f["passed"] for f in floors)
+    rates = {f"Verihook ({t})": median(ok, "rate") for t in transports
+             if (ok := [r for r in results["verihook"].get(t, []) if not r["timed_out"]])}
+    rates |= {("Celery" if c == "celery" else f"bare {c}"): median(runs, "rate")
+              for c, runs in results["baselines"].items()}
+    benchkit.record("drain", info, floors, rates=rates, unit="deliveries/s", runs=args.repeat,
+                    extra={"events": args.events, "celery_requests": args.celery_requests})
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2))
     return 0 if passed else 1
+
+
+def check_floors(results: dict[str, Any], transports: list[str], floor: float, target: float
+                 ) -> list[dict[str, Any]]:
+    runs = [r for r in results["verihook"].get(transports[0], []) if not r["timed_out"]] if transports else []
+    rate = median(runs, "rate") if runs else None
+    aiohttp_runs = results["baselines"].get("aiohttp", [])
+    bare = median(aiohttp_runs, "rate") if aiohttp_runs else None
+    floors = [benchkit.floor(f"drain rate ({transports[0]}), deliveries/s", rate, floor, reference=bare,
+                             reference_name="bare aiohttp"),
+              benchkit.floor(f"drain rate ({transports[0]})", rate, target, unit=" deliveries/s")]
+    celery = results["baselines"].get("celery", [])
+    if celery and rate:
+        print(f"         the same drain against Celery + Redis + requests: {rate / median(celery, 'rate'):.1f} x "
+              f"({median(celery, 'rate'):,.0f} deliveries/s on {celery[0]['requests']:,})")
+    return floors
 
 
 def report(results: dict[str, Any], transports: list[str], baselines: list[str], events: int, target: float
@@ -243,11 +280,16 @@ def report(results: dict[str, Any], transports: list[str], baselines: list[str],
         table.add(f"succeeded deliveries / attempt rows ({transport})",
                   f"{last['statuses'].get('succeeded', 0):,} / {last['attempts']:,}", None,
                   f"{events:,} / {events:,}", complete)
-    for client in baselines[1:]:
+    for client in [*baselines[1:], "celery"]:
         runs = results["baselines"].get(client, [])
         ours = [r for r in results["verihook"].get(client, []) if not r["timed_out"]]
         if runs:
-            table.add(f"drain rate, deliveries/s ({client} transport; baseline bare {client})",
+            name = "Celery + Redis + requests" if client == "celery" else f"bare {client}"
+            shown = client
+            if client == "celery":  # the headline drain against it
+                shown, ours = transports[0], [r for r in results["verihook"].get(transports[0], [])
+                                              if not r["timed_out"]]
+            table.add(f"drain rate, deliveries/s ({shown} transport; baseline {name})",
                       median(ours, "rate") if ours else "-", median(runs, "rate"))
     first = [r for r in results["verihook"].get(transports[0], []) if not r["timed_out"]] if transports else []
     if first:

@@ -14,7 +14,8 @@ against the same measurement of an older commit (default 6a43519, issue 14's ref
    requests to nginx, for scale (they measure a client, not an ingest).
 
 Prints figure | Verihook | baseline | ratio | target | pass/fail; the target is --floor times the older commit's rate
-(issue 14: 2); exits 1 when it is missed.
+(issue 14: 2), also printed as a PASS/FAIL line; exits 1 when it is missed. Appends the medians to
+bench/results.jsonl (bench/plot.py).
 """
 
 from __future__ import annotations
@@ -122,6 +123,12 @@ def main() -> int:
     print()
     print(table.render())
     print(benchkit.load_line("end", results["loadavg_end"]))
+    floors = [benchkit.floor("batch ingest (verihook api), events/s", now, args.floor, reference=reference,
+                             reference_name=f"commit {args.reference}")]
+    rates = {"Verihook": now, f"Verihook at {args.reference}": reference}
+    rates |= {f"bare {c}": statistics.median(r["rate"] for r in runs) for c, runs in results["baselines"].items()}
+    benchkit.record("ingest", info, floors, rates=rates, unit="events/s", runs=args.repeat,
+                    extra={"events": args.events})
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2))
     return 0 if passed else 1

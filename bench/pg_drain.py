@@ -42,6 +42,7 @@ import uvloop
 from drain import build_backlog
 
 TARGET_RATE = 8000.0
+FLOOR_X_AIOHTTP = 1.1  # issue 14: two workers on PostgreSQL, times bare aiohttp in the same run
 POLL_S = 0.02
 PIDS_EVERY = 25  # polls between two looks for new server processes of the run's database
 PENDING = "SELECT EXISTS (SELECT 1 FROM deliveries WHERE status = 'pending')"
@@ -238,6 +239,8 @@ def main() -> int:
     parser.add_argument("--batch", type=int, default=1000, help="events per POST /v1/events/batch")
     parser.add_argument("--repeat", type=int, default=3, help="runs; medians are shown")
     parser.add_argument("--target", type=float, default=TARGET_RATE, help="deliveries/s to pass")
+    parser.add_argument("--floor", type=float, default=FLOOR_X_AIOHTTP,
+                        help="the drain rate to pass, times bare aiohttp of the same run (issue 14: 1.1)")
     parser.add_argument("--max-in-flight", type=int, default=0, help="VERIHOOK_MAX_IN_FLIGHT per worker")
     parser.add_argument("--drain-timeout-s", type=float, default=0.0)
     parser.add_argument("--server", default=os.environ.get("VERIHOOK_BENCH_PG_URL", DEFAULT_SERVER),
@@ -253,7 +256,18 @@ def main() -> int:
     table, passed = report(results, args)
     print()
     print(table)
-    print("load:    1/5/15-min load average at end {:.2f} / {:.2f} / {:.2f}".format(*os.getloadavg()))
+    print(benchkit.load_line("end", os.getloadavg()))
+    runs = [r for r in results["runs"] if not r["timed_out"]]
+    rate = statistics.median(r["rate"] for r in runs) if runs else None
+    bare = statistics.median(r["rate"] for r in results["baseline"])
+    floors = [benchkit.floor(f"drain rate ({args.workers} workers on PostgreSQL), deliveries/s", rate, args.floor,
+                             reference=bare, reference_name="bare aiohttp"),
+              benchkit.floor(f"drain rate ({args.workers} workers on PostgreSQL)", rate, args.target,
+                             unit=" deliveries/s")]
+    passed &= all(f["passed"] for f in floors)
+    benchkit.record("pg_drain", info, floors, rates={f"Verihook ({args.workers} workers)": rate or 0.0,
+                                                     "bare aiohttp": bare},
+                    unit="deliveries/s", runs=args.repeat, extra={"events": args.events})
     return 0 if passed else 1
 
 

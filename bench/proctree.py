@@ -45,3 +45,25 @@ def peak_rss_mb(pid: int) -> float:
                 if line.startswith("VmHWM:"):
                     total += int(line.split()[1]) / 1024
     return total
+
+
+def direct_children(pid: int) -> list[int]:
+    """The live children of `pid` from /proc/PID/task/*/children (one file per thread; no scan of /proc)."""
+    found: list[int] = []
+    with contextlib.suppress(OSError):
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            with contextlib.suppress(OSError):
+                found += [int(child) for child in (task / "children").read_text().split()]
+    return sorted(found)
+
+
+def rss_mb(pid: int) -> dict[int, float]:
+    """The resident memory now (VmRSS) of the process and of each of its live children, by pid (cheap enough to
+    read every 100 ms)."""
+    found: dict[int, float] = {}
+    for one in (pid, *direct_children(pid)):
+        with contextlib.suppress(OSError):
+            for line in Path(f"/proc/{one}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    found[one] = int(line.split()[1]) / 1024
+    return found

@@ -50,6 +50,9 @@ class Settings:
     retention_every_s: float = 600.0  # how often a dispatcher's retention task looks for them
     # dispatcher processes `serve` runs beside its API (VERIHOOK_DISPATCHERS); 0: one process, dispatcher inside
     dispatchers: int = field(default_factory=lambda: os.cpu_count() or 1)
+    # a dispatcher process of `serve` that has not reported through its status pipe for this long is hung: it is
+    # killed (SIGKILL) and replaced (VERIHOOK_DISPATCHER_STALL_S; 0: never)
+    dispatcher_stall_s: float = 30.0
     dispatcher: DispatcherSettings = field(default_factory=lambda: DispatcherSettings())
 
     @classmethod
@@ -74,6 +77,7 @@ class Settings:
             retention_days=_retention_days(env.get("VERIHOOK_RETENTION_DAYS", "")),
             retention_every_s=_number(env, "VERIHOOK_RETENTION_EVERY_S", 600.0),
             dispatchers=dispatcher_count(env.get("VERIHOOK_DISPATCHERS", ""), "VERIHOOK_DISPATCHERS"),
+            dispatcher_stall_s=_number(env, "VERIHOOK_DISPATCHER_STALL_S", 30.0),
             dispatcher=DispatcherSettings.from_env(env),
         )
 

@@ -10,7 +10,10 @@ pipes:
 - status, child to parent: a JSON line every STATUS_EVERY_S (the dispatcher's problems, stalled sends, side-task
   restarts), which /readyz and /metrics of the parent report. End of file means the child is gone.
 
-The parent starts a child that died again, after a delay that grows while it keeps dying. Metrics are summed over
+The parent starts a child that died again, after a delay that grows while it keeps dying. A child that is alive but
+has stopped reporting for `Settings.dispatcher_stall_s` (VERIHOOK_DISPATCHER_STALL_S: its loop is stuck, or it was
+stopped) is hung: the parent kills it with SIGKILL, which releases its file locks, and starts another; what it
+held comes back when its leases run out, as for a child that died. Metrics are summed over
 the processes by prometheus-client's multiprocess mode, in a directory made here when none is configured; that
 is why this module imports nothing that imports prometheus_client before `share_metrics_dir()` has run.
 """
@@ -49,6 +52,7 @@ STATUS_EVERY_S = 0.5
 STATUS_STALE_S = 10.0  # a child that has not reported for this long counts as not ready (its loop is stuck)
 RESTART_DELAYS_S = (0.5, 1.0, 2.0, 5.0, 10.0, 30.0)
 STEADY_AFTER_S = 60.0  # a child that ran this long before it died is started again after the first delay
+START_ALLOWANCE_S = 60.0  # a new child may take this long (or the stall limit, if longer) to send its first report
 STOP_TIMEOUT_S = 30.0  # a child stopping takes up to the dispatcher's grace period twice (sends, then writes)
 
 
@@ -90,6 +94,7 @@ class _Child:
     process: subprocess.Popen[bytes] | None = None
     wake_fd: int | None = None
     status: dict[str, Any] | None = None  # its last report
+    started_at: float = 0.0
     reported_at: float = 0.0
     _partial: bytearray = field(default_factory=bytearray)
 
@@ -104,6 +109,7 @@ class DispatcherProcesses:
         self._children = [_Child(number) for number in range(1, count + 1)]
         self._env = child_environment(VERIHOOK_DATABASE_URL=settings.database_url)
         self._owned_metrics_dir = owned_metrics_dir
+        self._stall_s = settings.dispatcher_stall_s
         self._stopping = asyncio.Event()
 
     async def run(self) -> None:
@@ -192,16 +198,39 @@ class DispatcherProcesses:
         os.set_blocking(wake_write, False)
         os.set_blocking(status_read, False)
         child.process, child.wake_fd, child.status = process, wake_write, None
+        child.started_at = time.monotonic()
+        child._partial = bytearray()  # a killed one's half-written line is not the new one's
         gone = loop.create_future()
         loop.add_reader(status_read, self._read_status, child, status_read, gone)
+        watchdog = asyncio.create_task(self._watch(child, process), name=f"verihook-dispatcher-{child.number}-watch")
         try:
             await gone  # the status pipe ends when the process does
             return await asyncio.to_thread(process.wait)
         finally:
+            watchdog.cancel()
             loop.remove_reader(status_read)
             child.wake_fd = None
             os.close(wake_write)
             os.close(status_read)
+
+    async def _watch(self, child: _Child, process: subprocess.Popen[bytes]) -> None:
+        """Kill the child once it has not reported for the stall limit: a hung process keeps its claims (and may
+        hold the SQLite writer's turn) until it dies. Its status pipe then ends and `_keep` starts another."""
+        if self._stall_s <= 0:
+            return
+        while True:
+            await asyncio.sleep(min(1.0, self._stall_s / 4))
+            now = time.monotonic()
+            if child.status is None:  # still starting
+                silent, limit = now - child.started_at, max(self._stall_s, START_ALLOWANCE_S)
+            else:
+                silent, limit = now - child.reported_at, self._stall_s
+            if silent > limit and not self._stopping.is_set():  # a stopping child has STOP_TIMEOUT_S
+                log.warning("dispatcher process %d (pid %d) has not reported for %.1f s (limit %g s); killing it",
+                            child.number, process.pid, silent, limit)
+                with contextlib.suppress(ProcessLookupError):
+                    process.kill()
+                return
 
     def _spawn(self, number: int, wake_fd: int, status_fd: int) -> subprocess.Popen[bytes]:
         return subprocess.Popen([sys.executable, "-m", "verihook.serving", str(number), str(wake_fd),

@@ -1,8 +1,9 @@
 """`verihook serve --dispatchers 2` on SQLite: the API in one process and two dispatcher processes beside it.
 
 A published event wakes every dispatcher process at once; the parent's /metrics sums the children's figures and
-its /readyz answers 503 while one of them is down; SIGKILL of a dispatcher process, and of the API process, loses
-nothing while thousands of events are published and delivered.
+its /readyz answers 503 while one of them is down; a hung (stopped) dispatcher process is killed and replaced;
+SIGKILL of a dispatcher process, and of the API process, loses nothing while thousands of events are published and
+delivered.
 """
 
 from __future__ import annotations
@@ -333,3 +334,48 @@ async def test_killing_a_dispatcher_process_and_the_api_process_loses_nothing(
     for webhook_id in duplicated:
         assert sorted(arrivals[webhook_id])[1] >= leased[webhook_id] - 0.05, (webhook_id, summary)
     print(summary)
+
+
+# A hung dispatcher process: alive, silent
+
+STALL_S = 2.0
+HUNG_EVENTS = 2_000
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(120)
+async def test_a_hung_dispatcher_process_is_killed_and_replaced_and_what_it_held_still_arrives(
+        tmp_path: Path, http: aiohttp.ClientSession, receiver: Receiver) -> None:
+    receiver.script(Answer(200, delay_s=0.2))  # slow enough that the stopped one holds claims and sends in flight
+    db = tmp_path / "verihook.db"
+    async with serving(tmp_path, {"VERIHOOK_DISPATCHER_STALL_S": str(STALL_S)}) as serve:
+        assert serve.process is not None
+        hung, other = await dispatcher_pids(serve)
+        api = await Api(serve.base_url, ADMIN_KEY, http).as_new_tenant()
+        await api.endpoint(receiver.url, timeout_s=TIMEOUT_S)  # its claims' lease: 1 + 15 s
+        event_ids: set[str] = set()
+        for start in range(0, HUNG_EVENTS, BATCH):
+            reply = await api.post("/v1/events/batch", {"events": [
+                {"type": "order.created", "data": {"n": n}} for n in range(start, start + BATCH)]})
+            event_ids |= {event["id"] for event in reply.ok()["data"]}
+        await receiver.wait_for(200, timeout=30)
+        os.kill(hung, signal.SIGSTOP)  # alive, holding its claims, reporting nothing
+        stopped_at = time.monotonic()
+
+        while hung in (pids := children_of(serve.process.pid)) or len(pids) != 2:
+            assert time.monotonic() - stopped_at < STALL_S + 20, f"the stopped one was not replaced: {pids}"
+            await asyncio.sleep(0.1)
+        replaced_after = time.monotonic() - stopped_at
+        assert other in pids
+        assert not exists(f"/proc/{hung}")  # killed and reaped, not left stopped
+        assert replaced_after >= STALL_S - 0.1  # not before it had been silent for the limit
+
+        deadline = time.monotonic() + 60  # what the killed one held comes back after its lease
+        while read_db(db, "SELECT count(*) FROM deliveries WHERE status = 'pending'")[0][0]:
+            assert time.monotonic() < deadline, "deliveries still pending"
+            await asyncio.sleep(0.2)
+        statuses = dict(read_db(db, "SELECT status, count(*) FROM deliveries GROUP BY status"))
+    log_text = "".join(path.read_text() for path in tmp_path.glob("serve-*.log"))  # noqa: ASYNC240 (test end)
+    assert statuses == {"succeeded": HUNG_EVENTS}
+    assert {request.headers["webhook-id"] for request in receiver.requests} == event_ids
+    assert f"pid {hung}) has not reported for" in log_text

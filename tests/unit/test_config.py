@@ -39,3 +39,9 @@ def test_no_module_but_config_reads_the_environment() -> None:
             if reads or imports:
                 readers.append(f"{path.relative_to(SRC)}:{node.lineno}")
     assert readers == []
+
+
+def test_the_hung_dispatcher_limit_is_a_setting() -> None:
+    assert Settings.from_env({}).dispatcher_stall_s == 30.0
+    assert Settings.from_env({"VERIHOOK_DISPATCHER_STALL_S": "2.5"}).dispatcher_stall_s == 2.5
+    assert Settings.from_env({"VERIHOOK_DISPATCHER_STALL_S": "0"}).dispatcher_stall_s == 0.0  # never
