@@ -10,7 +10,7 @@ from typing import Any
 
 import orjson
 
-from verihook import limits
+from verihook import limits, operational
 from verihook.errors import Forbidden, InvalidInput, NotFound
 from verihook.ids import new_id
 from verihook.model import Delivery, DeliveryStatus, Endpoint, Event, EventFilter, Page, Published, Subject
@@ -184,6 +184,9 @@ class Events:
         self.ctx.registry.check_event_type_name(name, field="name")
         if self.ctx.registry.owner_of(name) is not None:
             raise InvalidInput(f"event type {name} belongs to a profile and cannot be redefined", field="name")
+        if is_operational(name):
+            raise InvalidInput(f"event type {name} is built in (an operational event) and cannot be redefined",
+                               field="name")
         event_type = EventType(name=name, profile="standard", schema=schema, description=description)
         try:
             event_type.check_schema()
@@ -197,7 +200,8 @@ class Events:
         return event_type
 
     async def catalog(self) -> list[EventType]:
-        return [*self.ctx.registry.catalog(), *(await self._catalog()).values()]
+        """The profiles' types, the operational (built-in) ones, then the registered ones."""
+        return [*self.ctx.registry.catalog(), *operational.CATALOG, *(await self._catalog()).values()]
 
     async def _catalog(self) -> dict[str, EventType]:
         """The registered types, read again from the store once REGISTERED_TYPES_TTL_S have passed (by one caller
@@ -212,7 +216,8 @@ class Events:
         started, registrations = self.ctx.clock(), self._registrations
         known = self._registered
         self._registered = {name: _registered_type(known.get(name), name, description, orjson.loads(schema))
-                            for name, description, schema in await self.ctx.store.list_event_types()}
+                            for name, description, schema in await self.ctx.store.list_event_types()
+                            if not is_operational(name)}  # one registered before they were refused is not used
         if registrations == self._registrations:
             self._registered_until = started + REGISTERED_TYPES_TTL_S
 

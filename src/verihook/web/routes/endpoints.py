@@ -9,6 +9,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from verihook.errors import Conflict, InvalidInput
+from verihook.operational import is_operational
 from verihook.service import EndpointTest, Service
 from verihook.service.stats import window_hours
 from verihook.service.views import EndpointOut, EndpointPage
@@ -39,7 +40,8 @@ async def list_endpoints(request: Request) -> Response:
 
 async def _new_form_context(service: Service, who: Visitor, form: Form | None) -> dict[str, Any]:
     profiles = service.portal.profiles()
-    registered = [t.name for t in await service.events.catalog() if t.profile == "standard"]
+    catalog = await service.events.catalog()
+    registered = [t.name for t in catalog if t.profile == "standard" and not is_operational(t.name)]
     tenants = (await service.tenants.list(who.caller, 200, None)).items if who.is_admin else []
     default_profile = who.caller.tenant.profile if who.caller.tenant else "standard"
     return {"profiles": profiles, "registered_types": registered, "tenants": tenants,
