@@ -138,7 +138,7 @@ async def build_runtime(settings: Settings, registry: ProfileRegistry | None = N
     tracing = Tracing.start(propagate=settings.propagate_trace, otlp_endpoint=settings.otlp_endpoint,
                             service_name=settings.otel_service_name)
     sender = Sender(transport, Authenticator(transport, metrics=metrics), tracing=tracing)
-    retention = Retention(store, settings.retention_days, settings.retention_every_s)
+    retention = Retention(store, settings.retention_days, settings.retention_every_s, metrics=metrics)
     dispatcher = Dispatcher(store, sender, destinations, settings.dispatcher, metrics, listen=store.listen_for_work,
                             side_tasks={"verihook-retention": retention.run})
     admin_key_hash = hash_api_key(settings.admin_key) if settings.admin_key else await store.get_meta(ADMIN_KEY_HASH)

@@ -25,6 +25,19 @@ from verihook.model import (
 )
 
 
+@dataclass(frozen=True, slots=True)
+class Purged:
+    """What retention deleted (or, counted, would delete)."""
+
+    events: int = 0
+    deliveries: int = 0
+    attempts: int = 0
+
+    def __add__(self, other: Purged) -> Purged:
+        return Purged(self.events + other.events, self.deliveries + other.deliveries,
+                      self.attempts + other.attempts)
+
+
 @dataclass(slots=True)
 class SubjectUpdate:
     status: str
@@ -141,8 +154,10 @@ class Store(Protocol):
     async def event_delivery_statuses(self, event_ids: Sequence[str]) -> dict[str, DeliveryStatus | None]: ...
     async def redeliver_event(self, event_id: str, now: float) -> int: ...
     # delete up to `limit` of the tenant's events created before `before` whose deliveries are all finished (none
-    # pending), oldest first, with their deliveries and attempts, in one transaction; answers how many
-    async def purge_finished_events(self, tenant_id: str, before: float, limit: int) -> int: ...
+    # pending), oldest first, with their deliveries and attempts, in one transaction; answers how many of each
+    async def purge_finished_events(self, tenant_id: str, before: float, limit: int) -> Purged: ...
+    # how many events, deliveries and attempts purging every such event of the tenant would delete now
+    async def count_finished_events(self, tenant_id: str, before: float) -> Purged: ...
     # requeue the endpoint's failed (and with `include_skipped`, skipped) deliveries created in [since, until)
     async def recover_endpoint(self, endpoint_id: str, since: float, until: float, now: float,
                                include_skipped: bool = False) -> int: ...

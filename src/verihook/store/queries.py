@@ -124,8 +124,14 @@ RECOVER_ENDPOINT = _REQUEUE + ("endpoint_id = :endpoint_id AND status IN :status
 # retention: a tenant's events created before a time whose deliveries are all finished (none pending), oldest
 # first; then, those of them still finished once their deliveries are locked (PostgreSQL), and their deletion
 _FINISHED = "NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_id = e.id AND d.status = 'pending')"
-FINISHED_EVENTS_BEFORE = (f"SELECT e.id FROM events e WHERE e.tenant_id = :tenant_id AND e.created_at < :before"
-                          f" AND {_FINISHED} ORDER BY e.created_at LIMIT :limit")
+_ALL_FINISHED_BEFORE = (f"SELECT e.id FROM events e WHERE e.tenant_id = :tenant_id AND e.created_at < :before"
+                        f" AND {_FINISHED}")
+FINISHED_EVENTS_BEFORE = f"{_ALL_FINISHED_BEFORE} ORDER BY e.created_at LIMIT :limit"
+COUNT_FINISHED_BEFORE = (  # events, their deliveries, their attempts
+    f"SELECT (SELECT COUNT(*) FROM ({_ALL_FINISHED_BEFORE}) f),"
+    f" (SELECT COUNT(*) FROM deliveries WHERE event_id IN ({_ALL_FINISHED_BEFORE})),"
+    f" (SELECT COUNT(*) FROM attempts WHERE delivery_id IN"
+    f" (SELECT id FROM deliveries WHERE event_id IN ({_ALL_FINISHED_BEFORE})))")
 FINISHED_EVENTS_AMONG = f"SELECT e.id FROM events e WHERE e.id IN :ids[] AND {_FINISHED}"
 DELETE_ATTEMPTS_OF_EVENTS = ("DELETE FROM attempts WHERE delivery_id IN"
                              " (SELECT id FROM deliveries WHERE event_id IN :ids[])")

@@ -30,7 +30,7 @@ from verihook.model import (
 )
 from verihook.store import publishing, resealing
 from verihook.store import queries as q
-from verihook.store.base import EventDraft, HourOfAttempts, QueueStats, Router, SubjectUpdate
+from verihook.store.base import EventDraft, HourOfAttempts, Purged, QueueStats, Router, SubjectUpdate
 from verihook.store.codec import EndpointCodec
 from verihook.store.database import Database, Tx
 from verihook.store.errors import MissingRow
@@ -274,21 +274,25 @@ class SqlStore:
         return await self._requeue(q.RECOVER_ENDPOINT, endpoint_id=endpoint_id, since=since, until=until, now=now,
                                    statuses=statuses)
 
-    async def purge_finished_events(self, tenant_id: str, before: float, limit: int) -> int:
-        async def unit(tx: Tx) -> int:
+    async def purge_finished_events(self, tenant_id: str, before: float, limit: int) -> Purged:
+        async def unit(tx: Tx) -> Purged:
             ids = [row[0] for row in await tx.fetch_all(q.FINISHED_EVENTS_BEFORE, tenant_id=tenant_id, before=before,
                                                         limit=limit)]
             if not ids:
-                return 0
+                return Purged()
             await self._lock_deliveries_of_events(tx, ids)
             ids = [row[0] for row in await tx.fetch_all(q.FINISHED_EVENTS_AMONG, ids=ids)]
-            if ids:
-                await tx.execute(q.DELETE_ATTEMPTS_OF_EVENTS, ids=ids)
-                await tx.execute(q.DELETE_DELIVERIES_OF_EVENTS, ids=ids)
-                await tx.execute(q.DELETE_EVENTS, ids=ids)
-            return len(ids)
+            if not ids:
+                return Purged()
+            attempts = await tx.execute(q.DELETE_ATTEMPTS_OF_EVENTS, ids=ids)
+            deliveries = await tx.execute(q.DELETE_DELIVERIES_OF_EVENTS, ids=ids)
+            return Purged(await tx.execute(q.DELETE_EVENTS, ids=ids), deliveries, attempts)
 
         return await self.db.write(unit)
+
+    async def count_finished_events(self, tenant_id: str, before: float) -> Purged:
+        row = await self.db.fetch_one(q.COUNT_FINISHED_BEFORE, tenant_id=tenant_id, before=before)
+        return Purged(int(row[0]), int(row[1]), int(row[2]))
 
     async def attempts_by_hour(self, tenant_ids: Sequence[str] | None, endpoint_id: str | None, since: float,
                                hours: int) -> list[HourOfAttempts]:
