@@ -115,7 +115,7 @@ class Events:
         event_type = registry.check_event_type_name(item.type)
         if is_operational(event_type):
             raise InvalidInput(f"event type {event_type} is published by Verihook itself, not by tenants", field="type")
-        tenant_id = await self.ctx.tenant_ref(item.tenant_id)  # a Verihook id or the tenant's uid
+        tenant_id = await self.ctx.tenant_ref(caller, item.tenant_id)  # a Verihook id or the tenant's uid
         if item.subject_id is not None:  # looked up in tenant_id if given (subject ids are unique per tenant)
             subject = await find_subject(self.ctx, caller, item.subject_id, tenant_id, field="subject_id")
             tenant_id = subject.tenant_id

@@ -29,7 +29,7 @@ INSERT_TENANT = (  # api_key_hash is read no more (migration 0006): the keys are
     " :signing_secret, :created_at, :uid, :retention_days)")
 SET_TENANT_RETENTION = "UPDATE tenants SET retention_days = :days WHERE id = :id"
 TENANT_RETENTIONS = "SELECT id, retention_days FROM tenants ORDER BY id"
-TENANT_BY_UID = "SELECT * FROM tenants WHERE uid = :uid"
+TENANTS_BY_UID = "SELECT * FROM tenants WHERE uid = :uid ORDER BY id"  # unique per parent only (migration 0009)
 GET_TENANT = "SELECT * FROM tenants WHERE id = :id"
 TENANT_SIGNING_SECRET = "SELECT signing_secret FROM tenants WHERE id = :id"
 SET_TENANT_SUSPENDED = "UPDATE tenants SET suspended_at = :at WHERE id = :id"

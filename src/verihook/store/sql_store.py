@@ -95,9 +95,8 @@ class SqlStore:
     async def tenant_retentions(self) -> list[tuple[str, int | None]]:
         return [(row[0], row[1]) for row in await self.db.fetch_all(q.TENANT_RETENTIONS)]
 
-    async def tenant_by_uid(self, uid: str) -> Tenant | None:
-        row = await self.db.fetch_one(q.TENANT_BY_UID, uid=uid)
-        return tenant_of(row) if row else None
+    async def tenants_by_uid(self, uid: str) -> list[Tenant]:
+        return [tenant_of(row) for row in await self.db.fetch_all(q.TENANTS_BY_UID, uid=uid)]
 
     async def get_tenant(self, tenant_id: str) -> Tenant | None:
         row = await self.db.fetch_one(q.GET_TENANT, id=tenant_id)
