@@ -56,7 +56,7 @@ async def test_a_rate_limited_endpoint_that_fails_is_disabled(page: Page, ui_ser
     assert most_in_one_second(arrived) <= 2 + 1, [t - started for t in arrived]  # the rate, and a burst of one
     assert 3 <= len(arrived) < FAILURES  # disabled before every event was tried
     await page.reload()
-    await expect(page.locator(".badge")).to_have_text("disabled")
+    await expect(page.locator(".heading .badge")).to_have_text("disabled")
     await expect(page.get_by_text("disabled: every attempt failed for 1 s (3 attempts or more)")).to_be_visible()
 
 
