@@ -47,6 +47,11 @@ class OperationalEvent:
     tenant_id: str
     type: str
     data: dict[str, Any]
+    # the same news published twice (the dispatcher, and the sweep of news a killed process lost) is one event
+    idempotency_key: str | None = None
+
+
+KEY_PREFIX = "verihook."  # operational news's idempotency keys; refused to tenants
 
 
 def is_operational(event_type: str) -> bool:
@@ -60,7 +65,9 @@ def endpoint_disabled(tenant_id: str, endpoint_id: str, reason: str, at: float) 
 
 def delivery_exhausted(tenant_id: str, *, event_id: str, delivery_id: str, endpoint_id: str | None, url: str,
                        attempts: int, last_status_code: int | None, last_error: str | None) -> OperationalEvent:
+    """`attempts`: the delivery's attempts in all (a redelivered one may give up again, with more)."""
     return OperationalEvent(tenant_id, DELIVERY_EXHAUSTED, {
         "event_id": event_id, "delivery_id": delivery_id, "endpoint_id": endpoint_id,
         "url": url_redacted(url),
-        "attempts": attempts, "last_status_code": last_status_code, "last_error": last_error})
+        "attempts": attempts, "last_status_code": last_status_code, "last_error": last_error},
+        idempotency_key=f"{DELIVERY_EXHAUSTED}:{delivery_id}:{attempts}")

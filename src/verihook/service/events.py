@@ -87,7 +87,8 @@ class Events:
             if tenant is None:
                 continue
             drafts.append(EventDraft(id=new_id("evt"), tenant_id=tenant.id, type=item.type,
-                                     data_json=orjson.dumps(item.data), subject_id=None, idempotency_key=None,
+                                     data_json=orjson.dumps(item.data), subject_id=None,
+                                     idempotency_key=item.idempotency_key,
                                      created_at=self.ctx.clock(), tenant_profile=tenant.profile,
                                      only_if_routed=True))
         if not drafts:
@@ -128,6 +129,9 @@ class Events:
             registered.check(data)
         if item.idempotency_key is not None and not 1 <= len(item.idempotency_key) <= 256:
             raise InvalidInput("idempotency_key must be 1 to 256 characters", field="idempotency_key")
+        if item.idempotency_key is not None and item.idempotency_key.startswith(operational.KEY_PREFIX):
+            raise InvalidInput(f"idempotency_key must not start with {operational.KEY_PREFIX!r}: Verihook keys its "
+                               "own operational events so", field="idempotency_key")
         return EventDraft(id=new_id("evt"), tenant_id=tenant.id, type=event_type, data_json=orjson.dumps(data),
                           subject_id=item.subject_id, idempotency_key=item.idempotency_key,
                           created_at=self.ctx.clock(), subject_update=subject_update, tenant_profile=tenant.profile)

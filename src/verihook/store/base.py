@@ -38,6 +38,21 @@ class Purged:
                       self.attempts + other.attempts)
 
 
+@dataclass(frozen=True, slots=True)
+class FailedDelivery:
+    """A delivery that gave up, as stored: what its `verihook.delivery.exhausted` news says."""
+
+    id: str
+    event_id: str
+    tenant_id: str
+    endpoint_id: str | None
+    url: str
+    attempt_count: int
+    last_status_code: int | None
+    last_error: str | None
+    failed_at: float  # its last write (`updated_at`)
+
+
 @dataclass(slots=True)
 class SubjectUpdate:
     status: str
@@ -157,6 +172,10 @@ class Store(Protocol):
     # delete up to `limit` of the tenant's events created before `before` whose deliveries are all finished (none
     # pending), oldest first, with their deliveries and attempts, in one transaction; answers how many of each
     async def purge_finished_events(self, tenant_id: str, before: float, limit: int) -> Purged: ...
+    # deliveries of events other than operational ones that failed (were last written) in [since, until), after
+    # `after` (failed_at, id) if given, in (failed_at, id) order, at most `limit`
+    async def failed_deliveries(self, since: float, until: float, limit: int,
+                                after: tuple[float, str] | None = None) -> list[FailedDelivery]: ...
     # how many events, deliveries and attempts purging every such event of the tenant would delete now
     async def count_finished_events(self, tenant_id: str, before: float) -> Purged: ...
     # requeue the endpoint's failed (and with `include_skipped`, skipped) deliveries created in [since, until)

@@ -149,6 +149,15 @@ SEALED_FIRST_REQUESTS = ("SELECT id, first_request FROM deliveries WHERE id > :a
                          " ORDER BY id LIMIT :limit")
 RESEAL_FIRST_REQUEST = "UPDATE deliveries SET first_request = :new WHERE id = :id AND first_request = :old"
 
+# the news sweep (service/news_sweep.py): deliveries that gave up in a window, oldest first, after a (time, id)
+FAILED_DELIVERIES = (
+    "SELECT d.id, d.event_id, d.tenant_id, d.endpoint_id, d.url, d.attempt_count, d.last_status_code, d.last_error,"
+    " d.updated_at FROM deliveries d JOIN events e ON e.id = d.event_id"
+    " WHERE d.status = 'failed' AND d.updated_at >= :since AND d.updated_at < :until"
+    " AND (d.updated_at > :after_at OR (d.updated_at = :after_at AND d.id > :after_id))"
+    " AND e.type NOT IN ('verihook.endpoint.disabled', 'verihook.delivery.exhausted')"
+    " ORDER BY d.updated_at, d.id LIMIT :limit")
+
 # the event type catalog
 
 UPSERT_EVENT_TYPE = (

@@ -30,7 +30,7 @@ from verihook.model import (
 )
 from verihook.store import publishing, resealing
 from verihook.store import queries as q
-from verihook.store.base import EventDraft, HourOfAttempts, Purged, QueueStats, Router, SubjectUpdate
+from verihook.store.base import EventDraft, FailedDelivery, HourOfAttempts, Purged, QueueStats, Router, SubjectUpdate
 from verihook.store.codec import EndpointCodec
 from verihook.store.database import Database, Tx
 from verihook.store.errors import MissingRow
@@ -288,6 +288,14 @@ class SqlStore:
             return Purged(await tx.execute(q.DELETE_EVENTS, ids=ids), deliveries, attempts)
 
         return await self.db.write(unit)
+
+    async def failed_deliveries(self, since: float, until: float, limit: int,
+                                after: tuple[float, str] | None = None) -> list[FailedDelivery]:
+        after_at, after_id = after if after is not None else (since, "")
+        rows = await self.db.fetch_all(q.FAILED_DELIVERIES, since=since, until=until, after_at=after_at,
+                                       after_id=after_id, limit=limit)
+        return [FailedDelivery(row[0], row[1], row[2], row[3], row[4], int(row[5]), row[6], row[7], float(row[8]))
+                for row in rows]
 
     async def count_finished_events(self, tenant_id: str, before: float) -> Purged:
         row = await self.db.fetch_one(q.COUNT_FINISHED_BEFORE, tenant_id=tenant_id, before=before)
