@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import aiohttp
+from multidict import MultiDict
 
 from tests.support.api import Api
 from tests.support.browserless import DashboardClient
@@ -191,3 +192,21 @@ async def test_bad_rate_limits_and_auto_disable_settings_are_shown_on_the_forms(
 def _invalid_inputs(html: str) -> str:
     """The tags marked aria-invalid, joined."""
     return " ".join(tag for tag in html.split("<") if 'aria-invalid="true"' in tag)
+
+
+async def test_an_endpoint_of_any_profile_subscribes_to_the_operational_types(
+        api: Api, http: aiohttp.ClientSession) -> None:
+    ui = await logged_in(api, http)
+    form = await ui.get("/ui/endpoints/new")
+    for profile in ("standard", "credas"):
+        assert f'id="et-{profile}-verihook.delivery.exhausted"' in form.text
+    ticked = MultiDict([("csrf", form.csrf), ("url", "http://127.0.0.1:9/credas"), ("profile", "credas"),
+                        ("auth_type", "none"), ("event_types", "process_actor.updated"),
+                        ("event_types", "verihook.delivery.exhausted")])
+    made = await ui.post("/ui/endpoints", ticked)  # type: ignore[arg-type]
+    assert made.status == 303, made.text
+    [endpoint] = (await api.get("/v1/endpoints")).ok()["data"]
+    assert endpoint["event_types"] == ["process_actor.updated", "verihook.delivery.exhausted"]
+    page = await ui.get(f"/ui/endpoints/{endpoint['id']}")
+    assert 'value="verihook.delivery.exhausted" checked' in page.text
+    assert 'value="verihook.endpoint.disabled">' in page.text  # offered, not ticked
