@@ -1,4 +1,4 @@
-"""The `verihook` command: serve, migrate, reseal, tenant (create, keys, suspension), listen, send."""
+"""The `verihook` command: serve, migrate, reseal, retention, tenant (create, keys, suspension), listen, send."""
 
 from __future__ import annotations
 
@@ -125,6 +125,25 @@ def reseal(args: argparse.Namespace) -> int:
         finally:
             await store.close()
         print(json.dumps({"resealed": resealed}))
+        return 0
+
+    return _run(main)
+
+
+def retention_run(args: argparse.Namespace) -> int:
+    from verihook.runtime import open_store
+    from verihook.service.retention import Retention
+
+    async def main() -> int:
+        settings = _settings(args)
+        store = open_store(settings)
+        try:
+            await store.migrate()
+            retention = Retention(store, settings.retention_days, settings.retention_every_s)
+            counted = await (retention.count() if args.dry_run else retention.purge())
+        finally:
+            await store.close()
+        print(json.dumps({**dataclasses.asdict(counted), "dry_run": args.dry_run}))
         return 0
 
     return _run(main)
@@ -276,6 +295,14 @@ def parser() -> argparse.ArgumentParser:
     with_database(commands.add_parser("migrate", help="bring the schema up to date")).set_defaults(handler=migrate)
     with_database(commands.add_parser("reseal", help="seal every stored secret again under the first key of "
                                       "VERIHOOK_SECRET_KEY; prints {\"resealed\": N}")).set_defaults(handler=reseal)
+
+    retention = commands.add_parser("retention", help="delete what retention allows").add_subparsers(
+        dest="retention_command", required=True)
+    run = with_database(retention.add_parser("run", help="one pass now: delete the finished events past their "
+                                             "tenant's retention with their deliveries and attempts; prints the "
+                                             "counts as JSON"))
+    run.add_argument("--dry-run", action="store_true", help="count what one pass would delete; delete nothing")
+    run.set_defaults(handler=retention_run)
 
     tenant = commands.add_parser("tenant", help="manage tenants").add_subparsers(dest="tenant_command",
                                                                                   required=True)

@@ -37,6 +37,7 @@ from verihook.config import METRICS_DIR_ENV
 
 ATTEMPT_BUCKETS_S = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 TOKEN_OUTCOMES = ("issued", "failed")
+RETENTION_KINDS = ("events", "deliveries", "attempts")
 GAUGE_HELP = {
     "verihook_oldest_due_wait_seconds": "How long the due delivery waiting longest to be claimed has waited.",
     "verihook_deliveries_stalled": "1 while a due delivery has waited past VERIHOOK_STALL_AFTER_S.",
@@ -126,6 +127,11 @@ class Metrics:
                                             registry=registry)
         for outcome in TOKEN_OUTCOMES:
             self.oauth_token_requests.labels(outcome)
+        self._retention_deleted = Counter("verihook_retention_deleted",
+                                          "Rows deleted by retention, by kind (events, deliveries, attempts).",
+                                          ["kind"], registry=registry)
+        for kind in RETENTION_KINDS:
+            self._retention_deleted.labels(kind)
         self._delivery_counters: dict[tuple[str, str], Any] = {}  # labels() takes a lock; once per pair here
         self._queue = _QueueGauges()
         if self.shared_dir is None:
@@ -152,6 +158,10 @@ class Metrics:
 
     def endpoint_disabled(self) -> None:
         self.endpoints_disabled.inc()
+
+    def retention_deleted(self, events: int, deliveries: int, attempts: int) -> None:
+        for kind, count in zip(RETENTION_KINDS, (events, deliveries, attempts), strict=True):
+            self._retention_deleted.labels(kind).inc(count)
 
     def oauth_token_request(self, outcome: str) -> None:
         """`issued` (the token endpoint answered a token) or `failed` (anything else)."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import secrets
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -18,11 +18,14 @@ from verihook.delivery.probe import EndpointProbe
 from verihook.delivery.sender import Sender
 from verihook.delivery.transport import Transport, create_transport
 from verihook.metrics import Metrics
+from verihook.model import Published
+from verihook.operational import OperationalEvent
 from verihook.profiles import ProfileRegistry, default_registry
 from verihook.service import Service
 from verihook.service.access import ADMIN_KEY_HASH, hash_api_key
 from verihook.service.context import Context
 from verihook.service.health import DispatcherState, Health
+from verihook.service.news_sweep import NewsSweep
 from verihook.service.retention import Retention
 from verihook.store.base import Store
 from verihook.store.sqlite import SqliteStore
@@ -138,9 +141,14 @@ async def build_runtime(settings: Settings, registry: ProfileRegistry | None = N
     tracing = Tracing.start(propagate=settings.propagate_trace, otlp_endpoint=settings.otlp_endpoint,
                             service_name=settings.otel_service_name)
     sender = Sender(transport, Authenticator(transport, metrics=metrics), tracing=tracing)
-    retention = Retention(store, settings.retention_days, settings.retention_every_s)
+    retention = Retention(store, settings.retention_days, settings.retention_every_s, metrics=metrics)
+
+    async def publish_news(news: Sequence[OperationalEvent]) -> list[Published]:
+        return await service.events.publish_operational(news)  # the service is built below, before any sweep
+
+    news_sweep = NewsSweep(store, publish_news)
     dispatcher = Dispatcher(store, sender, destinations, settings.dispatcher, metrics, listen=store.listen_for_work,
-                            side_tasks={"verihook-retention": retention.run})
+                            side_tasks={"verihook-retention": retention.run, "verihook-news-sweep": news_sweep.run})
     admin_key_hash = hash_api_key(settings.admin_key) if settings.admin_key else await store.get_meta(ADMIN_KEY_HASH)
     ctx = Context(store=store, registry=registry, settings=settings, admin_key_hash=admin_key_hash,
                   wake_dispatcher=dispatcher.wake, signing_key=secret_box(settings).derive(SIGNING_PURPOSE),

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import aiohttp
+from multidict import MultiDict
 
 from tests.support.api import Api
 from tests.support.browserless import DashboardClient
@@ -122,3 +123,90 @@ async def test_incode_fixes_retry_and_success_but_not_the_timeout(admin: Api, ht
     assert saved.status == 303
     after = (await api.get(f"/v1/endpoints/{endpoint['id']}")).ok()
     assert (after["timeout_s"], after["success"]) == (9.0, "200-json-or-204")
+
+
+async def test_rate_limit_and_auto_disable_are_set_and_changed_on_the_forms(
+        api: Api, http: aiohttp.ClientSession) -> None:
+    ui = await logged_in(api, http)
+    form = await ui.get("/ui/endpoints/new")
+    for label in ("Rate limit, requests a second", "Disable the endpoint when every attempt fails",
+                  "Failing for, seconds", "At least this many failed attempts"):
+        assert f">{label}</label>" in form.text or f">{label} <span" in form.text, label
+    default = await ui.post("/ui/endpoints", {"csrf": form.csrf, "url": "http://127.0.0.1:9/default",
+                                              "auth_type": "none", "rate_limit_per_s": "",
+                                              "auto_disable": "default"})
+    assert default.status == 303, default.text
+    made = await ui.post("/ui/endpoints", {
+        "csrf": form.csrf, "url": "http://127.0.0.1:9/limited", "auth_type": "none", "rate_limit_per_s": "2.5",
+        "auto_disable": "on", "auto_disable_failing_for_s": "3600", "auto_disable_min_failures": "4"})
+    assert made.status == 303, made.text
+    by_url = {e["url"]: e for e in (await api.get("/v1/endpoints")).ok()["data"]}
+    assert (by_url["http://127.0.0.1:9/default"]["rate_limit_per_s"],
+            by_url["http://127.0.0.1:9/default"]["auto_disable"]) == (None, {"failing_for_s": 432000,
+                                                                             "min_failures": 10})
+    limited = by_url["http://127.0.0.1:9/limited"]
+    assert (limited["rate_limit_per_s"], limited["auto_disable"]) == (2.5, {"failing_for_s": 3600, "min_failures": 4})
+
+    page = await ui.get(f"/ui/endpoints/{limited['id']}")
+    assert "Rate limit: 2.5 requests a second" in page.text
+    assert 'id="rate_limit_per_s" name="rate_limit_per_s" inputmode="decimal" value="2.5"' in page.text
+    assert 'name="auto_disable_failing_for_s" inputmode="numeric" value="3600"' in page.text
+    base = {"csrf": page.csrf, "url": limited["url"], "headers": "", "auto_disable_failing_for_s": "3600",
+            "auto_disable_min_failures": "4"}
+    saved = await ui.post(f"/ui/endpoints/{limited['id']}", {**base, "rate_limit_per_s": "", "auto_disable": "off"})
+    assert saved.status == 303, saved.text
+    after = (await api.get(f"/v1/endpoints/{limited['id']}")).ok()
+    assert (after["rate_limit_per_s"], after["auto_disable"]) == (None, None)
+    assert "auto-disable: never" in (await ui.get(f"/ui/endpoints/{limited['id']}")).text
+
+
+async def test_bad_rate_limits_and_auto_disable_settings_are_shown_on_the_forms(
+        api: Api, http: aiohttp.ClientSession) -> None:
+    ui = await logged_in(api, http)
+    csrf = (await ui.get("/ui/endpoints/new")).csrf
+    on = {"auto_disable": "on", "auto_disable_failing_for_s": "600", "auto_disable_min_failures": "3"}
+    cases = (({"rate_limit_per_s": "fast"}, "rate_limit_per_s", "the rate limit must be a number"),
+             ({"rate_limit_per_s": "0"}, "rate_limit_per_s", "rate_limit_per_s must be a number over 0"),
+             ({"rate_limit_per_s": "20000"}, "rate_limit_per_s", "at most 10000"),
+             ({**on, "auto_disable_failing_for_s": ""}, "auto_disable_failing_for_s", "must be a number"),
+             ({**on, "auto_disable_failing_for_s": "1.5"}, "auto_disable_failing_for_s", "a whole number"),
+             ({**on, "auto_disable_min_failures": "0"}, "auto_disable_min_failures", "from 1 to 1000000"),
+             ({"auto_disable": "sometimes"}, "auto_disable", "on, off or the profile"))
+    for fields, input_id, said in cases:
+        page = await ui.post("/ui/endpoints", {"csrf": csrf, "url": "http://127.0.0.1:9/x", "auth_type": "none",
+                                               **fields})
+        assert page.status == 422 and 'role="alert"' in page.text and said in page.text, (fields, page.text[:300])
+        assert f'id="{input_id}"' in _invalid_inputs(page.text), (fields, _invalid_inputs(page.text))
+    assert (await api.get("/v1/endpoints")).ok()["data"] == []
+
+    endpoint = await api.endpoint("http://127.0.0.1:9/kept", rate_limit_per_s=5)
+    page = await ui.get(f"/ui/endpoints/{endpoint['id']}")
+    refused = await ui.post(f"/ui/endpoints/{endpoint['id']}", {
+        "csrf": page.csrf, "url": endpoint["url"], "headers": "", "rate_limit_per_s": "-1", "auto_disable": "off"})
+    assert refused.status == 422 and "rate_limit_per_s must be a number over 0" in refused.text
+    assert 'id="rate_limit_per_s"' in _invalid_inputs(refused.text)
+    after = (await api.get(f"/v1/endpoints/{endpoint['id']}")).ok()
+    assert (after["rate_limit_per_s"], after["auto_disable"]) == (5.0, endpoint["auto_disable"])
+
+
+def _invalid_inputs(html: str) -> str:
+    """The tags marked aria-invalid, joined."""
+    return " ".join(tag for tag in html.split("<") if 'aria-invalid="true"' in tag)
+
+
+async def test_an_endpoint_of_any_profile_subscribes_to_the_operational_types(
+        api: Api, http: aiohttp.ClientSession) -> None:
+    ui = await logged_in(api, http)
+    form = await ui.get("/ui/endpoints/new")
+    for profile in ("standard", "credas"):
+        assert f'id="et-{profile}-verihook.delivery.exhausted"' in form.text
+    ticked = MultiDict([("csrf", form.csrf), ("url", "http://127.0.0.1:9/credas"), ("profile", "credas"),
+                        ("auth_type", "none"), ("event_types", "process_actor.updated"),
+                        ("event_types", "verihook.delivery.exhausted")])
+    made = await ui.post("/ui/endpoints", ticked)  # type: ignore[arg-type]
+    assert made.status == 303, made.text
+    [endpoint] = (await api.get("/v1/endpoints")).ok()["data"]
+    assert endpoint["event_types"] == ["process_actor.updated", "verihook.delivery.exhausted"]
+    page = await ui.get(f"/ui/endpoints/{endpoint['id']}")
+    assert 'value="verihook.delivery.exhausted" checked' in page.text
+    assert 'value="verihook.endpoint.disabled">' in page.text  # offered, not ticked

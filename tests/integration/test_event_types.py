@@ -7,10 +7,11 @@ import asyncio
 from typing import Any
 
 import aiohttp
+import jsonschema
 
 from tests.support import postgres as pg
 from tests.support.api import Api
-from tests.support.receivers import Receiver
+from tests.support.receivers import Answer, Receiver
 from tests.support.server import ADMIN_KEY, running_verihook, settings_for_tests
 from verihook.service.events import REGISTERED_TYPES_TTL_S
 
@@ -45,7 +46,8 @@ async def _refused(api: Api, data: Any, field: str) -> dict[str, Any]:
 
 async def test_a_registered_schema_checks_published_data(admin: Api, api: Api, receiver: Receiver) -> None:
     registered = await _register(admin, SCHEMA)
-    assert registered == {"name": TYPE, "profile": "standard", "description": "an invoice paid", "schema": SCHEMA}
+    assert registered == {"name": TYPE, "profile": "standard", "description": "an invoice paid", "schema": SCHEMA,
+                          "operational": False}
     listed = (await api.get("/v1/event-types")).ok()["data"]
     assert [t for t in listed if t["name"] == TYPE] == [registered]
     endpoint = await api.endpoint(receiver.url, event_types=[TYPE])
@@ -114,3 +116,34 @@ async def test_a_schema_registered_in_one_process_is_checked_in_another(
             assert await _events_of(api_other) == [checked["id"], unchecked["id"]]
     finally:
         pg_databases.drop(url)
+
+
+OPERATIONAL = ("verihook.endpoint.disabled", "verihook.delivery.exhausted")
+
+
+async def test_the_operational_types_are_listed_as_built_in(admin: Api, api: Api, receiver: Receiver) -> None:
+    """An endpoint may subscribe to them, so the catalog names them, flagged, with the schema their data keeps."""
+    catalog = {t["name"]: t for t in (await api.get("/v1/event-types")).ok()["data"]}
+    assert all(catalog[name]["operational"] is True for name in OPERATIONAL)
+    assert [name for name, t in catalog.items() if t["operational"]] == list(OPERATIONAL)
+    assert catalog["process.completed"]["operational"] is False
+    assert (await admin.get("/v1/event-types")).ok()["data"] == list(catalog.values())
+
+    failing = await Receiver([Answer(500)]).start()
+    try:
+        await api.endpoint(failing.url, retry={"strategy": "none"}, auto_disable=None)
+        await api.endpoint(f"{receiver.url}/news", event_types=list(OPERATIONAL))
+        await api.publish("order.created", {"n": 1})
+        [news] = await receiver.wait_for(1)
+    finally:
+        await failing.stop()
+    assert news.json()["type"] == "verihook.delivery.exhausted"
+    jsonschema.validate(news.json()["data"], catalog["verihook.delivery.exhausted"]["schema"])
+
+
+async def test_an_operational_type_cannot_be_registered(admin: Api) -> None:
+    for name in OPERATIONAL:
+        reply = await admin.post("/v1/event-types", {"name": name, "schema": {"type": "object"}})
+        assert reply.status == 422 and reply.body["field"] == "name", reply.body
+    listed = [t["name"] for t in (await admin.get("/v1/event-types")).ok()["data"]]
+    assert [listed.count(name) for name in OPERATIONAL] == [1, 1]

@@ -10,6 +10,8 @@ from collections.abc import Sequence
 
 import aiohttp
 
+from tests.integration.test_cli import verihook_cli
+from tests.integration.test_metrics import scrape_until, value
 from tests.integration.test_store_contract import (
     a_draft,
     a_result,
@@ -24,7 +26,7 @@ from tests.support.receivers import Answer, Receiver
 from tests.support.server import ADMIN_KEY, running_verihook, settings_for_tests
 from verihook.model import DeliveryStatus, Endpoint, Subject
 from verihook.service.retention import DAY_S, Retention
-from verihook.store.base import EventDraft, Recipient, Router, Store
+from verihook.store.base import EventDraft, Purged, Recipient, Router, Store
 
 __all__ = ["store"]  # the fixture
 
@@ -65,7 +67,9 @@ async def test_old_finished_events_go_with_their_deliveries_and_attempts_and_pen
     await store.record_results(results, OLD + 10)  # mixed keeps one delivery pending, never tried
 
     retention = Retention(store, 30, 600, clock=lambda: NOW, pause_s=0)
-    assert await retention.purge() == 4
+    assert await retention.count() == Purged(events=4, deliveries=5, attempts=4)  # counted, nothing deleted
+    assert len(await _event_ids(database_url)) == 7
+    assert await retention.purge() == Purged(events=4, deliveries=5, attempts=4)
     assert await _event_ids(database_url) == {pending.event.id, mixed.event.id, recent.event.id}
     gone = [p.event.id for p in (succeeded, failed, bare, skipped)]
     for event_id in gone:
@@ -74,7 +78,7 @@ async def test_old_finished_events_go_with_their_deliveries_and_attempts_and_pen
     assert {row[0] for row in await raw(database_url, "SELECT id FROM deliveries")} == kept_deliveries
     assert {row[0] for row in await raw(database_url, "SELECT delivery_id FROM attempts")} == {
         pending.deliveries[0].id, pending.deliveries[1].id, mixed.deliveries[0].id, recent.deliveries[0].id}
-    assert await retention.purge() == 0
+    assert await retention.purge() == Purged()
 
 
 async def test_a_tenants_retention_days_overrides_the_default(store: Store, database_url: str) -> None:
@@ -90,7 +94,7 @@ async def test_a_tenants_retention_days_overrides_the_default(store: Store, data
             [published] = await store.publish([a_draft(tenant.id, NOW - age_days * DAY_S)], nowhere)
             events[tenant.id, age_days] = published.event.id
 
-    assert await Retention(store, 30, 600, clock=lambda: NOW, pause_s=0).purge() == 3
+    assert (await Retention(store, 30, 600, clock=lambda: NOW, pause_s=0).purge()).events == 3
     kept = await _event_ids(database_url)
     assert kept == {events[key] for key in [(short.id, 1), (long.id, 1), (long.id, 3), (long.id, 45),
                                             (default.id, 1), (default.id, 3)]}
@@ -133,7 +137,7 @@ async def test_a_large_purge_goes_in_batches_while_events_are_published_and_deli
             return ids
 
         deleted, published = await asyncio.gather(retention.purge(), publish_meanwhile())
-        assert deleted == 3000 and retention.batches == 15
+        assert deleted.events == 3000 and retention.batches == 15
         assert len(published) >= 5  # publishing went on between the batches
         for event_id in published:
             await api.wait_event(event_id)
@@ -149,7 +153,9 @@ async def test_the_dispatcher_runs_retention_as_a_side_task(database_url: str) -
         admin = Api(running.base_url, ADMIN_KEY, http)
         made = await admin.tenant("short", retention_days=1)
         store = running.runtime.store
-        [old] = await store.publish([a_draft(made["id"], time.time() - 2 * DAY_S)], nowhere)
+        hook = an_endpoint(made["id"])
+        await store.insert_endpoint(hook)
+        [old] = await store.publish([a_draft(made["id"], time.time() - 2 * DAY_S)], skipped_to(hook))
         [young] = await store.publish([a_draft(made["id"], time.time() - 0.5 * DAY_S)], nowhere)
         deadline = time.monotonic() + 10
         while await store.get_event(old.event.id) is not None:
@@ -158,3 +164,23 @@ async def test_the_dispatcher_runs_retention_as_a_side_task(database_url: str) -
         assert await store.get_event(young.event.id) is not None
         assert "verihook-retention" not in running.runtime.dispatcher.supervisor.down()
         assert (await admin.get("/readyz")).status == 200
+        page = await scrape_until(admin, "verihook_retention_deleted_total", {"kind": "events"}, 1)
+        assert value(page, "verihook_retention_deleted_total", {"kind": "deliveries"}) == 1
+        assert value(page, "verihook_retention_deleted_total", {"kind": "attempts"}) == 0
+
+
+async def test_retention_run_makes_one_pass_and_dry_run_only_counts(store: Store, database_url: str) -> None:
+    tenant, _ = await tenant_with_endpoint(store)
+    old = time.time() - 40 * DAY_S
+    published = await store.publish([a_draft(tenant.id, old + n) for n in range(2)], route)
+    [young] = await store.publish([a_draft(tenant.id, time.time() - DAY_S)], route)
+    await store.record_results([a_result(d.id, d.event_id, 1, DeliveryStatus.SUCCEEDED)
+                                for p in (*published, young) for d in p.deliveries], old + 10)
+    counts = {"events": 2, "deliveries": 2, "attempts": 2}
+
+    assert (await verihook_cli(database_url, "retention", "run", "--dry-run")).json() == {**counts, "dry_run": True}
+    assert len(await _event_ids(database_url)) == 3
+    assert (await verihook_cli(database_url, "retention", "run")).json() == {**counts, "dry_run": False}
+    assert await _event_ids(database_url) == {young.event.id}
+    nothing = {"events": 0, "deliveries": 0, "attempts": 0, "dry_run": False}
+    assert (await verihook_cli(database_url, "retention", "run")).json() == nothing

@@ -125,6 +125,7 @@ class Dispatcher:
                 task.cancel()
             await self.supervisor.stop()
             await self.recorder.flush_all(give_up_at=time.monotonic() + STOP_GRACE_S)
+            await self.recorder.finish_publishing(give_up_at=time.monotonic() + STOP_GRACE_S)
             self.running = False
 
     async def stop(self) -> None:

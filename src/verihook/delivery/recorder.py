@@ -215,6 +215,12 @@ class Recorder:
             self._publishing.add(task)
             task.add_done_callback(self._publishing.discard)
 
+    async def finish_publishing(self, give_up_at: float) -> None:
+        """Wait, until `give_up_at` (monotonic), for the operational events still being published: a stop must
+        not drop the news of the outcomes its last write has just recorded."""
+        if self._publishing:
+            await asyncio.wait(set(self._publishing), timeout=max(0.0, give_up_at - time.monotonic()))
+
     async def _publish(self, publish: Publish, news: list[OperationalEvent]) -> None:
         for attempt in range(PUBLISH_TRIES):
             try:

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from verihook.config import Settings
-from verihook.errors import NotFound
+from verihook.errors import InvalidInput, NotFound
 from verihook.metrics import Metrics
 from verihook.model import Tenant
 from verihook.profiles import ProfileRegistry
@@ -40,7 +40,8 @@ class Context:
     _tenants: dict[str, Tenant] = field(default_factory=dict)
     _callers: dict[str, tuple[float, Caller]] = field(default_factory=dict)
     _suspension_checked: dict[str, float] = field(default_factory=dict)  # tenant id: not suspended until then
-    _uids: dict[str, str] = field(default_factory=dict)  # a tenant's uid never changes
+    # uid: (until, the ids of the tenants that have it); a tenant made elsewhere with that uid counts after this
+    _uids: dict[str, tuple[float, tuple[str, ...]]] = field(default_factory=dict)
 
     async def caller(self, api_key: str | None) -> Caller:
         """The caller an API key stands for, reused for CALLER_TTL_S."""
@@ -65,6 +66,7 @@ class Context:
         """A tenant, key or suspension changed here: no caller or suspension check made before is reused."""
         self._callers.clear()
         self._suspension_checked.clear()
+        self._uids.clear()
 
     async def refuse_if_suspended(self, tenant_id: str) -> None:
         """Raise Suspended while the tenant or an ancestor is suspended (a check passed is reused CALLER_TTL_S)."""
@@ -91,21 +93,24 @@ class Context:
                 self._tenants[tenant_id] = tenant
         return tenant
 
-    async def tenant_ref(self, ref: str | None, caller: Caller) -> str | None:
-        """The tenant id a reference stands for: a Verihook id (`ten_...`) as it is, else the id of the tenant whose
-        `uid` it is if the caller may see that tenant; any other reference is returned unchanged (its use answers a
-        404 naming the reference as sent, never the id of a tenant the caller may not see)."""
+    async def tenant_ref(self, caller: Caller, ref: str | None, field_name: str = "tenant_id") -> str | None:
+        """The tenant id a reference stands for: a Verihook id (`ten_...`) as it is, else the one tenant the caller
+        may see whose `uid` it is (uids are unique per parent only); a reference that names no such tenant is
+        returned unchanged (its use answers 404); one that names several is refused, naming `field_name`."""
         if ref is None or ref.startswith(TENANT_ID_PREFIX):
             return ref
-        tenant_id = self._uids.get(ref)
-        if tenant_id is None:
-            tenant = await self.store.tenant_by_uid(ref)
-            if tenant is None:
-                return ref
+        now = self.clock()
+        cached = self._uids.get(ref)
+        if cached is None or cached[0] <= now:
             if len(self._uids) >= MAX_CACHED:
                 self._uids.clear()
-            tenant_id = self._uids[ref] = tenant.id
-        return tenant_id if caller.can_see(tenant_id) else ref
+            cached = self._uids[ref] = (now + CALLER_TTL_S,
+                                        tuple(t.id for t in await self.store.tenants_by_uid(ref)))
+        seen = [tenant_id for tenant_id in cached[1] if caller.can_see(tenant_id)]
+        if len(seen) > 1:
+            raise InvalidInput(f"several tenants you act for have the uid {ref!r} (a uid is unique among one "
+                               "parent's children only): name the tenant by its id (ten_...)", field=field_name)
+        return seen[0] if seen else ref
 
     async def visible_tenant(self, caller: Caller, tenant_id: str, field_name: str | None = None) -> Tenant:
         """The tenant, if the caller may see it; `field_name`: the request field that named it (for the 404)."""

@@ -40,7 +40,7 @@ class Endpoints:
         self.ctx = ctx
 
     async def create(self, caller: Caller, fields: Mapping[str, Any]) -> EndpointView:
-        tenant_id = await self.ctx.tenant_ref(fields.get("tenant_id"), caller)  # a Verihook id or the tenant's uid
+        tenant_id = await self.ctx.tenant_ref(caller, fields.get("tenant_id"))  # a Verihook id or the tenant's uid
         tenant = await self.ctx.visible_tenant(caller, caller.owning_tenant(tenant_id), "tenant_id")
         now = self.ctx.clock()
         endpoint = Endpoint(

@@ -10,7 +10,7 @@ from typing import Any
 
 import orjson
 
-from verihook import limits
+from verihook import limits, operational
 from verihook.errors import Forbidden, InvalidInput, NotFound
 from verihook.ids import new_id
 from verihook.model import Delivery, DeliveryStatus, Endpoint, Event, EventFilter, Page, Published, Subject
@@ -87,7 +87,8 @@ class Events:
             if tenant is None:
                 continue
             drafts.append(EventDraft(id=new_id("evt"), tenant_id=tenant.id, type=item.type,
-                                     data_json=orjson.dumps(item.data), subject_id=None, idempotency_key=None,
+                                     data_json=orjson.dumps(item.data), subject_id=None,
+                                     idempotency_key=item.idempotency_key,
                                      created_at=self.ctx.clock(), tenant_profile=tenant.profile,
                                      only_if_routed=True))
         if not drafts:
@@ -115,7 +116,7 @@ class Events:
         event_type = registry.check_event_type_name(item.type)
         if is_operational(event_type):
             raise InvalidInput(f"event type {event_type} is published by Verihook itself, not by tenants", field="type")
-        tenant_id = await self.ctx.tenant_ref(item.tenant_id, caller)  # a Verihook id or the tenant's uid
+        tenant_id = await self.ctx.tenant_ref(caller, item.tenant_id)  # a Verihook id or the tenant's uid
         if item.subject_id is not None:  # looked up in tenant_id if given (subject ids are unique per tenant)
             subject = await find_subject(self.ctx, caller, item.subject_id, tenant_id, field="subject_id")
             tenant_id = subject.tenant_id
@@ -128,6 +129,9 @@ class Events:
             registered.check(data)
         if item.idempotency_key is not None and not 1 <= len(item.idempotency_key) <= 256:
             raise InvalidInput("idempotency_key must be 1 to 256 characters", field="idempotency_key")
+        if item.idempotency_key is not None and item.idempotency_key.startswith(operational.KEY_PREFIX):
+            raise InvalidInput(f"idempotency_key must not start with {operational.KEY_PREFIX!r}: Verihook keys its "
+                               "own operational events so", field="idempotency_key")
         return EventDraft(id=new_id("evt"), tenant_id=tenant.id, type=event_type, data_json=orjson.dumps(data),
                           subject_id=item.subject_id, idempotency_key=item.idempotency_key,
                           created_at=self.ctx.clock(), subject_update=subject_update, tenant_profile=tenant.profile)
@@ -184,6 +188,9 @@ class Events:
         self.ctx.registry.check_event_type_name(name, field="name")
         if self.ctx.registry.owner_of(name) is not None:
             raise InvalidInput(f"event type {name} belongs to a profile and cannot be redefined", field="name")
+        if is_operational(name):
+            raise InvalidInput(f"event type {name} is built in (an operational event) and cannot be redefined",
+                               field="name")
         event_type = EventType(name=name, profile="standard", schema=schema, description=description)
         try:
             event_type.check_schema()
@@ -197,7 +204,8 @@ class Events:
         return event_type
 
     async def catalog(self) -> list[EventType]:
-        return [*self.ctx.registry.catalog(), *(await self._catalog()).values()]
+        """The profiles' types, the operational (built-in) ones, then the registered ones."""
+        return [*self.ctx.registry.catalog(), *operational.CATALOG, *(await self._catalog()).values()]
 
     async def _catalog(self) -> dict[str, EventType]:
         """The registered types, read again from the store once REGISTERED_TYPES_TTL_S have passed (by one caller
@@ -212,7 +220,8 @@ class Events:
         started, registrations = self.ctx.clock(), self._registrations
         known = self._registered
         self._registered = {name: _registered_type(known.get(name), name, description, orjson.loads(schema))
-                            for name, description, schema in await self.ctx.store.list_event_types()}
+                            for name, description, schema in await self.ctx.store.list_event_types()
+                            if not is_operational(name)}  # one registered before they were refused is not used
         if registrations == self._registrations:
             self._registered_until = started + REGISTERED_TYPES_TTL_S
 

@@ -80,7 +80,7 @@ class Portal:
         ttl = PORTAL_LINK_TTL_S if ttl_s is None else ttl_s
         if not 0 < ttl <= MAX_PORTAL_LINK_TTL_S:
             raise InvalidInput(f"ttl_s must be over 0 and at most {MAX_PORTAL_LINK_TTL_S:.0f}", field="ttl_s")
-        tenant = await self.ctx.visible_tenant(caller, await self.ctx.tenant_ref(tenant_id, caller) or tenant_id)
+        tenant = await self.ctx.visible_tenant(caller, await self.ctx.tenant_ref(caller, tenant_id) or tenant_id)
         if caller.tenant is not None and caller.tenant.id == tenant.id:
             raise Forbidden("a portal link is made with the admin key or a parent tenant's key, not the tenant's own")
         expires_at = self.ctx.clock() + ttl

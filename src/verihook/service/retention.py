@@ -5,6 +5,8 @@ deleted with their deliveries and attempts once older than their tenant's `reten
 Deletion goes in small batches (one transaction each, oldest first), with a pause between them, so publishing
 and delivery go on beside a large purge. `run` is a dispatcher side task (runtime.py): every process that
 dispatches purges every `retention_every_s`; two purging at once delete each event once (the others find it gone).
+`verihook retention run [--dry-run]` makes one pass (or counts what one would delete). What is deleted is counted in
+`verihook_retention_deleted_total{kind}`.
 """
 
 from __future__ import annotations
@@ -14,7 +16,8 @@ import logging
 import time
 from collections.abc import Callable
 
-from verihook.store.base import Store
+from verihook.metrics import Metrics
+from verihook.store.base import Purged, Store
 from verihook.store.errors import is_unavailable
 
 log = logging.getLogger("verihook.retention")
@@ -26,8 +29,9 @@ PAUSE_S = 0.05  # between two batches: the store's other writers go first
 
 class Retention:
     def __init__(self, store: Store, default_days: int, every_s: float, clock: Callable[[], float] = time.time,
-                 batch: int = BATCH, pause_s: float = PAUSE_S) -> None:
+                 batch: int = BATCH, pause_s: float = PAUSE_S, metrics: Metrics | None = None) -> None:
         self.store = store
+        self.metrics = metrics
         self.default_days = default_days
         self.every_s = every_s
         self.clock = clock
@@ -45,22 +49,33 @@ class Retention:
                     raise  # a bug: the supervisor logs it and starts the task again
                 log.warning("retention: the database cannot be reached; trying again in %.0f s", self.every_s)
             else:
-                if deleted:
-                    log.info("retention: deleted %d finished events with their deliveries and attempts", deleted)
+                if deleted.events:
+                    log.info("retention: deleted %d finished events with their %d deliveries and %d attempts",
+                             deleted.events, deleted.deliveries, deleted.attempts)
             await asyncio.sleep(self.every_s)
 
-    async def purge(self) -> int:
-        """Delete every tenant's finished events past its retention; answers how many."""
+    async def purge(self) -> Purged:
+        """Delete every tenant's finished events past its retention; answers how many, of each kind."""
         now = self.clock()
-        deleted = 0
+        deleted = Purged()
         for tenant_id, days in await self.store.tenant_retentions():
             before = now - (days or self.default_days) * DAY_S
             while True:
-                count = await self.store.purge_finished_events(tenant_id, before, self.batch)
-                deleted += count
-                if count:
+                batch = await self.store.purge_finished_events(tenant_id, before, self.batch)
+                deleted += batch
+                if batch.events:
                     self.batches += 1
-                if count < self.batch:
+                    if self.metrics is not None:
+                        self.metrics.retention_deleted(batch.events, batch.deliveries, batch.attempts)
+                if batch.events < self.batch:
                     break
                 await asyncio.sleep(self.pause_s)
         return deleted
+
+    async def count(self) -> Purged:
+        """What `purge` would delete now, deleting nothing (`verihook retention run --dry-run`)."""
+        now = self.clock()
+        would = Purged()
+        for tenant_id, days in await self.store.tenant_retentions():
+            would += await self.store.count_finished_events(tenant_id, now - (days or self.default_days) * DAY_S)
+        return would

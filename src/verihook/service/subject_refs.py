@@ -20,7 +20,7 @@ async def find_subject(ctx: Context, caller: Caller, subject_id: str, tenant_ref
     """The subject the caller names; NotFound (naming `field`) when it may see no such subject."""
     missing = NotFound(f"subject {subject_id} not found", field=field)
     if tenant_ref is not None:
-        tenant_id = await ctx.tenant_ref(tenant_ref, caller) or tenant_ref
+        tenant_id = await ctx.tenant_ref(caller, tenant_ref) or tenant_ref
         subject = await ctx.store.get_subject(tenant_id, subject_id) if caller.can_see(tenant_id) else None
         if subject is None:
             raise missing

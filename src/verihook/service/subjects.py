@@ -60,7 +60,7 @@ class Subjects:
         self.events = events
 
     async def create(self, caller: Caller, item: SubjectInput) -> SubjectDetail:
-        tenant_id = await self.ctx.tenant_ref(item.tenant_id, caller)  # a Verihook id or the tenant's uid
+        tenant_id = await self.ctx.tenant_ref(caller, item.tenant_id)  # a Verihook id or the tenant's uid
         tenant = await self.ctx.visible_tenant(caller, caller.owning_tenant(tenant_id), "tenant_id")
         registry = self.ctx.registry
         profile = registry.get(registry.check_name(item.profile) if item.profile else tenant.profile)

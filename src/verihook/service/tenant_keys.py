@@ -65,4 +65,4 @@ class TenantKeys:
         return await self.ctx.store.get_tenant(tenant.id) or tenant
 
     async def _tenant(self, caller: Caller, tenant_id: str) -> Tenant:
-        return await self.ctx.visible_tenant(caller, await self.ctx.tenant_ref(tenant_id, caller) or tenant_id)
+        return await self.ctx.visible_tenant(caller, await self.ctx.tenant_ref(caller, tenant_id) or tenant_id)

@@ -32,13 +32,15 @@ class Tenants:
                      ) -> NewTenant:
         _check_retention(retention_days)
         if uid is not None:
-            await self._check_uid(uid)
-        parent_id = await self.ctx.tenant_ref(parent_id, caller)
+            _check_uid_form(uid)
+        parent_id = await self.ctx.tenant_ref(caller, parent_id, "parent_id")
         if parent_id is None and not caller.is_admin:
             parent_id = caller.owning_tenant(None)
         parent = await self.ctx.visible_tenant(caller, parent_id, "parent_id") if parent_id is not None else None
         if parent is None and not caller.is_admin:
             raise Forbidden("only the admin key creates top-level tenants")
+        if uid is not None:
+            await self._check_uid_free(uid, parent_id)
         profile = self.ctx.registry.check_name(profile) if profile else (parent.profile if parent else "standard")
         tenant = Tenant(id=new_id("ten"), name=name, parent_id=parent_id, profile=profile,
                         require_https=require_https or bool(parent and parent.require_https),
@@ -49,19 +51,17 @@ class Tenants:
         self.ctx.tenant_tree_changed()
         return NewTenant(tenant, api_key, signing_secret)
 
-    async def _check_uid(self, uid: str) -> None:
-        if not UID.match(uid):
-            raise InvalidInput("uid must be 1 to 64 characters of A-Z a-z 0-9 . _ : -", field="uid")
-        if uid.startswith(TENANT_ID_PREFIX):
-            raise InvalidInput(f"uid must not start with {TENANT_ID_PREFIX!r}, the prefix of Verihook's own tenant "
-                               "ids", field="uid")
-        if await self.ctx.store.tenant_by_uid(uid) is not None:
-            raise Conflict(f"a tenant with uid {uid!r} exists already", field="uid")
+    async def _check_uid_free(self, uid: str, parent_id: str | None) -> None:
+        """A uid is unique among one parent's children (top-level tenants: among them): a 409 names only a
+        sibling, which whoever may create the tenant sees already; tenants elsewhere may have the same uid."""
+        if any(t.parent_id == parent_id for t in await self.ctx.store.tenants_by_uid(uid)):
+            where = f"tenant {parent_id}" if parent_id else "the top level"
+            raise Conflict(f"a tenant with uid {uid!r} exists already under {where}", field="uid")
 
     async def get(self, caller: Caller, tenant_id: str) -> Tenant:
         """The tenant as stored now (its suspension and retention_days included: the context's copy does not follow
         them, and another process may have changed them)."""
-        tenant = await self.ctx.visible_tenant(caller, await self.ctx.tenant_ref(tenant_id, caller) or tenant_id)
+        tenant = await self.ctx.visible_tenant(caller, await self.ctx.tenant_ref(caller, tenant_id) or tenant_id)
         return await self.ctx.store.get_tenant(tenant.id) or tenant
 
     async def set_retention(self, caller: Caller, tenant_id: str, days: int | None) -> Tenant:
@@ -89,3 +89,11 @@ def _check_retention(days: int | None) -> None:
     if days is not None and (isinstance(days, bool) or not isinstance(days, int) or not low <= days <= high):
         raise InvalidInput(f"retention_days must be a whole number of days from {low} to {high}, or null for the "
                            "default (VERIHOOK_RETENTION_DAYS)", field="retention_days")
+
+
+def _check_uid_form(uid: str) -> None:
+    if not UID.match(uid):
+        raise InvalidInput("uid must be 1 to 64 characters of A-Z a-z 0-9 . _ : -", field="uid")
+    if uid.startswith(TENANT_ID_PREFIX):
+        raise InvalidInput(f"uid must not start with {TENANT_ID_PREFIX!r}, the prefix of Verihook's own tenant ids",
+                           field="uid")

@@ -25,6 +25,34 @@ from verihook.model import (
 )
 
 
+@dataclass(frozen=True, slots=True)
+class Purged:
+    """What retention deleted (or, counted, would delete)."""
+
+    events: int = 0
+    deliveries: int = 0
+    attempts: int = 0
+
+    def __add__(self, other: Purged) -> Purged:
+        return Purged(self.events + other.events, self.deliveries + other.deliveries,
+                      self.attempts + other.attempts)
+
+
+@dataclass(frozen=True, slots=True)
+class FailedDelivery:
+    """A delivery that gave up, as stored: what its `verihook.delivery.exhausted` news says."""
+
+    id: str
+    event_id: str
+    tenant_id: str
+    endpoint_id: str | None
+    url: str
+    attempt_count: int
+    last_status_code: int | None
+    last_error: str | None
+    failed_at: float  # its last write (`updated_at`)
+
+
 @dataclass(slots=True)
 class SubjectUpdate:
     status: str
@@ -99,7 +127,8 @@ class Store(Protocol):
     async def set_tenant_suspended(self, tenant_id: str, at: float | None) -> None: ...
     # the tenant itself, or its nearest ancestor, if suspended; None when neither is
     async def suspended_ancestor(self, tenant_id: str) -> str | None: ...
-    async def tenant_by_uid(self, uid: str) -> Tenant | None: ...
+    # every tenant with this uid (unique among the children of one parent, and among top-level tenants), by id
+    async def tenants_by_uid(self, uid: str) -> list[Tenant]: ...
     async def tenant_signing_secret(self, tenant_id: str) -> str: ...
     async def set_tenant_retention(self, tenant_id: str, days: int | None) -> None: ...
     # (tenant id, retention_days) of every tenant
@@ -141,8 +170,14 @@ class Store(Protocol):
     async def event_delivery_statuses(self, event_ids: Sequence[str]) -> dict[str, DeliveryStatus | None]: ...
     async def redeliver_event(self, event_id: str, now: float) -> int: ...
     # delete up to `limit` of the tenant's events created before `before` whose deliveries are all finished (none
-    # pending), oldest first, with their deliveries and attempts, in one transaction; answers how many
-    async def purge_finished_events(self, tenant_id: str, before: float, limit: int) -> int: ...
+    # pending), oldest first, with their deliveries and attempts, in one transaction; answers how many of each
+    async def purge_finished_events(self, tenant_id: str, before: float, limit: int) -> Purged: ...
+    # deliveries of events other than operational ones that failed (were last written) in [since, until), after
+    # `after` (failed_at, id) if given, in (failed_at, id) order, at most `limit`
+    async def failed_deliveries(self, since: float, until: float, limit: int,
+                                after: tuple[float, str] | None = None) -> list[FailedDelivery]: ...
+    # how many events, deliveries and attempts purging every such event of the tenant would delete now
+    async def count_finished_events(self, tenant_id: str, before: float) -> Purged: ...
     # requeue the endpoint's failed (and with `include_skipped`, skipped) deliveries created in [since, until)
     async def recover_endpoint(self, endpoint_id: str, since: float, until: float, now: float,
                                include_skipped: bool = False) -> int: ...

@@ -29,7 +29,7 @@ INSERT_TENANT = (  # api_key_hash is read no more (migration 0006): the keys are
     " :signing_secret, :created_at, :uid, :retention_days)")
 SET_TENANT_RETENTION = "UPDATE tenants SET retention_days = :days WHERE id = :id"
 TENANT_RETENTIONS = "SELECT id, retention_days FROM tenants ORDER BY id"
-TENANT_BY_UID = "SELECT * FROM tenants WHERE uid = :uid"
+TENANTS_BY_UID = "SELECT * FROM tenants WHERE uid = :uid ORDER BY id"  # unique per parent only (migration 0009)
 GET_TENANT = "SELECT * FROM tenants WHERE id = :id"
 TENANT_SIGNING_SECRET = "SELECT signing_secret FROM tenants WHERE id = :id"
 SET_TENANT_SUSPENDED = "UPDATE tenants SET suspended_at = :at WHERE id = :id"
@@ -124,8 +124,14 @@ RECOVER_ENDPOINT = _REQUEUE + ("endpoint_id = :endpoint_id AND status IN :status
 # retention: a tenant's events created before a time whose deliveries are all finished (none pending), oldest
 # first; then, those of them still finished once their deliveries are locked (PostgreSQL), and their deletion
 _FINISHED = "NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_id = e.id AND d.status = 'pending')"
-FINISHED_EVENTS_BEFORE = (f"SELECT e.id FROM events e WHERE e.tenant_id = :tenant_id AND e.created_at < :before"
-                          f" AND {_FINISHED} ORDER BY e.created_at LIMIT :limit")
+_ALL_FINISHED_BEFORE = (f"SELECT e.id FROM events e WHERE e.tenant_id = :tenant_id AND e.created_at < :before"
+                        f" AND {_FINISHED}")
+FINISHED_EVENTS_BEFORE = f"{_ALL_FINISHED_BEFORE} ORDER BY e.created_at LIMIT :limit"
+COUNT_FINISHED_BEFORE = (  # events, their deliveries, their attempts
+    f"SELECT (SELECT COUNT(*) FROM ({_ALL_FINISHED_BEFORE}) f),"
+    f" (SELECT COUNT(*) FROM deliveries WHERE event_id IN ({_ALL_FINISHED_BEFORE})),"
+    f" (SELECT COUNT(*) FROM attempts WHERE delivery_id IN"
+    f" (SELECT id FROM deliveries WHERE event_id IN ({_ALL_FINISHED_BEFORE})))")
 FINISHED_EVENTS_AMONG = f"SELECT e.id FROM events e WHERE e.id IN :ids[] AND {_FINISHED}"
 DELETE_ATTEMPTS_OF_EVENTS = ("DELETE FROM attempts WHERE delivery_id IN"
                              " (SELECT id FROM deliveries WHERE event_id IN :ids[])")
@@ -142,6 +148,15 @@ RESEAL_ENDPOINT_SECRETS = ("UPDATE endpoints SET auth = :auth, signing_secrets =
 SEALED_FIRST_REQUESTS = ("SELECT id, first_request FROM deliveries WHERE id > :after AND first_request IS NOT NULL"
                          " ORDER BY id LIMIT :limit")
 RESEAL_FIRST_REQUEST = "UPDATE deliveries SET first_request = :new WHERE id = :id AND first_request = :old"
+
+# the news sweep (service/news_sweep.py): deliveries that gave up in a window, oldest first, after a (time, id)
+FAILED_DELIVERIES = (
+    "SELECT d.id, d.event_id, d.tenant_id, d.endpoint_id, d.url, d.attempt_count, d.last_status_code, d.last_error,"
+    " d.updated_at FROM deliveries d JOIN events e ON e.id = d.event_id"
+    " WHERE d.status = 'failed' AND d.updated_at >= :since AND d.updated_at < :until"
+    " AND (d.updated_at > :after_at OR (d.updated_at = :after_at AND d.id > :after_id))"
+    " AND e.type NOT IN ('verihook.endpoint.disabled', 'verihook.delivery.exhausted')"
+    " ORDER BY d.updated_at, d.id LIMIT :limit")
 
 # the event type catalog
 

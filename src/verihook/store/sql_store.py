@@ -30,7 +30,7 @@ from verihook.model import (
 )
 from verihook.store import publishing, resealing
 from verihook.store import queries as q
-from verihook.store.base import EventDraft, HourOfAttempts, QueueStats, Router, SubjectUpdate
+from verihook.store.base import EventDraft, FailedDelivery, HourOfAttempts, Purged, QueueStats, Router, SubjectUpdate
 from verihook.store.codec import EndpointCodec
 from verihook.store.database import Database, Tx
 from verihook.store.errors import MissingRow
@@ -95,9 +95,8 @@ class SqlStore:
     async def tenant_retentions(self) -> list[tuple[str, int | None]]:
         return [(row[0], row[1]) for row in await self.db.fetch_all(q.TENANT_RETENTIONS)]
 
-    async def tenant_by_uid(self, uid: str) -> Tenant | None:
-        row = await self.db.fetch_one(q.TENANT_BY_UID, uid=uid)
-        return tenant_of(row) if row else None
+    async def tenants_by_uid(self, uid: str) -> list[Tenant]:
+        return [tenant_of(row) for row in await self.db.fetch_all(q.TENANTS_BY_UID, uid=uid)]
 
     async def get_tenant(self, tenant_id: str) -> Tenant | None:
         row = await self.db.fetch_one(q.GET_TENANT, id=tenant_id)
@@ -274,21 +273,33 @@ class SqlStore:
         return await self._requeue(q.RECOVER_ENDPOINT, endpoint_id=endpoint_id, since=since, until=until, now=now,
                                    statuses=statuses)
 
-    async def purge_finished_events(self, tenant_id: str, before: float, limit: int) -> int:
-        async def unit(tx: Tx) -> int:
+    async def purge_finished_events(self, tenant_id: str, before: float, limit: int) -> Purged:
+        async def unit(tx: Tx) -> Purged:
             ids = [row[0] for row in await tx.fetch_all(q.FINISHED_EVENTS_BEFORE, tenant_id=tenant_id, before=before,
                                                         limit=limit)]
             if not ids:
-                return 0
+                return Purged()
             await self._lock_deliveries_of_events(tx, ids)
             ids = [row[0] for row in await tx.fetch_all(q.FINISHED_EVENTS_AMONG, ids=ids)]
-            if ids:
-                await tx.execute(q.DELETE_ATTEMPTS_OF_EVENTS, ids=ids)
-                await tx.execute(q.DELETE_DELIVERIES_OF_EVENTS, ids=ids)
-                await tx.execute(q.DELETE_EVENTS, ids=ids)
-            return len(ids)
+            if not ids:
+                return Purged()
+            attempts = await tx.execute(q.DELETE_ATTEMPTS_OF_EVENTS, ids=ids)
+            deliveries = await tx.execute(q.DELETE_DELIVERIES_OF_EVENTS, ids=ids)
+            return Purged(await tx.execute(q.DELETE_EVENTS, ids=ids), deliveries, attempts)
 
         return await self.db.write(unit)
+
+    async def failed_deliveries(self, since: float, until: float, limit: int,
+                                after: tuple[float, str] | None = None) -> list[FailedDelivery]:
+        after_at, after_id = after if after is not None else (since, "")
+        rows = await self.db.fetch_all(q.FAILED_DELIVERIES, since=since, until=until, after_at=after_at,
+                                       after_id=after_id, limit=limit)
+        return [FailedDelivery(row[0], row[1], row[2], row[3], row[4], int(row[5]), row[6], row[7], float(row[8]))
+                for row in rows]
+
+    async def count_finished_events(self, tenant_id: str, before: float) -> Purged:
+        row = await self.db.fetch_one(q.COUNT_FINISHED_BEFORE, tenant_id=tenant_id, before=before)
+        return Purged(int(row[0]), int(row[1]), int(row[2]))
 
     async def attempts_by_hour(self, tenant_ids: Sequence[str] | None, endpoint_id: str | None, since: float,
                                hours: int) -> list[HourOfAttempts]:

@@ -71,6 +71,37 @@ def rule_fields(form: Form) -> dict[str, Any]:
     return fields
 
 
+def _number(text: str, field: str, meaning: str) -> int | float:
+    """A whole number as an int (what the service takes for counts), any other number as a float."""
+    try:
+        return int(text)
+    except ValueError:
+        pass
+    try:
+        return float(text)
+    except ValueError as error:
+        raise InvalidInput(f"{meaning} must be a number", field=field) from error
+
+
+def health_fields(form: Form) -> dict[str, Any]:
+    """The rate limit (empty: none) and auto-disable (`on` with its two numbers, `off`, or left to the profile's
+    default where the form offers that), where the form has them."""
+    fields: dict[str, Any] = {}
+    if "rate_limit_per_s" in form:
+        text = form.get("rate_limit_per_s").strip()
+        fields["rate_limit_per_s"] = _number(text, "rate_limit_per_s", "the rate limit") if text else None
+    mode = form.get("auto_disable", "default")
+    if mode == "off":
+        fields["auto_disable"] = None
+    elif mode == "on":
+        fields["auto_disable"] = {
+            name: _number(form.get(f"auto_disable_{name}").strip(), f"auto_disable.{name}", words)
+            for name, words in (("failing_for_s", "failing for (seconds)"), ("min_failures", "failed attempts"))}
+    elif mode != "default":
+        raise InvalidInput("auto-disable must be on, off or the profile's default", field="auto_disable")
+    return fields
+
+
 def new_endpoint_fields(form: Form) -> dict[str, Any]:
     fields: dict[str, Any] = {
         "url": form.get("url").strip(), "description": form.get("description").strip(),
@@ -81,7 +112,7 @@ def new_endpoint_fields(form: Form) -> dict[str, Any]:
         fields["profile"] = form.get("profile")
     if form.get("tenant_id"):
         fields["tenant_id"] = form.get("tenant_id")
-    return {**fields, **rule_fields(form)}
+    return {**fields, **rule_fields(form), **health_fields(form)}
 
 
 def edit_endpoint_fields(form: Form, current_auth: dict[str, Any]) -> dict[str, Any]:
@@ -99,7 +130,7 @@ def edit_endpoint_fields(form: Form, current_auth: dict[str, Any]) -> dict[str, 
         secret = form.get("client_secret").strip() or str(current_auth.get("client_secret", ""))
         given = [(name, form.get(name)) for name in ("token_url", "client_id", "scope")]
         fields["auth"] = auth_fields(Form([("auth_type", "oauth2"), *given, ("client_secret", secret)]))
-    return {**fields, **rule_fields(form)}
+    return {**fields, **rule_fields(form), **health_fields(form)}
 
 
 def event_filter(form: Form, now: float) -> EventFilter:

@@ -8,6 +8,7 @@ from typing import Any
 from pydantic import Field
 
 from verihook.model import Attempt, Delivery, DeliveryStatus, Event, Page, Published, rollup
+from verihook.operational import is_operational
 from verihook.profiles import EventType
 from verihook.redaction import url_redacted
 from verihook.service.views.common import Number, PageOut, Timestamp, View
@@ -125,11 +126,13 @@ class EventTypeOut(View):
     profile: str
     description: str
     schema_: dict[str, Any] = Field(serialization_alias="schema", description="JSON Schema of the event's data")
+    operational: bool = Field(description="built in: published by Verihook itself about the tenant's endpoints and "
+                                          "deliveries, delivered only to endpoints that name it in event_types")
 
     @classmethod
     def of(cls, event_type: EventType) -> EventTypeOut:
         return cls(name=event_type.name, profile=event_type.profile, description=event_type.description,
-                   schema_=event_type.schema)
+                   schema_=event_type.schema, operational=is_operational(event_type.name))
 
 
 class EventTypeListOut(View):

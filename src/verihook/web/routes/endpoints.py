@@ -9,6 +9,8 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from verihook.errors import Conflict, InvalidInput
+from verihook.operational import CATALOG as OPERATIONAL_TYPES
+from verihook.operational import is_operational
 from verihook.service import EndpointTest, Service
 from verihook.service.stats import window_hours
 from verihook.service.views import EndpointOut, EndpointPage
@@ -39,10 +41,12 @@ async def list_endpoints(request: Request) -> Response:
 
 async def _new_form_context(service: Service, who: Visitor, form: Form | None) -> dict[str, Any]:
     profiles = service.portal.profiles()
-    registered = [t.name for t in await service.events.catalog() if t.profile == "standard"]
+    catalog = await service.events.catalog()
+    registered = [t.name for t in catalog if t.profile == "standard" and not is_operational(t.name)]
     tenants = (await service.tenants.list(who.caller, 200, None)).items if who.is_admin else []
     default_profile = who.caller.tenant.profile if who.caller.tenant else "standard"
     return {"profiles": profiles, "registered_types": registered, "tenants": tenants,
+            "operational_types": [t.name for t in OPERATIONAL_TYPES],
             "default_profile": form.get("profile") if form else default_profile,
             "token": form.get("token") if form else service.portal.new_basic_token(),
             "fixed": {p.name: rule_fields.fixed_in_words(p) for p in profiles}, "form": form or Form([])}
@@ -81,7 +85,8 @@ async def _detail(request: Request, who: Visitor, endpoint_id: str, *, status_co
         window=window, charts=overview_charts(health.buckets),
         ep=view.endpoint, rules=view.rules, fixed=rule_fields.fixed_fields(profile),
         editable=rule_fields.editable(who, profile), retry_words=rule_fields.retry_in_words(view.rules.retry.to_dict()),
-        event_type_choices=list(profile.event_types),
+        # a profile's own types and the built-in ones (any endpoint may name them); none: a text field for any type
+        event_type_choices=[*profile.event_types, *(t.name for t in OPERATIONAL_TYPES)] if profile.event_types else [],
         error=error, test=test, notice=notice)
 
 
