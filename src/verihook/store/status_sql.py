@@ -2,16 +2,29 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 
 from verihook.model import DeliveryStatus
 
-EVENT_HAS_DELIVERY = "EXISTS (SELECT 1 FROM deliveries dd WHERE dd.event_id = e.id AND dd.status = '%s')"
-SUBJECT_HAS_DELIVERY = ("EXISTS (SELECT 1 FROM events se JOIN deliveries sd ON sd.event_id = se.id"
-                        " WHERE se.tenant_id = s.tenant_id AND se.subject_id = s.id AND sd.status = '%s')")
+HasDelivery = Callable[[str], str]  # a status -> SQL true when the row (`e` or `s`) has a delivery in it
 
 
-def status_condition(status: DeliveryStatus | Collection[DeliveryStatus | None], has_delivery: str) -> str:
+def event_has_delivery(status: str) -> str:
+    return f"EXISTS (SELECT 1 FROM deliveries dd WHERE dd.event_id = e.id AND dd.status = '{status}')"
+
+
+def subject_has_delivery(status: str) -> str:
+    """One probe of the index deliveries_subject_open (migration 0008) for a pending, failed or skipped delivery;
+    a succeeded one, not in that index, through the subject's events (asked after "none failed, none pending",
+    the first event usually has one)."""
+    if status == DeliveryStatus.SUCCEEDED:
+        return ("EXISTS (SELECT 1 FROM events se JOIN deliveries sd ON sd.event_id = se.id"
+                " WHERE se.tenant_id = s.tenant_id AND se.subject_id = s.id AND sd.status = 'succeeded')")
+    return ("EXISTS (SELECT 1 FROM deliveries sd WHERE sd.tenant_id = s.tenant_id AND sd.subject_id = s.id"
+            f" AND sd.status = '{status}')")
+
+
+def status_condition(status: DeliveryStatus | Collection[DeliveryStatus | None], has_delivery: HasDelivery) -> str:
     """SQL true when the rolled-up status is `status` (or one of them): failed beats pending beats succeeded;
     `skipped`, which is no rolled-up status, is true when any delivery was skipped; None in a collection stands
     for no rolled-up status at all (nothing sent, or only skipped deliveries)."""
@@ -20,12 +33,12 @@ def status_condition(status: DeliveryStatus | Collection[DeliveryStatus | None],
         if len(statuses) != 1:
             return "(" + " OR ".join(f"({status_condition([one], has_delivery)})" for one in statuses) + ")"
         if statuses[0] is None:
-            return " AND ".join(f"NOT {has_delivery % one}" for one in ("failed", "pending", "succeeded"))
+            return " AND ".join(f"NOT {has_delivery(one)}" for one in ("failed", "pending", "succeeded"))
         status = statuses[0]
     if status is DeliveryStatus.FAILED:
-        return has_delivery % "failed"
+        return has_delivery("failed")
     if status is DeliveryStatus.SKIPPED:
-        return has_delivery % "skipped"
+        return has_delivery("skipped")
     if status is DeliveryStatus.PENDING:
-        return f"NOT {has_delivery % 'failed'} AND {has_delivery % 'pending'}"
-    return f"NOT {has_delivery % 'failed'} AND NOT {has_delivery % 'pending'} AND {has_delivery % 'succeeded'}"
+        return f"NOT {has_delivery('failed')} AND {has_delivery('pending')}"
+    return f"NOT {has_delivery('failed')} AND NOT {has_delivery('pending')} AND {has_delivery('succeeded')}"
