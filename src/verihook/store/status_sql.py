@@ -14,14 +14,16 @@ def event_has_delivery(status: str) -> str:
 
 
 def subject_has_delivery(status: str) -> str:
-    """One probe of the index deliveries_subject_open (migration 0008) for a pending, failed or skipped delivery;
-    a succeeded one, not in that index, through the subject's events (asked after "none failed, none pending",
-    the first event usually has one)."""
+    """A pending, failed or skipped delivery: one probe of the index deliveries_subject_open (migration 0008); a
+    succeeded one, not in that index, through the subject's events (asked after "none failed, none pending", the
+    first event usually has one). Scalar subqueries, not EXISTS: PostgreSQL turns [NOT] EXISTS into joins over
+    all the tenant's subjects and sorts them, where probing the newest subjects one by one stops at the page's
+    limit; SQLite probes one by one either way."""
     if status == DeliveryStatus.SUCCEEDED:
-        return ("EXISTS (SELECT 1 FROM events se JOIN deliveries sd ON sd.event_id = se.id"
-                " WHERE se.tenant_id = s.tenant_id AND se.subject_id = s.id AND sd.status = 'succeeded')")
-    return ("EXISTS (SELECT 1 FROM deliveries sd WHERE sd.tenant_id = s.tenant_id AND sd.subject_id = s.id"
-            f" AND sd.status = '{status}')")
+        return ("(SELECT 1 FROM events se JOIN deliveries sd ON sd.event_id = se.id WHERE se.tenant_id = s.tenant_id"
+                " AND se.subject_id = s.id AND sd.status = 'succeeded' LIMIT 1) IS NOT NULL")
+    return ("(SELECT 1 FROM deliveries sd WHERE sd.tenant_id = s.tenant_id AND sd.status = '{status}'"
+            " AND sd.subject_id = s.id LIMIT 1) IS NOT NULL").replace("{status}", status)
 
 
 def status_condition(status: DeliveryStatus | Collection[DeliveryStatus | None], has_delivery: HasDelivery) -> str:

@@ -4,7 +4,7 @@
 -- The index's condition is spelled with OR, as in SQLite (which matches a partial index on OR terms only).
 ALTER TABLE deliveries ADD COLUMN subject_id text;
 UPDATE deliveries d SET subject_id = e.subject_id FROM events e WHERE e.id = d.event_id AND e.subject_id IS NOT NULL;
-CREATE INDEX deliveries_subject_open ON deliveries(tenant_id, subject_id, status)
+CREATE INDEX deliveries_subject_open ON deliveries(tenant_id, status, subject_id)
 WHERE (status = 'pending' OR status = 'failed' OR status = 'skipped') AND subject_id IS NOT NULL;
 -- subjects newest first within a tenant, ties by id, in index order (the listing's ORDER BY and keyset cursor)
 DROP INDEX subjects_tenant;

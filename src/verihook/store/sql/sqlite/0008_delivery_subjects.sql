@@ -6,7 +6,7 @@
 ALTER TABLE deliveries ADD COLUMN subject_id TEXT;
 UPDATE deliveries SET subject_id = (SELECT e.subject_id FROM events e WHERE e.id = deliveries.event_id)
 WHERE event_id IN (SELECT id FROM events WHERE subject_id IS NOT NULL);
-CREATE INDEX deliveries_subject_open ON deliveries(tenant_id, subject_id, status)
+CREATE INDEX deliveries_subject_open ON deliveries(tenant_id, status, subject_id)
 WHERE (status = 'pending' OR status = 'failed' OR status = 'skipped') AND subject_id IS NOT NULL;
 -- subjects newest first within a tenant, ties by id, in index order (the listing's ORDER BY and keyset cursor)
 DROP INDEX subjects_tenant;
