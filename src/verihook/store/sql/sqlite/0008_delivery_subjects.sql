@@ -11,3 +11,8 @@ WHERE (status = 'pending' OR status = 'failed' OR status = 'skipped') AND subjec
 -- subjects newest first within a tenant, ties by id, in index order (the listing's ORDER BY and keyset cursor)
 DROP INDEX subjects_tenant;
 CREATE INDEX subjects_tenant ON subjects(tenant_id, created_at, id);
+-- a subject's events newest first, ties by id, in index order: with one tenant named by equality (a listing's
+-- scope, store/queries.py) this index must hold the whole order, or the tenant's (tenant_id, created_at, id)
+-- index is walked instead, past all the tenant's other events
+DROP INDEX events_subject;
+CREATE INDEX events_subject ON events(tenant_id, subject_id, created_at, id);
