@@ -12,7 +12,7 @@ from typing import Any
 from verihook.model import DeliveryStatus
 from verihook.store.codec import EndpointCodec, decode_cursor
 from verihook.store.dialect import Rows
-from verihook.store.status_sql import event_has_delivery, status_condition, subject_has_delivery
+from verihook.store.status_sql import event_probe, status_condition, subject_probe
 
 PING = "SELECT 1"
 
@@ -236,7 +236,7 @@ def subjects_listing(tenant_ids: Sequence[str] | None, kind: str | None,
     if kind is not None:
         listing.where("s.kind = :kind", kind=kind)
     if delivery_status is not None:
-        listing.where(status_condition(delivery_status, subject_has_delivery))
+        listing.where(status_condition(delivery_status, subject_probe))
     return listing
 
 
@@ -256,5 +256,5 @@ def events_listing(tenant_ids: Sequence[str] | None, type: str | None, subject_i
     if until is not None:
         listing.where("e.created_at < :until", until=until)
     if delivery_status is not None:
-        listing.where(status_condition(delivery_status, event_has_delivery))
+        listing.where(status_condition(delivery_status, event_probe))
     return listing
