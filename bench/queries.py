@@ -8,7 +8,7 @@
    delivery), published through POST /v1/events/batch.
 2. The API is stopped and the deliveries are given the statuses a store in use has (delivering a million takes
    minutes and is drain.py's job): 97 % succeeded, 2 % failed, 1 % pending with a retry far in the future
-   (nothing becomes due). Spread by rowid, so every page of the newest events holds each status.
+   (nothing becomes due). Spread by rowid (PostgreSQL: id order), so every page of the newest events holds each status.
 3. `verihook api` starts again on that file; each query is asked `--requests` times in a row over one keep-alive
    connection, and its latency (p50, p95, max) is printed beside the baseline measured in the same run: the round
    trip of `GET /healthz` on the same process (HTTP and routing, no store).
