@@ -46,7 +46,7 @@ class PublishBatch:
                 updated_at=at)
             deliveries.append(delivery)
             self.deliveries.append((delivery.id, draft.id, draft.tenant_id, destination.endpoint_id, destination.url,
-                                    status.value, due_at, destination.lease_s, at, at, at))
+                                    status.value, due_at, destination.lease_s, at, at, at, draft.subject_id))
             self.made_due = self.made_due or not destination.skipped
         event = Event(id=draft.id, tenant_id=draft.tenant_id, type=draft.type, data=orjson.loads(draft.data_json),
                       subject_id=draft.subject_id, sequence=sequence, idempotency_key=draft.idempotency_key,
