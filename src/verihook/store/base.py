@@ -54,7 +54,8 @@ class Recipient:
 
 
 # the router sees the tenant's endpoints that are not deleted (enabled or not), without their secrets (routing
-# needs none); a disabled endpoint's recipient is `skipped`
+# needs none); a disabled endpoint's recipient is `skipped`. Its answer depends on nothing else of the draft than
+# its tenant (and the tenant's profile) and type: a publish reuses it for the drafts alike that name no subject
 Router = Callable[[EventDraft, "Subject | None", Sequence[Endpoint]], list[Recipient]]
 
 

@@ -68,6 +68,7 @@ async def publish(tx: Tx, drafts: Sequence[EventDraft], router: Router, codec: E
     was made due."""
     earlier = await _earlier_events(tx, drafts, lock_keys)
     endpoints_of: dict[str, list[Endpoint]] = {}
+    routes: dict[tuple[str, str], list[Recipient]] = {}  # (tenant, type) of the drafts without a subject
     batch = PublishBatch()
     published = []
     for draft in drafts:
@@ -80,8 +81,14 @@ async def publish(tx: Tx, drafts: Sequence[EventDraft], router: Router, codec: E
             endpoints_of[draft.tenant_id] = [
                 codec.from_row(row, with_secrets=False)
                 for row in await tx.fetch_all(q.LIVE_ENDPOINTS, tenant_id=draft.tenant_id)]
-        subject = await _advance_subject(tx, draft, batch) if draft.subject_id is not None else None
-        destinations = router(draft, subject, endpoints_of[draft.tenant_id])
+        if draft.subject_id is None:
+            destinations = routes.get((draft.tenant_id, draft.type))
+            if destinations is None:
+                destinations = routes[draft.tenant_id, draft.type] = router(draft, None, endpoints_of[draft.tenant_id])
+            subject = None
+        else:
+            subject = await _advance_subject(tx, draft, batch)
+            destinations = router(draft, subject, endpoints_of[draft.tenant_id])
         if draft.only_if_routed and not destinations:
             continue
         made = batch.add(draft, subject, destinations)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Response
 
 from verihook.api.deps import CallerDep, ServiceDep, V1Route
 from verihook.api.filters import DELIVERY_STATUS, delivery_statuses
@@ -37,10 +37,10 @@ async def publish(body: EventCreate, caller: CallerDep, service: ServiceDep) -> 
     return PublishedOut.of_published(published)
 
 
-@router.post("/batch", status_code=202, operation_id="v1.event.create_batch")
-async def publish_batch(body: EventBatch, caller: CallerDep, service: ServiceDep) -> PublishedBatchOut:
-    return PublishedBatchOut.of(await service.events.publish(caller, [_input(item) for item in body.events],
-                                                             batch=True))
+@router.post("/batch", status_code=202, operation_id="v1.event.create_batch", response_model=PublishedBatchOut)
+async def publish_batch(body: EventBatch, caller: CallerDep, service: ServiceDep) -> Response:
+    published = await service.events.publish(caller, [_input(item) for item in body.events], batch=True)
+    return Response(PublishedBatchOut.json_of(published), status_code=202, media_type="application/json")
 
 
 @router.get("", operation_id="v1.event.list")
