@@ -100,7 +100,12 @@ def _fine(value: Any, depth: int, max_depth: int) -> bool:
             return False
         depth += 1
         for key, item in value.items():
-            if type(key) is not str or "\x00" in key or not key.isascii() or not _fine(item, depth, max_depth):
+            if type(key) is not str or "\x00" in key or not key.isascii():
+                return False
+            if type(item) is str:  # the usual value, checked here rather than in a call of its own
+                if "\x00" in item or not (item.isascii() or _string(item, "") is None):
+                    return False
+            elif not _fine(item, depth, max_depth):
                 return False
         return True
     if kind is list:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from verihook.model import (
     ApiKey,
@@ -43,6 +43,7 @@ class EventDraft:
     subject_update: SubjectUpdate | None = None
     tenant_profile: str = "standard"  # decides the delivery defaults of endpoints that name no profile
     only_if_routed: bool = False  # True: not published at all when no destination wants it (operational events)
+    data: Any = None  # data_json's value when the drafter has it at hand (else the store reads data_json again)
 
 
 @dataclass(slots=True)

@@ -23,7 +23,7 @@ router = APIRouter(prefix="/v1/events", tags=["events"], route_class=V1Route)
 
 def _input(body: EventCreate) -> EventInput:
     return EventInput(type=body.type, data=body.data, subject_id=body.subject_id, tenant_id=body.tenant_id,
-                      idempotency_key=body.idempotency_key)
+                      idempotency_key=body.idempotency_key, within_limits=True)  # Strict.within_limits held it
 
 
 async def events_page(service: Service, page: Page[Event]) -> EventPage:

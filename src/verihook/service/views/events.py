@@ -122,8 +122,12 @@ class PublishedBatchOut(View):
         """The JSON of `of(published)` written directly from the events (no model per event and delivery: the
         batch answer is on publishing's hot path); tests/unit/test_views.py holds the two equal."""
         redacted = functools.cache(url_redacted)
-        return orjson.dumps({"data": [{**_detail_fields(p.event, p.deliveries, redacted), "duplicate": p.duplicate}
-                                      for p in published]})
+        shown = []
+        for item in published:
+            fields = _detail_fields(item.event, item.deliveries, redacted)
+            fields["duplicate"] = item.duplicate
+            shown.append(fields)
+        return orjson.dumps({"data": shown})
 
 
 class RedeliveredOut(View):
@@ -159,5 +163,7 @@ def _event_fields(event: Event) -> dict[str, Any]:
 
 def _detail_fields(event: Event, deliveries: Sequence[Delivery],
                    redacted: Callable[[str], str | None] = url_redacted) -> dict[str, Any]:
-    return {**_event_fields(event), "deliveries": [delivery_fields(d, redacted) for d in deliveries],
-            "delivery_status": rollup(d.status for d in deliveries)}
+    fields = _event_fields(event)
+    fields["deliveries"] = [delivery_fields(d, redacted) for d in deliveries]
+    fields["delivery_status"] = rollup(d.status for d in deliveries)
+    return fields
