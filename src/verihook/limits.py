@@ -75,6 +75,11 @@ def find_violation(value: Any, where: str, *, max_depth: int = MAX_DEPTH) -> tup
     return _walk(value, where, 0, where, max_depth)
 
 
+def within(value: Any) -> bool:
+    """True when nothing in `value` breaks a limit, for certain (False: `find_violation` tells, and may find none)."""
+    return _fine(value, 0, MAX_DEPTH)
+
+
 def check(value: Any, field: str) -> None:
     """Raise InvalidInput naming the field of the first value that breaks a limit."""
     found = find_violation(value, field)
