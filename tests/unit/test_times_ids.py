@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 import random
 import re
 from datetime import UTC, datetime
@@ -52,3 +53,19 @@ def test_an_id_is_the_prefix_the_time_and_twelve_random_digits() -> None:
     made = [ids.new_id("evt") for _ in range(1000)]
     assert all(re.fullmatch(r"evt_[0-9a-z]{22}", made_id) for made_id in made)
     assert len(set(made)) == 1000 and made[0][4:14] <= made[-1][4:14]
+
+
+def test_random_digits_are_every_base36_digit_and_a_forked_child_draws_its_own() -> None:
+    digits = "".join(ids.new_id("evt")[-12:] for _ in range(3000))
+    assert set(digits) == set("0123456789abcdefghijklmnopqrstuvwxyz")
+    ids.new_id("evt")  # this thread's digits are drawn: a child must not take the next ones
+    read, write = os.pipe()
+    child = os.fork()
+    if child == 0:  # pragma: no cover - the child only writes its id
+        os.write(write, ids.new_id("evt").encode())
+        os._exit(0)
+    os.close(write)
+    os.waitpid(child, 0)
+    in_child = os.read(read, 100).decode()
+    os.close(read)
+    assert in_child[-12:] != ids.new_id("evt")[-12:]
