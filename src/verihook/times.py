@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import math
 from datetime import UTC, datetime
 
@@ -25,17 +24,23 @@ def rfc3339(at: float) -> str:
     elif micros < 0:
         micros += 1_000_000
         whole -= 1.0
-    text = f"{_second(int(whole))}.{micros // 1000:03d}Z"
+    second = int(whole)
+    text = (_seconds.get(second) or _second(second)) + _MILLISECONDS[micros // 1000]
     _last = (at, text)
     return text
 
 
 _last: tuple[float, str] = (math.nan, "")  # one tuple: threads read a pair that belongs together
+_seconds: dict[int, str] = {}
+_MILLISECONDS = [f".{millis:03d}Z" for millis in range(1000)]
 
 
-@functools.lru_cache(maxsize=1024)
-def _second(whole: int) -> str:
-    return datetime.fromtimestamp(whole, UTC).isoformat()[:19]  # without the zone: "2026-01-31T12:00:00"
+def _second(second: int) -> str:
+    """`2026-01-31T12:00:00`, remembered (a process writes times of a few seconds at a time)."""
+    if len(_seconds) >= 4096:
+        _seconds.clear()
+    text = _seconds[second] = datetime.fromtimestamp(second, UTC).isoformat()[:19]
+    return text
 
 
 def rfc3339_or_none(at: float | None) -> str | None:
