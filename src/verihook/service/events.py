@@ -77,7 +77,12 @@ class Events:
             try:
                 if not item.within_limits:  # the CLI and other callers are held here
                     limits.check(item.data, "data")
-                drafts.append(await self.draft(caller, item, known=known))
+                checked = known.types.get(item.type)
+                tenant = known.tenants.get(item.tenant_id) if item.subject_id is None else None
+                if checked is not None and tenant is not None:  # as the batch's first events: no await
+                    drafts.append(self._drafted(item, checked, tenant))
+                else:
+                    drafts.append(await self.draft(caller, item, known=known))
             except (InvalidInput, NotFound) as error:
                 if not (batch or len(inputs) > 1):
                     raise
@@ -131,12 +136,17 @@ class Events:
             checked = await self._checked_type(item.type)
             if known is not None:
                 known.types[item.type] = checked
-        event_type, owner, registered = checked
         tenant = known.tenants.get(item.tenant_id) if known is not None and item.subject_id is None else None
         if tenant is None:
             tenant = await self._tenant_of(caller, item)
             if known is not None and item.subject_id is None:
                 known.tenants[item.tenant_id] = tenant
+        return self._drafted(item, checked, tenant, subject_update)
+
+    def _drafted(self, item: EventInput, checked: tuple[str, Profile, EventType | None], tenant: Tenant,
+                 subject_update: SubjectUpdate | None = None) -> EventDraft:
+        """The draft of an event whose type and tenant passed their checks (`_checked_type`, `_tenant_of`)."""
+        event_type, owner, registered = checked
         data = owner.prepare(event_type, item.data)
         if registered is not None:
             registered.check(data)
