@@ -170,7 +170,6 @@ class ReadEventBatch:
 
 _EVENT_BATCH = TypeAdapter(EventBatch)
 _EVENT_FIELDS = frozenset(EventCreate.model_fields)
-_OPTIONAL_IDS = ("subject_id", "tenant_id")
 
 
 def read_event_batch(body: Any) -> ReadEventBatch:
@@ -202,7 +201,8 @@ def _plain_events(body: Any) -> list[EventInput] | None:
         for value in item.values():
             if not limits.within(value):
                 return None
-        read.append(EventInput(event_type, data, subject_id, tenant_id, key, True))  # True: within_limits
+        read.append(EventInput(type=event_type, data=data, subject_id=subject_id, tenant_id=tenant_id,
+                               idempotency_key=key, within_limits=True))
     return read
 
 
