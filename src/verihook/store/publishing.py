@@ -41,15 +41,17 @@ class PublishBatch:
         for index, destination in enumerate(destinations):
             status = DeliveryStatus.SKIPPED if destination.skipped else DeliveryStatus.PENDING
             due_at = None if destination.skipped else at
-            delivery = Delivery(f"{delivery_prefix}{index:03d}", draft.id, draft.tenant_id, destination.endpoint_id,
-                                destination.url, status, 0, 0, due_at, at, at)
+            delivery = Delivery(
+                id=f"{delivery_prefix}{index:03d}", event_id=draft.id, tenant_id=draft.tenant_id,
+                endpoint_id=destination.endpoint_id, url=destination.url, status=status, attempt_count=0,
+                cycle_attempts=0, next_attempt_at=due_at, created_at=at, updated_at=at)
             deliveries.append(delivery)
             self.deliveries.append((delivery.id, draft.id, draft.tenant_id, destination.endpoint_id, destination.url,
                                     _STATUS_TEXT[status], due_at, destination.lease_s, at, at, at))
             self.made_due = self.made_due or not destination.skipped
         data = orjson.loads(draft.data_json) if draft.data is None else draft.data
-        event = Event(draft.id, draft.tenant_id, draft.type, data, draft.subject_id, sequence, draft.idempotency_key,
-                      at)
+        event = Event(id=draft.id, tenant_id=draft.tenant_id, type=draft.type, data=data, subject_id=draft.subject_id,
+                      sequence=sequence, idempotency_key=draft.idempotency_key, created_at=at)
         return Published(event, deliveries, duplicate=False)
 
     async def insert(self, tx: Tx) -> None:
