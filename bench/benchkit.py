@@ -125,11 +125,12 @@ def peak_rss_mb(pid: int) -> float | None:
 
 
 @contextlib.contextmanager
-def py_spy(pid: int, output: Path | None, rate: int = 200) -> Iterator[None]:
+def py_spy(pid: int, output: Path | None, rate: int = 200, gil: bool = True) -> Iterator[None]:
     """Sample process `pid` with py-spy into `output` (collapsed stacks) while the block runs.
 
-    Only the thread holding the GIL is sampled (`--gil`): what the profile shows is what uses the one core that all
-    Python code of the process shares.
+    With `gil`, only the thread holding the GIL is sampled: what the profile shows is what uses the one core that
+    all Python code of the process shares. Without it, every thread that is not idle (C code that released the GIL,
+    such as SQLite's, included).
     """
     if output is None:
         yield
@@ -137,8 +138,8 @@ def py_spy(pid: int, output: Path | None, rate: int = 200) -> Iterator[None]:
     binary = shutil.which("py-spy")
     if binary is None:
         raise SystemExit("py-spy is missing: pip install py-spy")
-    command = [binary, "record", "--pid", str(pid), "--rate", str(rate), "--gil", "--threads", "--format", "raw",
-               "--output", str(output), "--nonblocking"]
+    command = [binary, "record", "--pid", str(pid), "--rate", str(rate), *(["--gil"] if gil else []), "--threads",
+               "--format", "raw", "--output", str(output), "--nonblocking"]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         yield

@@ -54,15 +54,19 @@ def checkout(commit: str) -> Iterator[Path]:
 
 
 def ingest_once(base: Path, name: str, receiver_url: str, events: int, batch: int, publishers: int,
-                env: dict[str, str]) -> dict[str, Any]:
+                env: dict[str, str], profile: Path | None = None) -> dict[str, Any]:
     database = base / f"ingest-{name}-{time.monotonic_ns()}.db"
     drain.PUBLISHERS = publishers
     with benchkit.verihook("api", database, extra_env=env) as api:
-        cpu_start = benchkit.cpu_seconds(api.process.pid)
-        built = uvloop.run(drain.build_backlog(api.base_url, receiver_url, events, batch))
-        cpu = benchkit.cpu_seconds(api.process.pid) - cpu_start  # includes the tenant and endpoint: negligible
+        pid = api.process.pid
+        cpu_start, threads_start = benchkit.cpu_seconds(pid), benchkit.thread_cpu_seconds(pid)
+        with benchkit.py_spy(pid, profile, gil=False):
+            built = uvloop.run(drain.build_backlog(api.base_url, receiver_url, events, batch))
+        cpu = benchkit.cpu_seconds(pid) - cpu_start  # includes the tenant and endpoint: negligible
+        threads = {name: (seconds - threads_start.get(name, 0.0)) / events * 1e6
+                   for name, seconds in benchkit.thread_cpu_seconds(pid).items()}
     return {"rate": built["rate"], "elapsed_s": built["elapsed_s"], "cpu_us_per_event": cpu / events * 1e6,
-            "deliveries": built["deliveries"]}
+            "cpu_us_per_event_by_thread": threads, "deliveries": built["deliveries"]}
 
 
 def main() -> int:
@@ -76,6 +80,10 @@ def main() -> int:
     parser.add_argument("--floor", type=float, default=2.0, help="events/s to pass, times the older commit's")
     parser.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
                         help="an environment variable for both Verihook processes")
+    parser.add_argument("--py-spy", type=Path, metavar="FILE",
+                        help="profile this checkout's first run (every busy thread; bench/pyspy_top.py reads it)")
+    parser.add_argument("--py-spy-reference", type=Path, metavar="FILE",
+                        help="profile the older commit's first run too")
     parser.add_argument("--json", help="also write every figure to this file")
     parser.add_argument("--keep", action="store_true", help="keep the work directory (databases, logs)")
     args = parser.parse_args()
@@ -100,12 +108,14 @@ def main() -> int:
                 results["baselines"].setdefault(client, []).append(figures)
                 print(f"run {run + 1}: bare {client} loop: {figures['rate']:,.0f} requests/s")
             for name, version_env in versions.items():
+                profile = (args.py_spy if name == "now" else args.py_spy_reference) if run == 0 else None
                 figures = ingest_once(base, name, receiver_url, args.events, args.batch, args.publishers,
-                                      version_env)
+                                      version_env, profile)
                 results[name].append(figures)
                 label = args.reference if name == "reference" else info["commit"]
+                split = ", ".join(f"{thread} {us:.0f}" for thread, us in figures["cpu_us_per_event_by_thread"].items())
                 print(f"run {run + 1}: {label}: {figures['rate']:,.0f} events/s ingested "
-                      f"({figures['elapsed_s']:.2f} s), {figures['cpu_us_per_event']:.0f} µs CPU per event")
+                      f"({figures['elapsed_s']:.2f} s), {figures['cpu_us_per_event']:.0f} µs CPU per event ({split})")
 
     results["loadavg_end"] = list(os.getloadavg())
     table = benchkit.Table()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import gc
 import json
 import sys
 from collections.abc import Awaitable, Callable, Sequence
@@ -14,6 +15,11 @@ import uvloop
 
 from verihook.config import Settings, dispatcher_count
 from verihook.errors import VerihookError
+
+# Objects allocated before the young generation is collected (Python's default: 700). A batch publish makes tens
+# of thousands of short-lived objects, so the default collected some 30 times per batch: a fifth of the API's CPU
+# per event. Cycles are still collected, in fewer, larger passes.
+GC_YOUNG_THRESHOLD = 20_000
 
 if TYPE_CHECKING:
     from verihook.runtime import Runtime
@@ -74,6 +80,7 @@ def serve(args: argparse.Namespace) -> int:
     from verihook.serving import DispatcherProcesses
 
     async def main() -> int:
+        gc.set_threshold(GC_YOUNG_THRESHOLD, *gc.get_threshold()[1:])
         runtime = await build_runtime(settings)  # migrated, with its key file, before any dispatcher process starts
         if args.role != "worker":  # a worker serves no tenant API: it neither needs nor makes an admin key
             await _announce_admin_key(runtime)
@@ -86,6 +93,7 @@ def serve(args: argparse.Namespace) -> int:
         config = uvicorn.Config(app, host=args.host, port=args.port, loop="none", http=ProblemHttpToolsProtocol,
                                 log_level="warning", access_log=False, lifespan="on", log_config=log_config)
         server = uvicorn.Server(config)
+        gc.freeze()  # what start-up made lives as long as the process: no collection walks it again
         print(f"verihook: listening on http://{args.host}:{args.port}/ "
               f"(database {redacted_url(runtime.settings.database_url)}"
               f"{f'; {processes} dispatcher processes' if processes else ''})", flush=True)

@@ -278,7 +278,7 @@ class Page(Generic[T]):
 def rollup(statuses: Iterable[str]) -> DeliveryStatus | None:
     """The delivery status of an event (or subject) from its deliveries': failed, else pending, else succeeded;
     skipped deliveries do not count."""
-    found = {DeliveryStatus(s) for s in statuses}
+    found = set(statuses)  # DeliveryStatus values or their text: a StrEnum member is equal to its text
     for status in (DeliveryStatus.FAILED, DeliveryStatus.PENDING, DeliveryStatus.SUCCEEDED):
         if status in found:
             return status

@@ -57,3 +57,26 @@ def test_parse_body_reads_what_a_field_check_names(raw: bytes) -> None:
     """Not standard JSON, but readable: it is read so that the field check names the field."""
     value = limits.parse_body(raw)
     assert limits.find_violation(value["a"], "a") is not None
+
+
+@pytest.mark.parametrize("value", [
+    {"a": [1, {"b": "c", "d": [2.5, None, True]}], "é": "😀"},
+    {"a": "x\x00"}, {"a\x00": 1}, {"a": ["x\ud800"]}, {"\ud800": 1}, {1: "a"}, ("a", 2**64), [float("inf")],
+    deep(limits.MAX_DEPTH), deep(limits.MAX_DEPTH + 1), {"a": deep(limits.MAX_DEPTH)}, "plain", 2**63, -(2**63),
+    type("Text", (str,), {})("sub\x00class"),
+])
+def test_the_quick_walk_never_passes_what_the_full_walk_refuses(value: Any) -> None:
+    """limits.within: True only where find_violation (the walk that names the field) finds nothing."""
+    full = limits._walk(value, "data", 0, "data", limits.MAX_DEPTH)
+    assert limits.find_violation(value, "data") == full
+    if limits.within(value):
+        assert full is None
+
+
+@pytest.mark.parametrize(("raw", "long"), [
+    (b'{"a": 123456789012345678}', False), (b'{"a": 1234567890123456789}', True),
+    (b'{"a": "' + b"9" * 18 + b'"}', False),
+    (b"1234567890 1234567890", False), (b"x" + b"0" * 40 + b"x", True), (b"", False),
+])
+def test_long_digits_are_a_run_of_19(raw: bytes, long: bool) -> None:
+    assert limits.has_long_digits(raw) is long

@@ -6,14 +6,22 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import orjson
 import pytest
 
-from verihook.model import Attempt, Delivery, DeliveryStatus, Endpoint, Event, SigningSecret, Subject
+from verihook.model import Attempt, Delivery, DeliveryStatus, Endpoint, Event, Published, SigningSecret, Subject
 from verihook.profiles import default_registry
 from verihook.rules import endpoint_rules
 from verihook.service.endpoints import EndpointView
 from verihook.service.subjects import SubjectDetail
-from verihook.service.views import DeliveryOut, EndpointOut, EndpointSecretsOut, EventDetailOut, SubjectDetailOut
+from verihook.service.views import (
+    DeliveryOut,
+    EndpointOut,
+    EndpointSecretsOut,
+    EventDetailOut,
+    PublishedBatchOut,
+    SubjectDetailOut,
+)
 from verihook.service.views.common import View
 
 AT = 1_767_225_600.0  # 2026-01-01T00:00:00Z
@@ -92,3 +100,19 @@ def test_an_event_and_a_subject_roll_up_their_deliveries(statuses: list[str], ro
     counts = {name.value: statuses.count(name.value) for name in DeliveryStatus}
     shown = wire(SubjectDetailOut.of(SubjectDetail(subject, [], counts)))
     assert shown["delivery_status"] == rolled_up and shown["webhook_url"] == "https://a:***@c/"
+
+
+def published(duplicate: bool = False) -> Published:
+    event = Event("evt_1", "ten_1", "a.b", {"n": 1, "s": "é", "f": 1.5, "l": [1, None]}, "sub_1", 3, "key", AT + 0.0005)
+    pending = Delivery("dlv_1000", "evt_1", "ten_1", "ep_1", "https://u:pw@h/x", DeliveryStatus.PENDING, 0, 0,
+                       AT + 0.0005, AT, AT)
+    skipped = Delivery("dlv_1001", "evt_1", "ten_1", "ep_2", "https://h/y", DeliveryStatus.SKIPPED, 0, 0, None, AT, AT)
+    return Published(event, [pending, skipped, delivery(DeliveryStatus.FAILED)], duplicate)
+
+
+def test_the_batch_answer_is_written_as_its_view_writes_it() -> None:
+    batch = [published(), published(duplicate=True),
+             Published(Event("evt_2", "ten_1", "a.b", {}, None, None, None, AT), [], False)]
+    written, viewed = orjson.loads(PublishedBatchOut.json_of(batch)), wire(PublishedBatchOut.of(batch))
+    assert written == viewed
+    assert [list(event) for event in written["data"]] == [list(event) for event in viewed["data"]]  # field order

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -13,10 +14,10 @@ import orjson
 from verihook import limits, operational
 from verihook.errors import Forbidden, InvalidInput, NotFound
 from verihook.ids import new_id
-from verihook.model import Delivery, DeliveryStatus, Endpoint, Event, EventFilter, Page, Published, Subject
+from verihook.model import Delivery, DeliveryStatus, Endpoint, Event, EventFilter, Page, Published, Subject, Tenant
 from verihook.operational import OperationalEvent, is_operational
 from verihook.profiles import EventType
-from verihook.profiles.base import RemoteRef
+from verihook.profiles.base import Profile, RemoteRef
 from verihook.rules import endpoint_rules, subject_rules
 from verihook.service.access import Caller
 from verihook.service.context import Context
@@ -36,6 +37,16 @@ class EventInput:
     subject_id: str | None = None
     tenant_id: str | None = None
     idempotency_key: str | None = None
+    within_limits: bool = False  # True: `data` was held to verihook.limits already (the API's schemas do)
+
+
+@dataclass(slots=True)
+class KnownInPublish:
+    """What the drafts of one publish found already: each type's checks, and the tenant of each `tenant_id` given
+    without a subject (the checks of both hold for the whole publish)."""
+
+    types: dict[str, tuple[str, Profile, EventType | None]] = field(default_factory=dict)
+    tenants: dict[str | None, Tenant] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -61,16 +72,23 @@ class Events:
         if len(inputs) > MAX_BATCH:
             raise InvalidInput(f"at most {MAX_BATCH} events per batch", field="events")
         drafts = []
+        known = KnownInPublish()
         for index, item in enumerate(inputs):
-            where = f"events[{index}]" if batch or len(inputs) > 1 else ""
             try:
-                limits.check(item.data, "data")  # the API checked it already; the CLI and other callers are held here
-                drafts.append(await self.draft(caller, item))
+                if not item.within_limits:  # the CLI and other callers are held here
+                    limits.check(item.data, "data")
+                checked = known.types.get(item.type)
+                tenant = known.tenants.get(item.tenant_id) if item.subject_id is None else None
+                if checked is not None and tenant is not None:  # as the batch's first events: no await
+                    drafts.append(self._drafted(item, checked, tenant))
+                else:
+                    drafts.append(await self.draft(caller, item, known=known))
             except (InvalidInput, NotFound) as error:
-                if not where:
+                if not (batch or len(inputs) > 1):
                     raise
-                field = f"{where}.{error.field}" if error.field else where
-                raise type(error)(f"{where}: {error.detail}", field=field) from error
+                where = f"events[{index}]"
+                named = f"{where}.{error.field}" if error.field else where
+                raise type(error)(f"{where}: {error.detail}", field=named) from error
         started_at = time.time()
         published = await self.ctx.store.publish(drafts, self.route)
         if any(d.status is DeliveryStatus.PENDING for p in published if not p.duplicate for d in p.deliveries):
@@ -104,27 +122,33 @@ class Events:
         """`verihook_events_published_total{profile}` (the profile owning each new event's type), and a
         `publish` span per new event."""
         new = [item.event for item in published if not item.duplicate]
-        for event in new:
-            owner = self.ctx.registry.owner_of(event.type)
-            self.ctx.metrics.event_published(owner.name if owner is not None else "standard")
-        self.ctx.tracing.published([PublishedEvent(e.id, e.type, e.tenant_id, e.subject_id) for e in new],
-                                   started_at, time.time())
+        for event_type, count in Counter(event.type for event in new).items():
+            owner = self.ctx.registry.owner_of(event_type)
+            self.ctx.metrics.event_published(owner.name if owner is not None else "standard", count)
+        if self.ctx.tracing.exporting:
+            self.ctx.tracing.published([PublishedEvent(e.id, e.type, e.tenant_id, e.subject_id) for e in new],
+                                       started_at, time.time())
 
-    async def draft(self, caller: Caller, item: EventInput, subject_update: SubjectUpdate | None = None
-                     ) -> EventDraft:
-        registry = self.ctx.registry
-        event_type = registry.check_event_type_name(item.type)
-        if is_operational(event_type):
-            raise InvalidInput(f"event type {event_type} is published by Verihook itself, not by tenants", field="type")
-        tenant_id = await self.ctx.tenant_ref(caller, item.tenant_id)  # a Verihook id or the tenant's uid
-        if item.subject_id is not None:  # looked up in tenant_id if given (subject ids are unique per tenant)
-            subject = await find_subject(self.ctx, caller, item.subject_id, tenant_id, field="subject_id")
-            tenant_id = subject.tenant_id
-        tenant = await self.ctx.visible_tenant(caller, caller.owning_tenant(tenant_id), "tenant_id")
-        await self.ctx.refuse_if_suspended(tenant.id)  # an ancestor or the admin may not publish for it either
-        owner = registry.owner_of(event_type) or registry.get("standard")
+    async def draft(self, caller: Caller, item: EventInput, subject_update: SubjectUpdate | None = None, *,
+                    known: KnownInPublish | None = None) -> EventDraft:
+        """`known`: what earlier drafts of the same publish found (a batch names a few types and tenants)."""
+        checked = known.types.get(item.type) if known is not None else None
+        if checked is None:
+            checked = await self._checked_type(item.type)
+            if known is not None:
+                known.types[item.type] = checked
+        tenant = known.tenants.get(item.tenant_id) if known is not None and item.subject_id is None else None
+        if tenant is None:
+            tenant = await self._tenant_of(caller, item)
+            if known is not None and item.subject_id is None:
+                known.tenants[item.tenant_id] = tenant
+        return self._drafted(item, checked, tenant, subject_update)
+
+    def _drafted(self, item: EventInput, checked: tuple[str, Profile, EventType | None], tenant: Tenant,
+                 subject_update: SubjectUpdate | None = None) -> EventDraft:
+        """The draft of an event whose type and tenant passed their checks (`_checked_type`, `_tenant_of`)."""
+        event_type, owner, registered = checked
         data = owner.prepare(event_type, item.data)
-        registered = (await self._catalog()).get(event_type)
         if registered is not None:
             registered.check(data)
         if item.idempotency_key is not None and not 1 <= len(item.idempotency_key) <= 256:
@@ -134,7 +158,28 @@ class Events:
                                "own operational events so", field="idempotency_key")
         return EventDraft(id=new_id("evt"), tenant_id=tenant.id, type=event_type, data_json=orjson.dumps(data),
                           subject_id=item.subject_id, idempotency_key=item.idempotency_key,
-                          created_at=self.ctx.clock(), subject_update=subject_update, tenant_profile=tenant.profile)
+                          created_at=self.ctx.clock(), subject_update=subject_update, tenant_profile=tenant.profile,
+                          data=data)
+
+    async def _checked_type(self, name: str) -> tuple[str, Profile, EventType | None]:
+        """The event type a tenant may publish (else InvalidInput naming `type`), the profile owning it, and its
+        registered schema if it has one."""
+        registry = self.ctx.registry
+        event_type = registry.check_event_type_name(name)
+        if is_operational(event_type):
+            raise InvalidInput(f"event type {event_type} is published by Verihook itself, not by tenants", field="type")
+        owner = registry.owner_of(event_type) or registry.get("standard")
+        return event_type, owner, (await self._catalog()).get(event_type)
+
+    async def _tenant_of(self, caller: Caller, item: EventInput) -> Tenant:
+        """The tenant the event is published for, if the caller may publish for it."""
+        tenant_id = await self.ctx.tenant_ref(caller, item.tenant_id)  # a Verihook id or the tenant's uid
+        if item.subject_id is not None:  # looked up in tenant_id if given (subject ids are unique per tenant)
+            subject = await find_subject(self.ctx, caller, item.subject_id, tenant_id, field="subject_id")
+            tenant_id = subject.tenant_id
+        tenant = await self.ctx.visible_tenant(caller, caller.owning_tenant(tenant_id), "tenant_id")
+        await self.ctx.refuse_if_suspended(tenant.id)  # an ancestor or the admin may not publish for it either
+        return tenant
 
     def route(self, draft: EventDraft, subject: Subject | None, endpoints: Sequence[Endpoint]) -> list[Recipient]:
         """Where an event goes: the subject's own URL, and every endpoint whose filter matches (a disabled one's

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from verihook.model import (
     ApiKey,
@@ -71,6 +71,7 @@ class EventDraft:
     subject_update: SubjectUpdate | None = None
     tenant_profile: str = "standard"  # decides the delivery defaults of endpoints that name no profile
     only_if_routed: bool = False  # True: not published at all when no destination wants it (operational events)
+    data: Any = None  # data_json's value when the drafter has it at hand (else the store reads data_json again)
 
 
 @dataclass(slots=True)
@@ -82,7 +83,8 @@ class Recipient:
 
 
 # the router sees the tenant's endpoints that are not deleted (enabled or not), without their secrets (routing
-# needs none); a disabled endpoint's recipient is `skipped`
+# needs none); a disabled endpoint's recipient is `skipped`. Its answer depends on nothing else of the draft than
+# its tenant (and the tenant's profile) and type: a publish reuses it for the drafts alike that name no subject
 Router = Callable[[EventDraft, "Subject | None", Sequence[Endpoint]], list[Recipient]]
 
 

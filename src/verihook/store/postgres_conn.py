@@ -21,7 +21,7 @@ import asyncpg  # type: ignore[import-untyped]  # no stubs; asyncpg-stubs would 
 
 from verihook.errors import InvalidInput
 from verihook.store.database import Unit
-from verihook.store.dialect import NUL_REFUSED, POSTGRES, Rows, checked_texts
+from verihook.store.dialect import NUL_REFUSED, POSTGRES, Rows, checked_rows
 from verihook.store.errors import dangling_row, duplicate_row
 
 T = TypeVar("T")
@@ -206,8 +206,7 @@ class PostgresTx:
         return row_count(await self._conn.execute(sql, *args))
 
     async def insert_many(self, rows: Rows, values: Sequence[tuple[Any, ...]]) -> None:
-        for row in values:
-            checked_texts(row)
+        checked_rows(values)
         await self._conn.execute(POSTGRES.insert_many(rows), rows.json_rows(values))
 
 

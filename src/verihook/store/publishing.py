@@ -19,6 +19,7 @@ from verihook.store.rows import delivery_of, event_of, subject_of
 IdempotencyKey = tuple[str, str | None]
 # takes, until the transaction ends, whatever the engine needs so that concurrent publishers of one key serialise
 KeyLock = Callable[[Tx, Sequence[tuple[str, str]]], Awaitable[None]]
+_STATUS_TEXT = {status: status.value for status in DeliveryStatus}  # Enum.value is a slow property
 
 
 class PublishBatch:
@@ -36,21 +37,21 @@ class PublishBatch:
         self.events.append((draft.id, draft.tenant_id, draft.type, draft.data_json.decode(), draft.subject_id,
                             sequence, draft.idempotency_key, at))
         deliveries = []
+        delivery_prefix = draft.id.replace("evt_", "dlv_", 1)
         for index, destination in enumerate(destinations):
             status = DeliveryStatus.SKIPPED if destination.skipped else DeliveryStatus.PENDING
             due_at = None if destination.skipped else at
             delivery = Delivery(
-                id=f"{draft.id.replace('evt_', 'dlv_', 1)}{index:03d}", event_id=draft.id,
-                tenant_id=draft.tenant_id, endpoint_id=destination.endpoint_id, url=destination.url,
-                status=status, attempt_count=0, cycle_attempts=0, next_attempt_at=due_at, created_at=at,
-                updated_at=at)
+                id=f"{delivery_prefix}{index:03d}", event_id=draft.id, tenant_id=draft.tenant_id,
+                endpoint_id=destination.endpoint_id, url=destination.url, status=status, attempt_count=0,
+                cycle_attempts=0, next_attempt_at=due_at, created_at=at, updated_at=at)
             deliveries.append(delivery)
             self.deliveries.append((delivery.id, draft.id, draft.tenant_id, destination.endpoint_id, destination.url,
-                                    status.value, due_at, destination.lease_s, at, at, at, draft.subject_id))
+                                    _STATUS_TEXT[status], due_at, destination.lease_s, at, at, at, draft.subject_id))
             self.made_due = self.made_due or not destination.skipped
-        event = Event(id=draft.id, tenant_id=draft.tenant_id, type=draft.type, data=orjson.loads(draft.data_json),
-                      subject_id=draft.subject_id, sequence=sequence, idempotency_key=draft.idempotency_key,
-                      created_at=at)
+        data = orjson.loads(draft.data_json) if draft.data is None else draft.data
+        event = Event(id=draft.id, tenant_id=draft.tenant_id, type=draft.type, data=data, subject_id=draft.subject_id,
+                      sequence=sequence, idempotency_key=draft.idempotency_key, created_at=at)
         return Published(event, deliveries, duplicate=False)
 
     async def insert(self, tx: Tx) -> None:
@@ -68,6 +69,7 @@ async def publish(tx: Tx, drafts: Sequence[EventDraft], router: Router, codec: E
     was made due."""
     earlier = await _earlier_events(tx, drafts, lock_keys)
     endpoints_of: dict[str, list[Endpoint]] = {}
+    routes: dict[tuple[str, str], list[Recipient]] = {}  # (tenant, type) of the drafts without a subject
     batch = PublishBatch()
     published = []
     for draft in drafts:
@@ -80,8 +82,14 @@ async def publish(tx: Tx, drafts: Sequence[EventDraft], router: Router, codec: E
             endpoints_of[draft.tenant_id] = [
                 codec.from_row(row, with_secrets=False)
                 for row in await tx.fetch_all(q.LIVE_ENDPOINTS, tenant_id=draft.tenant_id)]
-        subject = await _advance_subject(tx, draft, batch) if draft.subject_id is not None else None
-        destinations = router(draft, subject, endpoints_of[draft.tenant_id])
+        if draft.subject_id is None:
+            destinations = routes.get((draft.tenant_id, draft.type))
+            if destinations is None:
+                destinations = routes[draft.tenant_id, draft.type] = router(draft, None, endpoints_of[draft.tenant_id])
+            subject = None
+        else:
+            subject = await _advance_subject(tx, draft, batch)
+            destinations = router(draft, subject, endpoints_of[draft.tenant_id])
         if draft.only_if_routed and not destinations:
             continue
         made = batch.add(draft, subject, destinations)

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from verihook.store.database import Unit
-from verihook.store.dialect import SQLITE, Rows, checked_texts
+from verihook.store.dialect import SQLITE, Rows, checked_rows
 from verihook.store.errors import dangling_row, duplicate_row
 
 T = TypeVar("T")
@@ -292,8 +292,7 @@ class SqliteTx:
         return self._conn.execute(*SQLITE.bind(query, params)).rowcount
 
     async def insert_many(self, rows: Rows, values: Sequence[tuple[Any, ...]]) -> None:
-        for row in values:
-            checked_texts(row)
+        checked_rows(values)
         self._conn.executemany(SQLITE.insert_many(rows), values)
 
 

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Response
 
 from verihook.api.deps import CallerDep, ServiceDep, V1Route
 from verihook.api.filters import DELIVERY_STATUS, delivery_statuses
-from verihook.api.schemas import EventBatch, EventCreate
+from verihook.api.schemas import EventBatchBody, EventCreate, event_input
 from verihook.model import Event, EventFilter, Page
-from verihook.service import EventInput, Service
+from verihook.service import Service
 from verihook.service.views import (
     EventDetailOut,
     EventPage,
@@ -21,11 +21,6 @@ from verihook.times import parse_time
 router = APIRouter(prefix="/v1/events", tags=["events"], route_class=V1Route)
 
 
-def _input(body: EventCreate) -> EventInput:
-    return EventInput(type=body.type, data=body.data, subject_id=body.subject_id, tenant_id=body.tenant_id,
-                      idempotency_key=body.idempotency_key)
-
-
 async def events_page(service: Service, page: Page[Event]) -> EventPage:
     """A page of events, each with its rolled-up delivery status."""
     return EventPage.of_events(page, await service.events.statuses([e.id for e in page.items]))
@@ -33,14 +28,14 @@ async def events_page(service: Service, page: Page[Event]) -> EventPage:
 
 @router.post("", status_code=202, operation_id="v1.event.create")
 async def publish(body: EventCreate, caller: CallerDep, service: ServiceDep) -> PublishedOut:
-    [published] = await service.events.publish(caller, [_input(body)])
+    [published] = await service.events.publish(caller, [event_input(body)])
     return PublishedOut.of_published(published)
 
 
-@router.post("/batch", status_code=202, operation_id="v1.event.create_batch")
-async def publish_batch(body: EventBatch, caller: CallerDep, service: ServiceDep) -> PublishedBatchOut:
-    return PublishedBatchOut.of(await service.events.publish(caller, [_input(item) for item in body.events],
-                                                             batch=True))
+@router.post("/batch", status_code=202, operation_id="v1.event.create_batch", response_model=PublishedBatchOut)
+async def publish_batch(body: EventBatchBody, caller: CallerDep, service: ServiceDep) -> Response:
+    published = await service.events.publish(caller, body.events, batch=True)
+    return Response(PublishedBatchOut.json_of(published), status_code=202, media_type="application/json")
 
 
 @router.get("", operation_id="v1.event.list")
