@@ -253,3 +253,29 @@ async def test_the_database_going_away_and_coming_back(
         await forwarder.cut()
         await slow_failing.stop()
         pg_databases.drop(url)
+
+
+PAUSED_BACKLOG = 6000
+PAUSE_S = 1.5
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+@pytest.mark.timeout(60)
+async def test_a_pause_of_the_whole_process_does_not_pace_a_healthy_backlog_at_the_pause(
+        admin: Api, receiver: Receiver) -> None:
+    """A process that gets no CPU for a while (a machine busy with other work, or with faults' answers) hears no
+    answer meanwhile: its healthy receiver looks silent. The backlog it hands back must not be spread over the
+    next 30 s at the pace of that silence once the process runs again."""
+    healthy = await admin.as_new_tenant("healthy")
+    await healthy.endpoint(receiver.url + "/hook")
+    for start in range(0, PAUSED_BACKLOG, 500):
+        items = [{"type": "order.created", "data": {"n": n}} for n in range(start, start + 500)]
+        (await healthy.post("/v1/events/batch", {"events": items})).ok()
+    await receiver.wait_for(200)  # sends are out
+
+    time.sleep(PAUSE_S)  # noqa: ASYNC251  the whole process stops, answers unheard
+    resumed = time.monotonic()
+
+    await receiver.wait_for(PAUSED_BACKLOG, timeout=40)
+    elapsed = time.monotonic() - resumed
+    assert elapsed < 9.0, f"the rest of the backlog took {elapsed:.1f} s after the pause"

@@ -103,6 +103,20 @@ def test_a_silent_lane_keeps_no_queue_and_hands_everything_back() -> None:
     assert due_times == sorted(due_times) and now < due_times[0] and due_times[-1] <= now + DEFER_MAX_S
 
 
+def test_a_pause_of_the_process_is_neither_silence_nor_latency() -> None:
+    """Nothing is heard while the process does not run: a fast receiver must not look silent or slow after it."""
+    lane = lane_with(300, max_window=10)
+    for token in range(2):
+        answer(lane, token, 100.0, 0.01)  # 0.01 s a send
+    lane.start_send(5, 100.1)
+    lane.unheard(1.5, now=101.7)  # the process ran again at 101.7, after a pause of 1.5 s
+    assert not lane.silent(101.7)
+    assert lane.queue_keep(101.7, None) > 0 and lane.newly_stalled(101.7) == []
+    lane.finish_send(5, 1.61, False, 101.71)  # the transport's clock ran through the pause
+    assert lane.latency_s == pytest.approx(0.01, abs=0.02)
+    assert lane.capacity(101.71) > 400
+
+
 def test_before_its_first_answer_a_lane_keeps_one_window_and_what_it_hands_back_waits_a_little() -> None:
     lane = lane_with(20)
     now = 100.5

@@ -71,8 +71,8 @@ class Work(NamedTuple):
 
 
 class Lane:
-    __slots__ = ("answered_at", "bucket", "key", "latency_s", "max_window", "next_free", "paused_until", "queue",
-                 "send_cap", "sends", "stalled", "tenant_id", "used_at", "window", "workers")
+    __slots__ = ("answered_at", "bucket", "key", "latency_s", "max_window", "next_free", "paused_sends",
+                 "paused_until", "queue", "send_cap", "sends", "stalled", "tenant_id", "used_at", "window", "workers")
 
     def __init__(self, key: str, tenant_id: str, max_window: int, now: float) -> None:
         self.key = key
@@ -84,6 +84,7 @@ class Lane:
         self.send_cap = max_window  # lower while the lane is over its fair share of a contended room
         self.sends: dict[int, float] = {}  # send token -> when it started
         self.stalled: set[int] = set()  # sends out longer than stall_after(): they no longer count in the room
+        self.paused_sends: dict[int, float] = {}  # send token -> how long this process was paused during it
         self.latency_s: float | None = None  # how long a send takes, smoothed; None until one has finished
         self.answered_at = now  # when a send last finished, or sending began after the lane was idle
         self.next_free = 0.0  # the latest time a delivery handed back was made due again
@@ -137,8 +138,10 @@ class Lane:
         self.used_at = now
 
     def finish_send(self, token: int, latency_s: float, timed_out: bool, now: float) -> bool:
-        """Note a send's end; True when it had stalled (it no longer counted in the room)."""
+        """Note a send's end; True when it had stalled (it no longer counted in the room). Its latency counts
+        without a pause of this process it spanned (`unheard`)."""
         self.sends.pop(token, None)
+        latency_s = max(0.0, latency_s - self.paused_sends.pop(token, 0.0))
         was_stalled = token in self.stalled
         self.stalled.discard(token)
         if timed_out:
@@ -152,6 +155,14 @@ class Lane:
         self.answered_at = now
         self.used_at = now
         return was_stalled
+
+    def unheard(self, paused_s: float, now: float) -> None:
+        """This process did not run for `paused_s` (no CPU, a blocked loop): no answer could be heard meanwhile,
+        so that time counts neither in the lane's silence nor in its sends' ages."""
+        self.answered_at = min(now, self.answered_at + paused_s)
+        for token, started in self.sends.items():
+            self.sends[token] = min(now, started + paused_s)
+            self.paused_sends[token] = self.paused_sends.get(token, 0.0) + paused_s
 
     def stall_after(self) -> float:
         return max(STALL_MIN_S, STALL_FACTOR * (self.latency_s or 0.0))
