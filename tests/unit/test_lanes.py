@@ -127,6 +127,22 @@ def test_before_its_first_answer_a_lane_keeps_one_window_and_what_it_hands_back_
     assert all(at == pytest.approx(now + UNKNOWN_PACE_WAIT_S) for _, at in handed_back)  # not due at once
 
 
+def test_claims_handed_back_before_a_first_answer_all_wait_a_little_not_ever_longer() -> None:
+    """A new lane whose first answer is slow to come (a process busy with faults' answers) is handed claim after
+    claim of its backlog. Its pace is unknown: each claim's excess waits UNKNOWN_PACE_WAIT_S, not a pace guessed
+    from the wait so far, pushed past the previous claim's: that spread a healthy backlog over 30 s at ~50/s."""
+    lane = lane_with(0)
+    for token in range(INITIAL_WINDOW):
+        lane.start_send(token, 100.0)
+    due_times = []
+    for claim in range(10):
+        now = 100.1 + claim * 0.01
+        lane.queue.extend(work(n) for n in range(claim * 300, claim * 300 + 300))
+        due_times += [at for _, at in lane.shed(now, lane.queue_keep(now, None))]
+    assert len(due_times) == 10 * 300 - INITIAL_WINDOW
+    assert max(due_times) <= 100.1 + 9 * 0.01 + UNKNOWN_PACE_WAIT_S + 1e-9
+
+
 def test_an_answering_lane_keeps_what_it_sends_in_about_a_second_within_its_share() -> None:
     lane = lane_with(500, max_window=10)
     for token in range(2):

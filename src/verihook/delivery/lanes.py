@@ -202,10 +202,17 @@ class Lane:
         """Take the newest queued deliveries beyond `keep` out of the queue; say when each is due again."""
         if len(self.queue) <= keep:
             return []
+        horizon = max(now + DEFER_MAX_S, self.paused_until)
+        if self.latency_s is None and self.bucket is None and not self.silent(now):
+            # Until its first answer nobody knows the lane's pace: what it cannot take waits a little, not at once,
+            # and every claim's excess alike (a pace guessed from the wait so far, each claim's after the last's,
+            # spread a healthy backlog over DEFER_MAX_S when its first answer was slow to come).
+            at = min(max(now + UNKNOWN_PACE_WAIT_S, self.paused_until), horizon)
+            excess = [self.queue.pop().due for _ in range(len(self.queue) - keep)]
+            self.next_free = max(self.next_free, at)
+            return [(due.id, at) for due in reversed(excess)]
         capacity = self.capacity(now)
         spacing = 1 / (capacity * FEED_SURPLUS) if capacity > 0 else DEFER_MAX_S
-        horizon = max(now + DEFER_MAX_S, self.paused_until)
-        # until its first answer nobody knows the lane's pace: what it cannot take waits a little, not at once
         start = now + keep * spacing if self.latency_s is not None or self.bucket is not None else \
             now + UNKNOWN_PACE_WAIT_S
         start = max(start, self.paused_until)
