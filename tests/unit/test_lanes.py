@@ -163,10 +163,22 @@ def test_deliveries_handed_back_come_due_at_the_lanes_pace_and_never_on_top_of_e
     now = 100.5
     first = lane.shed(now, 100)
     spacing = first[1][1] - first[0][1]
-    assert spacing == pytest.approx(1 / (lane.capacity(now) * 1.5))  # a little faster than its pace
+    # a little faster than its pace, at its whole window: in slow start its window grows by one per answer
+    assert spacing == pytest.approx(1 / (lane.capacity(now, lane.max_window) * 1.5))
     lane.queue.extend(work(n) for n in range(1000, 1200))
     second = lane.shed(now, 100)
     assert second[0][1] > first[-1][1]  # after those handed back before
+
+
+def test_after_a_timeout_what_a_lane_hands_back_comes_due_at_its_window_not_its_whole_one() -> None:
+    lane = lane_with(300, max_window=64)
+    answer(lane, 0, 100.0, 0.1)
+    answer(lane, 1, 100.1, 0.1)  # window 10, 100 a second
+    answer(lane, 2, 100.2, 5.0, timed_out=True)  # window 5: slow start is over
+    now = 105.3
+    handed_back = lane.shed(now, 100)
+    assert handed_back[1][1] - handed_back[0][1] == pytest.approx(1 / (lane.capacity(now) * 1.5))
+    assert lane.capacity(now) < lane.capacity(now, lane.max_window)
 
 
 def test_an_idle_lane_is_one_with_nothing_queued_sending_or_working() -> None:

@@ -71,7 +71,7 @@ class Work(NamedTuple):
 
 
 class Lane:
-    __slots__ = ("answered_at", "bucket", "key", "latency_s", "max_window", "next_free", "paused_sends",
+    __slots__ = ("answered_at", "backed_off", "bucket", "key", "latency_s", "max_window", "next_free", "paused_sends",
                  "paused_until", "queue", "send_cap", "sends", "stalled", "tenant_id", "used_at", "window", "workers")
 
     def __init__(self, key: str, tenant_id: str, max_window: int, now: float) -> None:
@@ -81,6 +81,7 @@ class Lane:
         self.workers = 0
         self.max_window = max_window
         self.window = min(INITIAL_WINDOW, max_window)  # grows by one per answer, halves on a timeout
+        self.backed_off = False  # the window has been halved (a timeout, a 429): slow start is over
         self.send_cap = max_window  # lower while the lane is over its fair share of a contended room
         self.sends: dict[int, float] = {}  # send token -> when it started
         self.stalled: set[int] = set()  # sends out longer than stall_after(): they no longer count in the room
@@ -109,6 +110,7 @@ class Lane:
     def throttled(self, retry_after_s: float | None, now: float) -> None:
         """A 429 answer: fewer sends at once, a lower rate, and no send at all during its Retry-After."""
         self.window = max(1, self.window // 2)
+        self.backed_off = True
         if self.bucket is not None:
             self.bucket.throttle()
         if retry_after_s:
@@ -146,6 +148,7 @@ class Lane:
         self.stalled.discard(token)
         if timed_out:
             self.window = max(1, self.window // 2)
+            self.backed_off = True
         else:
             if self.bucket is not None:
                 self.bucket.recover()
@@ -176,12 +179,12 @@ class Lane:
         """Sends are out and none has been answered for longer than this destination's answers usually take."""
         return bool(self.sends) and now - self.answered_at > self.stall_after()
 
-    def capacity(self, now: float) -> float:
-        """Sends a second at the current window. While nothing has been answered for longer than a send usually
-        takes (a receiver that hangs), a send takes at least that long."""
+    def capacity(self, now: float, window: int | None = None) -> float:
+        """Sends a second at the current window (or `window`). While nothing has been answered for longer than a
+        send usually takes (a receiver that hangs), a send takes at least that long."""
         waited = now - self.answered_at if self.sends else 0.0
         latency = waited if self.latency_s is None else max(self.latency_s, waited, MIN_LATENCY_S)
-        pace = self.window / latency if latency > 0 else float("inf")
+        pace = (window or self.window) / latency if latency > 0 else float("inf")
         return pace if self.bucket is None else min(pace, self.bucket.rate)
 
     def is_slow(self, now: float) -> bool:
@@ -211,7 +214,9 @@ class Lane:
             excess = [self.queue.pop().due for _ in range(len(self.queue) - keep)]
             self.next_free = max(self.next_free, at)
             return [(due.id, at) for due in reversed(excess)]
-        capacity = self.capacity(now)
+        # A lane still in slow start (no timeout, no 429 yet) will have its whole window out within a few answers:
+        # what it hands back comes due at that pace, not at its first windows'.
+        capacity = self.capacity(now, self.max_window if not self.backed_off else None)
         spacing = 1 / (capacity * FEED_SURPLUS) if capacity > 0 else DEFER_MAX_S
         start = now + keep * spacing if self.latency_s is not None or self.bucket is not None else \
             now + UNKNOWN_PACE_WAIT_S
