@@ -5,7 +5,8 @@ End to end through the public API of a real Verihook on a real port, both transp
 misbehaves (tests/support/bad_receivers.py, a self-signed HTTPS receiver, a name that does not resolve), tenant
 B's healthy receiver beside it in the same process gets all its deliveries at once. Private targets are refused
 except 127.0.0.1 (VERIHOOK_ALLOWED_TARGETS), so every name goes through the target guard's resolver, whose
-look-up here answers no name: the machine's resolver is never asked.
+look-up here answers no name: the machine's resolver is never asked. Also: PostgreSQL going away and coming
+back, and a pause of the whole process (what a busy machine does to it) beside a healthy backlog.
 """
 
 from __future__ import annotations
