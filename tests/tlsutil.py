@@ -132,3 +132,33 @@ def make_tls(directory: Path, hosts: tuple[str, ...] = DEFAULT_HOSTS) -> TlsFile
     files.key_file.write_bytes(key_pem)
     files.key_file.chmod(0o600)
     return files
+
+
+def make_self_signed(directory: Path, hosts: tuple[str, ...] = DEFAULT_HOSTS) -> TlsFiles:
+    """A server certificate for `hosts` signed by its own key, as a careless receiver has: no client trusts it.
+    `ca_file` is the certificate itself."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    sans: list[x509.GeneralName] = []
+    for host in hosts:
+        try:
+            sans.append(x509.IPAddress(ipaddress.ip_address(host)))
+        except ValueError:
+            sans.append(x509.DNSName(host))
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(_name(hosts[0]))
+        .issuer_name(_name(hosts[0]))
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(hours=1))
+        .not_valid_after(now + dt.timedelta(days=7))
+        .add_extension(x509.SubjectAlternativeName(sans), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    files = TlsFiles(ca_file=directory / "self-signed.pem", cert_file=directory / "self-signed.pem",
+                     key_file=directory / "self-signed.key")
+    files.cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    files.key_file.write_bytes(_key_pem(key))
+    files.key_file.chmod(0o600)
+    return files

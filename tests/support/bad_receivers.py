@@ -3,12 +3,16 @@
 
 - `Hanging`: reads each request and never answers.
 - `Trickling`: answers a status line and headers at once, then its body one byte a second.
+- `Resetting`: reads each request and resets the connection (SO_LINGER 0: an RST, no answer).
+- `HugeAnswer`: answers a 200 MB body as fast as the sender reads it, and counts what it could send.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
+import struct
 import time
 
 from tests.support.raw_server import RawRequest, RawServer
@@ -64,3 +68,37 @@ class Trickling(_Misbehaving):
             await writer.drain()
             await asyncio.sleep(self.every_s)
             writer.write(b" ")
+
+
+class Resetting(_Misbehaving):
+    async def _misbehave(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        sock = writer.get_extra_info("socket")
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        writer.transport.abort()  # closed with linger 0: the kernel sends an RST
+
+
+class HugeAnswer(_Misbehaving):
+    """Answers `status` with a `length`-byte body, written 1 MB at a time as fast as the peer takes it.
+    `sent` counts the bytes of all answers the peer's socket accepted (what the sender did not refuse)."""
+
+    CHUNK = b"x" * (1 << 20)
+
+    def __init__(self, status: int = 200, length: int = 200 * 1024 * 1024) -> None:
+        super().__init__()
+        self.status = status
+        self.length = length
+        self.sent = 0
+        self.finished = 0  # answers written to the end
+
+    async def _misbehave(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(b"HTTP/1.1 %d X\r\nContent-Type: text/plain\r\nContent-Length: %d\r\n\r\n"
+                     % (self.status, self.length))
+        left = self.length
+        while left > 0:
+            chunk = self.CHUNK[:left]
+            writer.write(chunk)
+            await writer.drain()
+            self.sent += len(chunk)
+            left -= len(chunk)
+        self.finished += 1
+        await reader.read()  # the sender may keep the connection: wait for it to close

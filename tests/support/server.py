@@ -17,6 +17,7 @@ from pathlib import Path
 from tests.support.apps import serving_uvicorn
 from verihook.api.app import create_app
 from verihook.config import DispatcherSettings, Settings
+from verihook.delivery.transport import Transport
 from verihook.runtime import Runtime, build_runtime
 
 ADMIN_KEY = "test-admin-key"
@@ -46,9 +47,11 @@ class Running:
 
 @contextlib.asynccontextmanager
 async def running_verihook(settings: Settings, *, run_dispatcher: bool = True,
-                           tls: tuple[Path, Path] | None = None) -> AsyncIterator[Running]:
-    """`tls`: (certificate file, key file) to serve HTTPS instead of HTTP."""
-    runtime = await build_runtime(settings)
+                           tls: tuple[Path, Path] | None = None,
+                           transport: Transport | None = None) -> AsyncIterator[Running]:
+    """`tls`: (certificate file, key file) to serve HTTPS instead of HTTP; `transport`: one the test built (a
+    resolver of its own), instead of the one `settings` name."""
+    runtime = await build_runtime(settings, transport=transport)
     try:
         async with serving_uvicorn(create_app(runtime, run_dispatcher=run_dispatcher), tls, lifespan=True) as url:
             yield Running(runtime, url)

@@ -103,6 +103,20 @@ def test_a_silent_lane_keeps_no_queue_and_hands_everything_back() -> None:
     assert due_times == sorted(due_times) and now < due_times[0] and due_times[-1] <= now + DEFER_MAX_S
 
 
+def test_a_pause_of_the_process_is_neither_silence_nor_latency() -> None:
+    """Nothing is heard while the process does not run: a fast receiver must not look silent or slow after it."""
+    lane = lane_with(300, max_window=10)
+    for token in range(2):
+        answer(lane, token, 100.0, 0.01)  # 0.01 s a send
+    lane.start_send(5, 100.1)
+    lane.unheard(1.5, now=101.7)  # the process ran again at 101.7, after a pause of 1.5 s
+    assert not lane.silent(101.7)
+    assert lane.queue_keep(101.7, None) > 0 and lane.newly_stalled(101.7) == []
+    lane.finish_send(5, 1.61, False, 101.71)  # the transport's clock ran through the pause
+    assert lane.latency_s == pytest.approx(0.01, abs=0.02)
+    assert lane.capacity(101.71) > 400
+
+
 def test_before_its_first_answer_a_lane_keeps_one_window_and_what_it_hands_back_waits_a_little() -> None:
     lane = lane_with(20)
     now = 100.5
@@ -111,6 +125,22 @@ def test_before_its_first_answer_a_lane_keeps_one_window_and_what_it_hands_back_
     assert len(handed_back) == 20 - INITIAL_WINDOW and len(lane.queue) == INITIAL_WINDOW
     assert [d.due.id for d in lane.queue] == [f"dlv_{n}" for n in range(INITIAL_WINDOW)]  # the oldest stay
     assert all(at == pytest.approx(now + UNKNOWN_PACE_WAIT_S) for _, at in handed_back)  # not due at once
+
+
+def test_claims_handed_back_before_a_first_answer_all_wait_a_little_not_ever_longer() -> None:
+    """A new lane whose first answer is slow to come (a process busy with faults' answers) is handed claim after
+    claim of its backlog. Its pace is unknown: each claim's excess waits UNKNOWN_PACE_WAIT_S, not a pace guessed
+    from the wait so far, pushed past the previous claim's: that spread a healthy backlog over 30 s at ~50/s."""
+    lane = lane_with(0)
+    for token in range(INITIAL_WINDOW):
+        lane.start_send(token, 100.0)
+    due_times = []
+    for claim in range(10):
+        now = 100.1 + claim * 0.01
+        lane.queue.extend(work(n) for n in range(claim * 300, claim * 300 + 300))
+        due_times += [at for _, at in lane.shed(now, lane.queue_keep(now, None))]
+    assert len(due_times) == 10 * 300 - INITIAL_WINDOW
+    assert max(due_times) <= 100.1 + 9 * 0.01 + UNKNOWN_PACE_WAIT_S + 1e-9
 
 
 def test_an_answering_lane_keeps_what_it_sends_in_about_a_second_within_its_share() -> None:
@@ -133,10 +163,22 @@ def test_deliveries_handed_back_come_due_at_the_lanes_pace_and_never_on_top_of_e
     now = 100.5
     first = lane.shed(now, 100)
     spacing = first[1][1] - first[0][1]
-    assert spacing == pytest.approx(1 / (lane.capacity(now) * 1.5))  # a little faster than its pace
+    # a little faster than its pace, at its whole window: in slow start its window grows by one per answer
+    assert spacing == pytest.approx(1 / (lane.capacity(now, lane.max_window) * 1.5))
     lane.queue.extend(work(n) for n in range(1000, 1200))
     second = lane.shed(now, 100)
     assert second[0][1] > first[-1][1]  # after those handed back before
+
+
+def test_after_a_timeout_what_a_lane_hands_back_comes_due_at_its_window_not_its_whole_one() -> None:
+    lane = lane_with(300, max_window=64)
+    answer(lane, 0, 100.0, 0.1)
+    answer(lane, 1, 100.1, 0.1)  # window 10, 100 a second
+    answer(lane, 2, 100.2, 5.0, timed_out=True)  # window 5: slow start is over
+    now = 105.3
+    handed_back = lane.shed(now, 100)
+    assert handed_back[1][1] - handed_back[0][1] == pytest.approx(1 / (lane.capacity(now) * 1.5))
+    assert lane.capacity(now) < lane.capacity(now, lane.max_window)
 
 
 def test_an_idle_lane_is_one_with_nothing_queued_sending_or_working() -> None:

@@ -46,6 +46,7 @@ STOP_GRACE_S = 10.0
 PACE_EVERY_S = 0.25  # how often lanes are checked for stalled sends and backlogs, besides after each claim
 RESERVE_PART = 4  # slow lanes together keep at most the room less 1/RESERVE_PART of it
 STALLED_PER_ROOM = 4  # stalled sends kept out of the room: at most this many times max_in_flight
+PAUSE_MIN_S = 0.2  # the pacer running this much later than due means the process was paused (no CPU)
 LANE_IDLE_S = 120.0  # an idle lane (and what it learned of its destination) is forgotten after this long
 
 Listen = Callable[[Callable[[], None]], Awaitable[None]]
@@ -74,6 +75,7 @@ class Dispatcher:
         self._lanes: dict[str, Lane] = {}
         self._tokens = itertools.count()
         self._next_known_due: float | None = None
+        self._paced_at: float | None = None
         # Claim again once this much room is free: claims ahead of the sends, in batches worth a transaction.
         self._claim_at = max(1, min(settings.claim_batch, settings.max_in_flight) // 4)
         self.running = False
@@ -281,6 +283,10 @@ class Dispatcher:
     def _pace(self) -> None:
         """Take stalled sends out of the room, share the room fairly, and hand back what lanes should not keep."""
         now = self.clock()
+        paused_s = self._paused_s(now)
+        if paused_s:
+            for lane in self._lanes.values():
+                lane.unheard(paused_s, now)
         self._mark_stalled(now)
         limit = self.settings.max_in_flight
         slow = [lane for lane in self._lanes.values() if lane.is_slow(now)]
@@ -297,6 +303,13 @@ class Dispatcher:
             self.metrics.deferred += len(deferrals)
             self._spawn(self._defer(deferrals, now))
         self._room_may_have_freed()
+
+    def _paused_s(self, now: float) -> float:
+        """How long this process did not run since the pacer last ran (it runs at least every PACE_EVERY_S): a
+        receiver's silence over that time is ours, not the receiver's. 0 when it ran on time."""
+        paced_at, self._paced_at = self._paced_at, now
+        late_s = 0.0 if paced_at is None else now - paced_at - PACE_EVERY_S
+        return late_s if late_s >= PAUSE_MIN_S else 0.0
 
     def _mark_stalled(self, now: float) -> None:
         room_for_stalled = STALLED_PER_ROOM * self.settings.max_in_flight - self._stalled

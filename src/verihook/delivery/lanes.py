@@ -71,8 +71,8 @@ class Work(NamedTuple):
 
 
 class Lane:
-    __slots__ = ("answered_at", "bucket", "key", "latency_s", "max_window", "next_free", "paused_until", "queue",
-                 "send_cap", "sends", "stalled", "tenant_id", "used_at", "window", "workers")
+    __slots__ = ("answered_at", "backed_off", "bucket", "key", "latency_s", "max_window", "next_free", "paused_sends",
+                 "paused_until", "queue", "send_cap", "sends", "stalled", "tenant_id", "used_at", "window", "workers")
 
     def __init__(self, key: str, tenant_id: str, max_window: int, now: float) -> None:
         self.key = key
@@ -81,9 +81,11 @@ class Lane:
         self.workers = 0
         self.max_window = max_window
         self.window = min(INITIAL_WINDOW, max_window)  # grows by one per answer, halves on a timeout
+        self.backed_off = False  # the window has been halved (a timeout, a 429): slow start is over
         self.send_cap = max_window  # lower while the lane is over its fair share of a contended room
         self.sends: dict[int, float] = {}  # send token -> when it started
         self.stalled: set[int] = set()  # sends out longer than stall_after(): they no longer count in the room
+        self.paused_sends: dict[int, float] = {}  # send token -> how long this process was paused during it
         self.latency_s: float | None = None  # how long a send takes, smoothed; None until one has finished
         self.answered_at = now  # when a send last finished, or sending began after the lane was idle
         self.next_free = 0.0  # the latest time a delivery handed back was made due again
@@ -108,6 +110,7 @@ class Lane:
     def throttled(self, retry_after_s: float | None, now: float) -> None:
         """A 429 answer: fewer sends at once, a lower rate, and no send at all during its Retry-After."""
         self.window = max(1, self.window // 2)
+        self.backed_off = True
         if self.bucket is not None:
             self.bucket.throttle()
         if retry_after_s:
@@ -137,12 +140,15 @@ class Lane:
         self.used_at = now
 
     def finish_send(self, token: int, latency_s: float, timed_out: bool, now: float) -> bool:
-        """Note a send's end; True when it had stalled (it no longer counted in the room)."""
+        """Note a send's end; True when it had stalled (it no longer counted in the room). Its latency counts
+        without a pause of this process it spanned (`unheard`)."""
         self.sends.pop(token, None)
+        latency_s = max(0.0, latency_s - self.paused_sends.pop(token, 0.0))
         was_stalled = token in self.stalled
         self.stalled.discard(token)
         if timed_out:
             self.window = max(1, self.window // 2)
+            self.backed_off = True
         else:
             if self.bucket is not None:
                 self.bucket.recover()
@@ -152,6 +158,14 @@ class Lane:
         self.answered_at = now
         self.used_at = now
         return was_stalled
+
+    def unheard(self, paused_s: float, now: float) -> None:
+        """This process did not run for `paused_s` (no CPU, a blocked loop): no answer could be heard meanwhile,
+        so that time counts neither in the lane's silence nor in its sends' ages."""
+        self.answered_at = min(now, self.answered_at + paused_s)
+        for token, started in self.sends.items():
+            self.sends[token] = min(now, started + paused_s)
+            self.paused_sends[token] = self.paused_sends.get(token, 0.0) + paused_s
 
     def stall_after(self) -> float:
         return max(STALL_MIN_S, STALL_FACTOR * (self.latency_s or 0.0))
@@ -165,12 +179,12 @@ class Lane:
         """Sends are out and none has been answered for longer than this destination's answers usually take."""
         return bool(self.sends) and now - self.answered_at > self.stall_after()
 
-    def capacity(self, now: float) -> float:
-        """Sends a second at the current window. While nothing has been answered for longer than a send usually
-        takes (a receiver that hangs), a send takes at least that long."""
+    def capacity(self, now: float, window: int | None = None) -> float:
+        """Sends a second at the current window (or `window`). While nothing has been answered for longer than a
+        send usually takes (a receiver that hangs), a send takes at least that long."""
         waited = now - self.answered_at if self.sends else 0.0
         latency = waited if self.latency_s is None else max(self.latency_s, waited, MIN_LATENCY_S)
-        pace = self.window / latency if latency > 0 else float("inf")
+        pace = (window or self.window) / latency if latency > 0 else float("inf")
         return pace if self.bucket is None else min(pace, self.bucket.rate)
 
     def is_slow(self, now: float) -> bool:
@@ -191,10 +205,19 @@ class Lane:
         """Take the newest queued deliveries beyond `keep` out of the queue; say when each is due again."""
         if len(self.queue) <= keep:
             return []
-        capacity = self.capacity(now)
-        spacing = 1 / (capacity * FEED_SURPLUS) if capacity > 0 else DEFER_MAX_S
         horizon = max(now + DEFER_MAX_S, self.paused_until)
-        # until its first answer nobody knows the lane's pace: what it cannot take waits a little, not at once
+        if self.latency_s is None and self.bucket is None and not self.silent(now):
+            # Until its first answer nobody knows the lane's pace: what it cannot take waits a little, not at once,
+            # and every claim's excess alike (a pace guessed from the wait so far, each claim's after the last's,
+            # spread a healthy backlog over DEFER_MAX_S when its first answer was slow to come).
+            at = min(max(now + UNKNOWN_PACE_WAIT_S, self.paused_until), horizon)
+            excess = [self.queue.pop().due for _ in range(len(self.queue) - keep)]
+            self.next_free = max(self.next_free, at)
+            return [(due.id, at) for due in reversed(excess)]
+        # A lane still in slow start (no timeout, no 429 yet) will have its whole window out within a few answers:
+        # what it hands back comes due at that pace, not at its first windows'.
+        capacity = self.capacity(now, self.max_window if not self.backed_off else None)
+        spacing = 1 / (capacity * FEED_SURPLUS) if capacity > 0 else DEFER_MAX_S
         start = now + keep * spacing if self.latency_s is not None or self.bucket is not None else \
             now + UNKNOWN_PACE_WAIT_S
         start = max(start, self.paused_until)
