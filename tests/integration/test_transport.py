@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import shutil
 import socket
 import ssl
+import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -279,12 +281,40 @@ async def test_server_closing_an_idle_connection_does_not_fail_the_next_request(
         await runner.cleanup()
 
 
-@pytest.mark.parametrize("allow_private_targets", [True, False])
-async def test_unresolvable_name_is_dns_error(make: MakeTransport, allow_private_targets: bool) -> None:
-    outcome = await make(allow_private_targets=allow_private_targets).send(post("http://nonexistent.invalid/"))
-    assert outcome.status_code is None
-    assert outcome.error is AttemptError.DNS
+async def test_unresolvable_name_is_dns_error_through_the_guards_resolver(make: MakeTransport) -> None:
+    resolver = GuardedResolver(lookup=_fake_dns({}), is_refused=_only_loopback_v4_allowed)
+    outcome = await make(allow_private_targets=False, resolver=resolver).send(post("http://hooks.test/"))
+    assert (outcome.status_code, outcome.error) == (None, AttemptError.DNS)
     assert outcome.error_detail
+
+
+# With the guard off the transport's own client resolves names; it runs in a network namespace of its own (`unshare
+# -rn`: no interface but loopback), so the name is never asked of the machine's resolver.
+_UNGUARDED_DNS = """
+import asyncio, os, sys
+from verihook.delivery.transport import AiohttpTransport, OutboundRequest, PyreqwestTransport
+
+async def main() -> None:
+    kind = {"pyreqwest": PyreqwestTransport, "aiohttp": AiohttpTransport}[sys.argv[1]]
+    transport = kind(allow_private_targets=True)
+    outcome = await transport.send(OutboundRequest(url="http://hooks.test/", headers=[], body=b"{}", timeout_s=5.0))
+    await transport.aclose()
+    print(outcome.status_code, outcome.error.value if outcome.error else None, bool(outcome.error_detail))
+
+asyncio.run(main())
+sys.stdout.flush()
+os._exit(0)  # pyreqwest's runtime may abort in the interpreter's finalisation, after the figure is out
+"""
+
+
+@pytest.mark.skipif(shutil.which("unshare") is None, reason="needs unshare (util-linux) for a network namespace")
+@pytest.mark.parametrize("kind", sorted(TRANSPORTS))
+async def test_unresolvable_name_is_dns_error_with_the_guard_off(kind: str) -> None:
+    run = await asyncio.create_subprocess_exec("unshare", "-rn", sys.executable, "-c", _UNGUARDED_DNS, kind,
+                                               stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    out, err = await asyncio.wait_for(run.communicate(), 30)
+    assert run.returncode == 0, err.decode()
+    assert out.decode().split() == ["None", AttemptError.DNS.value, "True"]
 
 
 async def test_a_bad_url_is_an_outcome_not_an_exception(make: MakeTransport) -> None:
