@@ -69,8 +69,9 @@ async def test_credas_process_receiver(admin: Api, http: aiohttp.ClientSession) 
         event = (await api.patch(f"/v1/subjects/{process_id}", {"status": "2"})).ok()["event"]
         reference, process = await eventually(lambda: app.state.results.get(process_id))
         assert reference == "42" and process["data"] == {"aml": "pass"}
+        seen = app.state.duplicates  # a retry of a first attempt cut by its timeout under load is one already
         await redeliver(api, event["id"])
-        await eventually(lambda: app.state.duplicates == 1)  # acknowledged, not pulled again
+        await eventually(lambda: app.state.duplicates > seen)  # acknowledged, not pulled again
         assert await forged_status(http, url + "/updates") == 401
 
 
@@ -88,8 +89,9 @@ async def test_credas_actor_receiver_on_wsgi(admin: Api, http: aiohttp.ClientSes
         await eventually(lambda: invites.bounced == {("e-1", "p-1")})
         await eventually(lambda: invites.newest.get(7, (0,))[0] == 2)
         assert invites.newest[7][1]["smsStatusDescription"] == "Bounced"
+        seen = invites.duplicates  # a retry of a first attempt cut by its timeout under load is one already
         await redeliver(api, events[0]["id"])
-        await eventually(lambda: invites.duplicates == 1)
+        await eventually(lambda: invites.duplicates > seen)
         assert invites.newest[7][0] == 2  # the older update, sent again, changed nothing
         assert await forged_status(http, url + "/process-actors") == 401
 
@@ -154,6 +156,7 @@ async def test_incode_receiver(admin: Api) -> None:
         await api.wait_event(watchlist["id"])
         assert app.state.onboarding == {"int-1": "ONBOARDING_FINISHED"}
         assert app.state.watchlist == [("int-1", "s")]
+        seen = app.state.duplicates
         await redeliver(api, watchlist["id"])  # the same webhook-id again: answered, not handled twice
-        await eventually(lambda: app.state.duplicates == 1)
+        await eventually(lambda: app.state.duplicates > seen)
         assert app.state.watchlist == [("int-1", "s")]
