@@ -4,7 +4,7 @@ rule. `Message` (the profile's, verihook.profiles) is what it sends; `Sent` is w
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from verihook.delivery.auth import Authenticator, AuthFailed
@@ -44,10 +44,13 @@ class Sender:
         self.clock = clock
         self.tracing = tracing or Tracing()
 
-    async def send(self, destination: Destination, url: str, message: Message) -> Sent:
+    def send(self, destination: Destination, url: str, message: Message) -> Awaitable[Sent]:
         """One attempt, in its span (verihook.tracing) when tracing is on."""
         if not self.tracing.active:
-            return await self._send(destination, url, message, ())
+            return self._send(destination, url, message, ())
+        return self._send_traced(destination, url, message)
+
+    async def _send_traced(self, destination: Destination, url: str, message: Message) -> Sent:
         with self.tracing.attempt(message.event_id, message.event_type, url,
                                   identical_retries=destination.rules.profile.defaults.sign_once) as span:
             sent = await self._send(destination, url, message, span.headers)
@@ -80,7 +83,8 @@ class Sender:
             for name, value in signed:
                 shown[name] = value
         try:
-            auth_headers = await self.authenticator.headers(destination.auth)
+            auth_headers = [] if destination.auth.get("type", "none") == "none" else \
+                await self.authenticator.headers(destination.auth)  # (no auth: no headers, no await)
         except AuthFailed as error:
             failure = Outcome(None, {}, b"", 0.0, AttemptError.AUTH, error.detail)
             return Sent(failure, shown, False)
@@ -99,10 +103,8 @@ class Sender:
             outcome = await self._post(url, wire, body, rules.timeout_s)
         return _judged(outcome, rules.success, headers_shown(auth_headers, shown), wire)
 
-    async def _post(self, url: str, headers: list[tuple[str, str]], body: bytes, timeout_s: float) -> Outcome:
-        return await self.transport.send(
-            OutboundRequest(url=url, headers=headers, body=body, timeout_s=timeout_s)
-        )
+    def _post(self, url: str, headers: list[tuple[str, str]], body: bytes, timeout_s: float) -> Awaitable[Outcome]:
+        return self.transport.send(OutboundRequest(url=url, headers=headers, body=body, timeout_s=timeout_s))
 
 
 def _judged(outcome: Outcome, rule: str, request_headers: dict[str, str], wire: list[tuple[str, str]] | None
