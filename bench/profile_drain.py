@@ -47,7 +47,10 @@ def main() -> int:
         conn = sqlite3.connect(backlog, timeout=30)
         with benchkit.verihook("serve", backlog, transport="pyreqwest", wait=False, extra_env=env) as proc:
             pid = proc.process.pid
-            time.sleep(1.5)  # start-up (imports, migrations) is not what is profiled
+            while not conn.execute("SELECT count(*) FROM attempts").fetchone()[0]:  # start-up is not profiled
+                if proc.process.poll() is not None or time.time() - proc.started_at > 60:
+                    raise SystemExit(f"verihook serve did not start delivering: {proc.log}")
+                time.sleep(0.01)
             spy = subprocess.Popen([binary, "record", "--pid", str(pid), "--subprocesses", "--threads",
                                     "--rate", str(args.rate), "--format", "raw", "--output", str(args.output),
                                     "--nonblocking"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
