@@ -89,9 +89,7 @@ class Settings:
 
 @dataclass(frozen=True, slots=True)
 class DispatcherSettings:
-    # deliveries queued or being sent by one process (as many more outcomes may wait to be written): 1024 rather
-    # than 512 makes claims and writes of outcomes larger and rarer (bench/RESULTS.md, 2026-12-05 drain)
-    max_in_flight: int = 1024
+    max_in_flight: int = 512  # deliveries being sent at once by one process
     per_endpoint_in_flight: int = 64  # deliveries being sent at once to one destination
     claim_batch: int = 512
     poll_interval_s: float = 1.0  # fallback when no wake-up arrives
