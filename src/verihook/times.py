@@ -7,40 +7,31 @@ from datetime import UTC, datetime
 
 from verihook.errors import InvalidInput
 
+_SECONDS_KEPT = 4096
+_seconds: dict[int, str] = {}  # whole seconds since the epoch -> "YYYY-MM-DDTHH:MM:SS"
+
 
 def rfc3339(at: float) -> str:
-    """`datetime.fromtimestamp(at, UTC).isoformat(timespec="milliseconds")` with `Z`, the same to the millisecond
-    (microseconds rounded half to even, then cut to milliseconds, as datetime does) with one datetime per second
-    instead of one per call: every event of a batch answer has its own time."""
-    global _last
-    last = _last
-    if at == last[0]:  # an event's time, then its new delivery's (the same)
-        return last[1]
+    """`at` as `datetime.fromtimestamp(at, UTC).isoformat(timespec="milliseconds")` writes it, with `Z`.
+
+    Every delivery's body carries its event's time: the date and time of day are kept per whole second (events
+    come in bursts of the same seconds), and the milliseconds are rounded as `fromtimestamp` rounds (to the
+    microsecond, half to even) and then cut as `isoformat` cuts them."""
+    if not math.isfinite(at):
+        return datetime.fromtimestamp(at, UTC).isoformat(timespec="milliseconds")  # raises as it always did
     fraction, whole = math.modf(at)
     micros = round(fraction * 1e6)
+    seconds = int(whole)
     if micros >= 1_000_000:
-        micros -= 1_000_000
-        whole += 1.0
+        seconds, micros = seconds + 1, micros - 1_000_000
     elif micros < 0:
-        micros += 1_000_000
-        whole -= 1.0
-    second = int(whole)
-    text = (_seconds.get(second) or _second(second)) + _MILLISECONDS[micros // 1000]
-    _last = (at, text)
-    return text
-
-
-_last: tuple[float, str] = (math.nan, "")  # one tuple: threads read a pair that belongs together
-_seconds: dict[int, str] = {}
-_MILLISECONDS = [f".{millis:03d}Z" for millis in range(1000)]
-
-
-def _second(second: int) -> str:
-    """`2026-01-31T12:00:00`, remembered (a process writes times of a few seconds at a time)."""
-    if len(_seconds) >= 4096:
-        _seconds.clear()
-    text = _seconds[second] = datetime.fromtimestamp(second, UTC).isoformat()[:19]
-    return text
+        seconds, micros = seconds - 1, micros + 1_000_000
+    prefix = _seconds.get(seconds)
+    if prefix is None:
+        if len(_seconds) >= _SECONDS_KEPT:
+            _seconds.clear()
+        prefix = _seconds[seconds] = datetime.fromtimestamp(seconds, UTC).isoformat(timespec="seconds")[:-6]
+    return f"{prefix}.{micros // 1000:03d}Z"
 
 
 def rfc3339_or_none(at: float | None) -> str | None:

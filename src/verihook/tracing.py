@@ -120,6 +120,11 @@ class Tracing:
     def exporting(self) -> bool:
         return self._tracer is not None
 
+    @property
+    def active(self) -> bool:
+        """Whether an attempt has a span or a header to send: off, `attempt` would give an empty AttemptSpan."""
+        return self._tracer is not None or self.propagate
+
     def published(self, events: Sequence[PublishedEvent], started_at: float, ended_at: float) -> None:
         """A `publish` span per new event, the root of its trace (ids from `event_trace_ids`)."""
         if self._tracer is None:

@@ -185,3 +185,15 @@ def test_signing_is_fast() -> None:
         signing_headers([secret], f"msg_{i}", 1700000000, BODY)
     per_call = (time.perf_counter() - start) / 2000
     assert per_call < 100e-6, per_call
+
+
+@pytest.mark.parametrize("key_bytes", [1, 24, 32, 63, 64, 65, 100, 200])
+@pytest.mark.parametrize("body", [b"", BODY, BODY * 40])
+def test_signature_is_hmac_sha256_for_every_key_length(key_bytes: int, body: bytes) -> None:
+    import hashlib
+    import hmac
+
+    key = bytes(range(7, 7 + key_bytes)) if key_bytes < 200 else bytes(range(200))
+    secret = SECRET_PREFIX + base64.b64encode(key).decode()
+    expected = hmac.new(key, f"{MSG_ID}.1733400000.".encode() + body, hashlib.sha256).digest()
+    assert sign(secret, MSG_ID, 1733400000, body) == "v1," + base64.b64encode(expected).decode()

@@ -6,11 +6,12 @@ so a change to an endpoint takes effect on its next attempt without a round trip
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from verihook.model import AutoDisable, DueDelivery, Endpoint, SigningSecret
 from verihook.profiles import ProfileRegistry
+from verihook.redaction import headers_shown
 from verihook.rules import Rules, endpoint_rules, subject_rules
 from verihook.store.base import Store
 
@@ -27,9 +28,17 @@ class Destination:
     refusal: str | None = None  # set when the endpoint no longer takes deliveries
     rate_limit_per_s: float | None = None
     auto_disable: AutoDisable | None = None
+    _shown_headers: dict[str, str] | None = field(default=None, init=False, repr=False, compare=False)
 
     def live_secrets(self, now: float) -> list[str]:
         return [s.secret for s in self.signing_secrets if s.expires_at is None or s.expires_at > now]
+
+    def shown_headers(self) -> dict[str, str]:
+        """The headers every request to this destination starts with (the content type, then its own), as an
+        attempt records them (names in lower case, no credentials); made once. Copy it before adding to it."""
+        if self._shown_headers is None:
+            self._shown_headers = headers_shown(self.headers, {"content-type": "application/json"})
+        return self._shown_headers
 
 
 class Destinations:

@@ -238,7 +238,10 @@ class Dispatcher:
                 token = next(self._tokens)
                 lane.start_send(token, self.clock())
                 try:
-                    sent = await self.sender.send(destination, url, await self._message_for(due, destination))
+                    message = _message(due)
+                    if due.cycle_attempts and destination.rules.profile.defaults.identical_retry:
+                        await self._replay_first_request(due, message)
+                    sent = await self.sender.send(destination, url, message)
                 except Exception as error:
                     log.exception("delivery %s failed in Verihook; recorded as a failed attempt", due.id)
                     sent = internal_failure(error)
@@ -333,15 +336,12 @@ class Dispatcher:
         if self._next_known_due is None or first_due < self._next_known_due:
             self._next_known_due = first_due
 
-    async def _message_for(self, due: DueDelivery, destination: Destination) -> Message:
-        """The message to send; a retry of an identical-retry profile (Incode) resends the cycle's first request."""
-        message = _message(due)
-        if due.cycle_attempts and destination.rules.profile.defaults.identical_retry:
-            stored = await self.store.first_request(due.id)
-            first = orjson.loads(stored) if stored else None
-            if first is not None and first["cycle"] == message.cycle_started_at:
-                message.replay = [(name, value) for name, value in first["headers"]]
-        return message
+    async def _replay_first_request(self, due: DueDelivery, message: Message) -> None:
+        """A retry of an identical-retry profile (Incode) resends the cycle's first request, if it was kept."""
+        stored = await self.store.first_request(due.id)
+        first = orjson.loads(stored) if stored else None
+        if first is not None and first["cycle"] == message.cycle_started_at:
+            message.replay = [(name, value) for name, value in first["headers"]]
 
 
 def _message(due: DueDelivery) -> Message:

@@ -23,7 +23,7 @@ from verihook.delivery.sender import Sent, excerpt
 from verihook.delivery.transport import Outcome
 from verihook.errors import UnusableSetting
 from verihook.logs import log_attempt
-from verihook.metrics import Metrics
+from verihook.metrics import AttemptTally, Metrics
 from verihook.model import Attempt, AttemptError, DeliveryResult, DeliveryStatus, DueDelivery, EndpointDisabled
 from verihook.operational import OperationalEvent, is_operational
 from verihook.policy import next_retry_delay, parse_retry_after
@@ -129,6 +129,7 @@ class Recorder:
         self.held: dict[str, float] = {}  # delivery id -> when claimed; until its outcome is written or handed back
         self.publish: Publish | None = None  # operational events go out through it (the service's publish)
         self._results: list[DeliveryResult] = []
+        self._tally = AttemptTally()  # the metrics of the attempts recorded since the last write began
         self._exhausted: dict[str, OperationalEvent] = {}  # delivery id -> its news, published once written
         self._publishing: set[asyncio.Task[None]] = set()
         self._flush_now = asyncio.Event()
@@ -147,14 +148,13 @@ class Recorder:
     def record(self, recorded: Recorded, profile: str, endpoint_id: str | None) -> None:
         result = recorded.result
         attempt = result.attempt
-        self.metrics.delivery(recorded.outcome, profile)
+        self._tally.add(recorded.outcome, profile,
+                        None if attempt.status_code is None else attempt.latency_ms / 1000)
         if recorded.exhausted is not None:
             self._exhausted[result.delivery_id] = recorded.exhausted
         log_attempt(event_id=result.event_id, delivery_id=result.delivery_id, endpoint_id=endpoint_id,
                     attempt=attempt.number, status_code=attempt.status_code, latency_ms=attempt.latency_ms,
                     outcome=recorded.outcome, error=attempt.error_detail or attempt.error)
-        if result.attempt.status_code is not None:
-            self.metrics.attempt_duration.observe(result.attempt.latency_ms / 1000)
         self._results.append(result)
         # Unwritten outcomes hold room too (at most max_in_flight of them): write before half of that is waiting.
         if len(self._results) >= min(self.settings.flush_batch, self.settings.max_in_flight // 2):
@@ -172,7 +172,14 @@ class Recorder:
             await self.flush_all()
 
     async def flush_all(self, give_up_at: float | None = None) -> None:
-        """Write every buffered outcome, retrying while the store fails (until `give_up_at`, if given)."""
+        """Write every buffered outcome, retrying while the store fails (until `give_up_at`, if given); their
+        attempts are counted in the metrics as the write begins."""
+        if self._tally:
+            tally, self._tally = self._tally, AttemptTally()
+            try:
+                self.metrics.attempts(tally)
+            except Exception:  # figures lost, outcomes still written
+                log.exception("counting %d attempts in the metrics failed", sum(tally.outcomes.values()))
         while self._results:
             batch, self._results = self._results, []
             write = asyncio.ensure_future(self.store.record_results(batch, self.clock()))

@@ -3,15 +3,18 @@
 All writes run on one thread with one connection (SQLite has one writer anyway), each call one transaction;
 reads run on a second thread with their own connection, so queries never wait behind the dispatcher's writes.
 The statements shared with PostgreSQL are in store/queries.py (run by SqlStore); here are the dispatcher's claims,
-results and deferrals, each a fixed number of statements over one JSON text whatever the batch size.
+results and deferrals, each a fixed number of statements whatever the batch size (claims and deferrals over one
+JSON text, results over multi-row VALUES, one statement per RESULT_ROWS).
 """
 
 from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable, Sequence
+from functools import lru_cache
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import orjson
 
@@ -31,11 +34,12 @@ def _exact(column: str) -> str:
     return f"json(iif({column} IS NULL, NULL, printf('%!.17g', {column})))"
 
 
-# The due deliveries, in due order, as one JSON array of rows (the fields of DueDelivery, in order).
+# The due deliveries, in due order, as one JSON array of rows (the fields of DueDelivery, in order), and their ids
+# as another (what the lease update reads: it need not parse the events' data again).
 _CLAIM_SQL = (
     "SELECT json_group_array(json_array(id, event_id, tenant_id, endpoint_id, url, attempt_count, cycle_attempts,"
     f" {_exact('created_at')}, type, data, {_exact('event_created_at')}, subject_id, sequence, subject_profile,"
-    f" {_exact('endpoint_version')}, {_exact('cycle_started_at')}))"
+    f" {_exact('endpoint_version')}, {_exact('cycle_started_at')})), json_group_array(id)"
     " FROM (SELECT d.id, d.event_id, d.tenant_id, d.endpoint_id, d.url, d.attempt_count, d.cycle_attempts,"
     " d.created_at, e.type, e.data, e.created_at AS event_created_at, e.subject_id, e.sequence,"
     " s.profile AS subject_profile, ep.updated_at AS endpoint_version, d.cycle_started_at"
@@ -46,24 +50,37 @@ _CLAIM_SQL = (
     " ORDER BY d.next_attempt_at LIMIT ?)"
 )
 _LEASE_CLAIMED_SQL = (
-    "UPDATE deliveries SET leased_until = ? + lease_s WHERE id IN (SELECT value->>0 FROM json_each(?))"
+    "UPDATE deliveries SET leased_until = ? + lease_s WHERE id IN (SELECT value FROM json_each(?))"
 )
-_INSERT_ATTEMPTS_SQL = (
-    f"INSERT INTO attempts ({', '.join(ATTEMPT_COLUMNS)}) SELECT "
-    + ", ".join(f"value->>{i}" for i in range(len(ATTEMPT_COLUMNS)))
-    + " FROM json_each(?)"
-)
+# Outcomes are bound as parameters of multi-row VALUES, not read from one JSON text: SQLite (3.40) parses a JSON
+# row again for every field taken from it, which cost more than the rest of the write. One statement of each per
+# RESULT_ROWS results (SQLite binds at most 32,766 parameters): a few sqlite3 steps per batch, as with JSON.
+RESULT_ROWS = 500
+
+
+@lru_cache(maxsize=32)
+def _insert_attempts_sql(rows: int) -> str:
+    row = f"({', '.join('?' for _ in ATTEMPT_COLUMNS)})"
+    return f"INSERT INTO attempts ({', '.join(ATTEMPT_COLUMNS)}) VALUES {', '.join(row for _ in range(rows))}"
+
+
 # An attempt of a cycle that a redeliver or recover has replaced (its cycle start no longer matches): recorded,
 # but unless it succeeded the delivery stays due for the new cycle, which it does not count towards.
-_STALE = "(j.value->>5 IS NOT NULL AND deliveries.cycle_started_at IS NOT j.value->>5)"
-_UPDATE_DELIVERIES_SQL = (
-    f"UPDATE deliveries SET"
-    f" status = iif({_STALE} AND j.value->>1 <> 'succeeded', 'pending', j.value->>1),"
-    f" attempt_count = attempt_count + 1, cycle_attempts = cycle_attempts + iif({_STALE}, 0, 1),"
-    f" next_attempt_at = iif({_STALE} AND j.value->>1 <> 'succeeded', next_attempt_at, j.value->>2),"
-    " leased_until = NULL, last_status_code = j.value->>3, last_error = j.value->>4, updated_at = ?"
-    " FROM json_each(?) AS j WHERE deliveries.id = j.value->>0"
-)
+# j: (id, status, next_attempt_at, last_status_code, last_error, cycle_started_at) as column1 ... column6.
+_STALE = "(j.column6 IS NOT NULL AND deliveries.cycle_started_at IS NOT j.column6)"
+
+
+@lru_cache(maxsize=32)
+def _update_deliveries_sql(rows: int) -> str:
+    return (
+        "UPDATE deliveries SET"
+        f" status = iif({_STALE} AND j.column2 <> 'succeeded', 'pending', j.column2),"
+        f" attempt_count = attempt_count + 1, cycle_attempts = cycle_attempts + iif({_STALE}, 0, 1),"
+        f" next_attempt_at = iif({_STALE} AND j.column2 <> 'succeeded', next_attempt_at, j.column3),"
+        " leased_until = NULL, last_status_code = j.column4, last_error = j.column5, updated_at = ?"
+        f" FROM (VALUES {', '.join('(?, ?, ?, ?, ?, ?)' for _ in range(rows))}) AS j WHERE deliveries.id = j.column1"
+    )
+
 
 # The failing streaks of the batch's endpoints (store/endpoint_health.py), written only where they change.
 _STREAKS_SQL = (
@@ -125,17 +142,17 @@ class SqliteStore(SqlStore):
     # the dispatcher's hot path
 
     # Each of these runs a fixed number of statements whatever the batch size: the rows travel as one JSON text
-    # (built or parsed on the caller's side) and SQLite's json_each / json_group_array do the per-row work. The
-    # sqlite3 module lets go of the GIL around every step of a statement and the writer thread must win it back
-    # from the busy event loop each time, so a few steps per batch instead of one or two per row means fewer
-    # hand-overs and less Python on the writer thread.
+    # (built or parsed on the caller's side, SQLite's json_each / json_group_array doing the per-row work) or, for
+    # results, as the parameters of one multi-row statement. The sqlite3 module lets go of the GIL around every
+    # step of a statement and the writer thread must win it back from the busy event loop each time, so a few
+    # steps per batch instead of one or two per row means fewer hand-overs and less Python on the writer thread.
 
     async def claim_due(self, now: float, limit: int) -> list[DueDelivery]:
         def run(conn: sqlite3.Connection) -> str:
-            claimed: str = conn.execute(_CLAIM_SQL, (now, now, limit)).fetchone()[0]
-            if claimed != "[]":
-                conn.execute(_LEASE_CLAIMED_SQL, (now, claimed))
-            return claimed
+            claimed, ids = conn.execute(_CLAIM_SQL, (now, now, limit)).fetchone()
+            if ids != "[]":
+                conn.execute(_LEASE_CLAIMED_SQL, (now, ids))
+            return str(claimed)
 
         rows = orjson.loads(await self._writer.run(run))
         return [DueDelivery(row[0], row[1], row[2], row[3], row[4], row[5], row[6], row[7], row[8],
@@ -147,26 +164,27 @@ class SqliteStore(SqlStore):
         await self._writer.run(lambda c: c.execute(_DEFER_SQL, (now, rows)))
 
     async def record_results(self, results: Sequence[DeliveryResult], now: float) -> list[EndpointDisabled]:
-        rows = [(a.delivery_id, a.number, a.at, a.status_code, a.latency_ms, without_nul(a.error),
-                 without_nul(a.error_detail), a.request_headers, a.response_headers, without_nul(a.response_body))
-                for a in (r.attempt for r in results)]
-        try:
-            attempts = orjson.dumps(rows).decode()
-        except orjson.JSONEncodeError:  # a lone surrogate in an answer: replace it, never fail to record
-            attempts = orjson.dumps(valid_unicode(rows)).decode()
-        updates = orjson.dumps([
-            (r.delivery_id, r.status.value, r.next_attempt_at, r.attempt.status_code, without_nul(r.attempt.error),
-             r.cycle_started_at)
-            for r in results
-        ]).decode()
+        attempts: list[Any] = []
+        updates: list[Any] = []
+        for r in results:
+            a = r.attempt
+            attempts += (a.delivery_id, a.number, a.at, a.status_code, a.latency_ms, _text(a.error),
+                         _text(a.error_detail), _json(a.request_headers), _json(a.response_headers),
+                         _text(a.response_body))
+            updates += (r.delivery_id, r.status.value, r.next_attempt_at, a.status_code, _text(a.error),
+                        r.cycle_started_at)
         gone = {r.disable_endpoint_id: r.disable_reason for r in results if r.disable_endpoint_id}
         streaks = streak_rows(results)
         auto = auto_disable_rows(results)
         firsts = self._sealed_first_requests(results)
+        width, update_width = len(ATTEMPT_COLUMNS), 6
 
         def run(conn: sqlite3.Connection) -> list[EndpointDisabled]:
-            conn.execute(_INSERT_ATTEMPTS_SQL, (attempts,))
-            conn.execute(_UPDATE_DELIVERIES_SQL, (now, updates))
+            for start in range(0, len(results), RESULT_ROWS):
+                rows = min(RESULT_ROWS, len(results) - start)
+                conn.execute(_insert_attempts_sql(rows), attempts[start * width:(start + rows) * width])
+                conn.execute(_update_deliveries_sql(rows),
+                             [now, *updates[start * update_width:(start + rows) * update_width]])
             disabled = []
             if gone:
                 disabled += conn.execute(_DISABLE_SQL, (now, orjson.dumps(list(gone.items())).decode())).fetchall()
@@ -179,6 +197,20 @@ class SqliteStore(SqlStore):
             return [EndpointDisabled(*row) for row in disabled]
 
         return await self._writer.run(run)
+
+
+def _text(text: str | None) -> str | None:
+    """A text of a receiver's answer as it can be stored: NUL replaced by U+FFFD, a lone surrogate by `?`."""
+    if text is None or text.isascii():
+        return without_nul(text)
+    return without_nul(valid_unicode(text))
+
+
+def _json(value: dict[str, str]) -> str:
+    try:
+        return orjson.dumps(value).decode()
+    except orjson.JSONEncodeError:  # a lone surrogate in an answer's header: replace it, never fail to record
+        return orjson.dumps(valid_unicode(value)).decode()
 
 
 def _apply_migration(conn: sqlite3.Connection, version: str, script: str) -> bool:
