@@ -98,3 +98,42 @@ async def test_a_side_task_that_fails_is_reported_down_then_restarted_and_nothin
         await dispatcher.stop()
         await running
         await runtime.close()
+
+
+async def test_a_side_task_that_does_not_end_when_cancelled_does_not_hold_the_stop_forever(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    # Python 3.11's wait_for can lose a cancellation that meets a timeout (inside asyncpg's connect, for one): a
+    # dispatcher process that waited for such a task never ended (seen in CI: a child left behind after its
+    # serve was killed and its database dropped, reconnecting its LISTEN for ever).
+    settings = settings_for_tests(f"sqlite:///{tmp_path / 'verihook.db'}",
+                                  dispatcher=DispatcherSettings(poll_interval_s=0.05))
+    runtime = await build_runtime(settings, transport=RecordingTransport())
+    listening = asyncio.Event()
+    released = asyncio.Event()
+
+    async def listen(wake: Callable[[], None]) -> None:
+        listening.set()
+        while not released.is_set():
+            try:
+                await asyncio.sleep(3600)
+            except asyncio.CancelledError:
+                continue  # the cancellation is lost
+
+    base = runtime.dispatcher
+    dispatcher = Dispatcher(runtime.store, base.sender, base.destinations, settings.dispatcher, runtime.metrics,
+                            listen=listen)
+    running = asyncio.create_task(dispatcher.run())
+    try:
+        await asyncio.wait_for(listening.wait(), 5)
+        with caplog.at_level(logging.ERROR, logger="verihook.supervisor"):
+            started = time.monotonic()
+            await dispatcher.stop()
+            await asyncio.wait_for(running, 20)
+            assert time.monotonic() - started < 10
+        assert any("verihook-listen did not end" in r.getMessage() for r in caplog.records)
+    finally:
+        released.set()
+        leftover = dispatcher.supervisor.task("verihook-listen")
+        if leftover is not None:
+            leftover.cancel()
+        await runtime.close()

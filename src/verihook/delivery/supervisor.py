@@ -20,6 +20,7 @@ log = logging.getLogger("verihook.supervisor")
 
 RESTART_MIN_S = 0.2
 RESTART_MAX_S = 5.0
+STOP_TIMEOUT_S = 5.0  # how long stop() waits for the cancelled side tasks
 STABLE_AFTER_S = 30.0  # a task that ran this long before it ended is restarted after the shortest pause again
 
 TaskFactory = Callable[[], Coroutine[Any, Any, None]]
@@ -60,14 +61,21 @@ class Supervisor:
         watched = self._watched.get(name)
         return None if watched is None else watched.task
 
-    async def stop(self) -> None:
+    async def stop(self, timeout_s: float = STOP_TIMEOUT_S) -> None:
+        """Cancel every side task and wait for them, at most `timeout_s`: a task that does not end when cancelled
+        (a cancellation lost inside a library) is left behind and named in the log, never waited for forever."""
         self._stopping = True
         for monitor in self._monitors:
             monitor.cancel()
         tasks = [w.task for w in self._watched.values() if w.task is not None]
         for task in tasks:
             task.cancel()
-        await asyncio.gather(*self._monitors, *tasks, return_exceptions=True)
+        waited = {*self._monitors, *tasks}
+        if waited:
+            _, late = await asyncio.wait(waited, timeout=timeout_s)
+            for task in late:
+                log.error("side task %s did not end within %.0f s of its cancellation; left behind",
+                          task.get_name(), timeout_s)
         self._monitors.clear()
 
     async def _monitor(self, name: str, watched: _Watched) -> None:

@@ -141,12 +141,15 @@ class Connections:
     async def listen(self, channel: str, callback: Callable[[], None]) -> None:
         """Call `callback` on every notification on `channel`, and once after each (re)connection. Runs until
         cancelled; never raises for a lost or refused connection."""
+        task = asyncio.current_task()
         while True:
             try:
                 await self._listen_once(channel, callback)
                 log.warning("the LISTEN connection to PostgreSQL was lost; reconnecting")
             except Exception as error:  # refused, dropped, timed out, starting up: wait and try again
                 log.warning("the LISTEN connection to PostgreSQL failed (%s); reconnecting", error)
+            if task is not None and task.cancelling():  # a cancellation a timeout inside asyncpg turned into an error
+                raise asyncio.CancelledError
             await asyncio.sleep(LISTEN_RETRY_S)
 
     async def _listen_once(self, channel: str, callback: Callable[[], None]) -> None:
