@@ -93,15 +93,21 @@ def make_ca(common_name: str = "Verihook Test CA") -> CertificateAuthority:
     return CertificateAuthority(cert=cert, key=key)
 
 
-def make_server_cert(ca: CertificateAuthority, hosts: tuple[str, ...] = DEFAULT_HOSTS) -> tuple[bytes, bytes]:
-    """A leaf certificate for `hosts` (IPs become IP SANs, the rest DNS SANs): (cert PEM, key PEM)."""
-    key = ec.generate_private_key(ec.SECP256R1())
+def _subject_alt_names(hosts: tuple[str, ...]) -> list[x509.GeneralName]:
+    """IPs as IP SANs, the rest as DNS SANs."""
     sans: list[x509.GeneralName] = []
     for host in hosts:
         try:
             sans.append(x509.IPAddress(ipaddress.ip_address(host)))
         except ValueError:
             sans.append(x509.DNSName(host))
+    return sans
+
+
+def make_server_cert(ca: CertificateAuthority, hosts: tuple[str, ...] = DEFAULT_HOSTS) -> tuple[bytes, bytes]:
+    """A leaf certificate for `hosts` (IPs become IP SANs, the rest DNS SANs): (cert PEM, key PEM)."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    sans = _subject_alt_names(hosts)
     now = dt.datetime.now(dt.UTC)
     cert = (
         x509.CertificateBuilder()
@@ -138,12 +144,7 @@ def make_self_signed(directory: Path, hosts: tuple[str, ...] = DEFAULT_HOSTS) ->
     """A server certificate for `hosts` signed by its own key, as a careless receiver has: no client trusts it.
     `ca_file` is the certificate itself."""
     key = ec.generate_private_key(ec.SECP256R1())
-    sans: list[x509.GeneralName] = []
-    for host in hosts:
-        try:
-            sans.append(x509.IPAddress(ipaddress.ip_address(host)))
-        except ValueError:
-            sans.append(x509.DNSName(host))
+    sans = _subject_alt_names(hosts)
     now = dt.datetime.now(dt.UTC)
     cert = (
         x509.CertificateBuilder()

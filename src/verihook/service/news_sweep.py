@@ -10,7 +10,6 @@ pass (but the last GRACE_S, which the dispatcher's own publish is still handling
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -18,8 +17,8 @@ from collections.abc import Awaitable, Callable, Sequence
 from verihook import operational
 from verihook.model import Published
 from verihook.operational import OperationalEvent
+from verihook.service.periodic import every
 from verihook.store.base import Store
-from verihook.store.errors import is_unavailable
 
 log = logging.getLogger("verihook.news_sweep")
 
@@ -47,17 +46,7 @@ class NewsSweep:
 
     async def run(self) -> None:
         """Sweep now and then every `every_s`, until cancelled."""
-        while True:
-            try:
-                made = await self.sweep()
-            except Exception as error:
-                if not is_unavailable(error):
-                    raise  # a bug: the supervisor logs it and starts the task again
-                log.warning("news sweep: the database cannot be reached; trying again in %.0f s", self.every_s)
-            else:
-                if made:
-                    log.warning("news sweep: published %d delivery-exhausted events that were missing", made)
-            await asyncio.sleep(self.every_s)
+        await every(self.every_s, self.sweep, _report_made, log, "news sweep")
 
     async def sweep(self) -> int:
         """One pass over what failed since the last one (the first: the last `window_s`); answers how many news
@@ -83,3 +72,8 @@ class NewsSweep:
                 break
         self._swept_until = max(since, until)
         return made
+
+
+def _report_made(made: int) -> None:
+    if made:
+        log.warning("news sweep: published %d delivery-exhausted events that were missing", made)

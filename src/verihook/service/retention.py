@@ -17,8 +17,8 @@ import time
 from collections.abc import Callable
 
 from verihook.metrics import Metrics
+from verihook.service.periodic import every
 from verihook.store.base import Purged, Store
-from verihook.store.errors import is_unavailable
 
 log = logging.getLogger("verihook.retention")
 
@@ -41,18 +41,7 @@ class Retention:
 
     async def run(self) -> None:
         """Purge now and then every `every_s`, until cancelled."""
-        while True:
-            try:
-                deleted = await self.purge()
-            except Exception as error:
-                if not is_unavailable(error):
-                    raise  # a bug: the supervisor logs it and starts the task again
-                log.warning("retention: the database cannot be reached; trying again in %.0f s", self.every_s)
-            else:
-                if deleted.events:
-                    log.info("retention: deleted %d finished events with their %d deliveries and %d attempts",
-                             deleted.events, deleted.deliveries, deleted.attempts)
-            await asyncio.sleep(self.every_s)
+        await every(self.every_s, self.purge, _report_deleted, log, "retention")
 
     async def purge(self) -> Purged:
         """Delete every tenant's finished events past its retention; answers how many, of each kind."""
@@ -79,3 +68,9 @@ class Retention:
         for tenant_id, days in await self.store.tenant_retentions():
             would += await self.store.count_finished_events(tenant_id, now - (days or self.default_days) * DAY_S)
         return would
+
+
+def _report_deleted(deleted: Purged) -> None:
+    if deleted.events:
+        log.info("retention: deleted %d finished events with their %d deliveries and %d attempts",
+                 deleted.events, deleted.deliveries, deleted.attempts)
