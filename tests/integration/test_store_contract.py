@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import pytest
 
 from tests.conftest import STORES
@@ -50,6 +51,33 @@ async def raw(url: str, sql: str) -> list[tuple[Any, ...]]:
         with sqlite3.connect(url.removeprefix("sqlite:///")) as conn:
             return [tuple(row) for row in conn.execute(sql).fetchall()]
     return [tuple(row) for row in await pg.query(url, sql)]
+
+
+async def database_before(url: str, version: str, statements: Sequence[str]) -> None:
+    """An empty database migrated as a release before `version` left it (every migration before that one), then
+    `statements` (plain SQL with literals) run on it: the rows a migration must carry over."""
+    if url.startswith("sqlite:///"):
+        with sqlite3.connect(url.removeprefix("sqlite:///")) as conn:
+            conn.execute("CREATE TABLE schema_migrations (version TEXT PRIMARY KEY, applied_at REAL)")
+            for name, script in sqlite_scripts():
+                if name < version:
+                    conn.executescript(script)
+                    conn.execute("INSERT INTO schema_migrations VALUES (?, 0)", (name,))
+            for statement in statements:
+                conn.execute(statement)
+        return
+    conn = await asyncpg.connect(url)
+    try:
+        await conn.execute("CREATE TABLE schema_migrations (version text PRIMARY KEY,"
+                           " applied_at double precision NOT NULL)")
+        for name, script in postgres_scripts():
+            if name < version:
+                await conn.execute(script)
+                await conn.execute("INSERT INTO schema_migrations VALUES ($1, 0)", name)
+        for statement in statements:
+            await conn.execute(statement)
+    finally:
+        await conn.close()
 
 
 def open_test_store(url: str) -> Store:

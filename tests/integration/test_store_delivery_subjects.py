@@ -4,10 +4,7 @@ on PostgreSQL. The subject listing's delivery-status filter reads it (store/stat
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Sequence
-
-import asyncpg
 
 from tests.integration.test_store_contract import (
     T0,
@@ -15,6 +12,7 @@ from tests.integration.test_store_contract import (
     a_result,
     a_subject,
     an_endpoint,
+    database_before,
     empty_url,
     open_test_store,
     raw,
@@ -24,8 +22,6 @@ from tests.integration.test_store_contract import (
 )
 from verihook.model import DeliveryStatus, Endpoint, Subject, SubjectFilter
 from verihook.store.base import EventDraft, Recipient, Store, SubjectUpdate
-from verihook.store.postgres_conn import migration_scripts as postgres_scripts
-from verihook.store.sqlite import migration_scripts as sqlite_scripts
 
 __all__ = ["empty_url", "store"]  # the fixtures
 
@@ -80,10 +76,6 @@ async def test_every_delivery_keeps_its_events_subject(store: Store, database_ur
     assert pending.items == []
 
 
-def _until_0007(scripts: list[tuple[str, str]]) -> list[tuple[str, str]]:
-    return [(version, text) for version, text in scripts if version < "0008"]
-
-
 _ROWS_BEFORE_0008 = [
     "INSERT INTO tenants (id, name, profile, require_https, api_key_hash, signing_secret, created_at)"
     f" VALUES ('ten_a', 'acme', 'standard', FALSE, 'hash-a', 'sealed', {T0})",
@@ -108,26 +100,7 @@ async def test_the_migration_fills_in_the_subject_of_earlier_deliveries(empty_ur
         deliveries=", ".join(f"('dlv_{e}', '{e}', 'ten_a', 'http://127.0.0.1:9/', '{status}', 20, {T0}, {T0})"
                              for e, status in statuses.items()))
         for s in _ROWS_BEFORE_0008]
-    if empty_url.startswith("sqlite:///"):
-        with sqlite3.connect(empty_url.removeprefix("sqlite:///")) as conn:
-            conn.execute("CREATE TABLE schema_migrations (version TEXT PRIMARY KEY, applied_at REAL)")
-            for version, script in _until_0007(sqlite_scripts()):
-                conn.executescript(script)
-                conn.execute("INSERT INTO schema_migrations VALUES (?, 0)", (version,))
-            for statement in statements:
-                conn.execute(statement)
-    else:
-        conn = await asyncpg.connect(empty_url)
-        try:
-            await conn.execute("CREATE TABLE schema_migrations (version text PRIMARY KEY,"
-                               " applied_at double precision NOT NULL)")
-            for version, script in _until_0007(postgres_scripts()):
-                await conn.execute(script)
-                await conn.execute("INSERT INTO schema_migrations VALUES ($1, 0)", version)
-            for statement in statements:
-                await conn.execute(statement)
-        finally:
-            await conn.close()
+    await database_before(empty_url, "0008", statements)
 
     migrated = open_test_store(empty_url)
     try:

@@ -3,9 +3,6 @@
 
 from __future__ import annotations
 
-import sqlite3
-
-import asyncpg
 import pytest
 
 from tests.integration.test_store_contract import (
@@ -13,6 +10,7 @@ from tests.integration.test_store_contract import (
     a_draft,
     a_result,
     a_subject,
+    database_before,
     empty_url,
     open_test_store,
     raw,
@@ -23,8 +21,6 @@ from tests.integration.test_store_contract import (
 from verihook.errors import NotFound
 from verihook.model import DeliveryStatus, SubjectFilter
 from verihook.store.base import Store, SubjectUpdate
-from verihook.store.postgres_conn import migration_scripts as postgres_scripts
-from verihook.store.sqlite import migration_scripts as sqlite_scripts
 
 __all__ = ["empty_url", "store"]  # the fixtures
 
@@ -79,42 +75,16 @@ async def test_an_event_names_its_own_tenants_subject(store: Store) -> None:
     assert subject is not None and subject.sequence == 0
 
 
-def _until_0004(scripts: list[tuple[str, str]]) -> list[tuple[str, str]]:
-    return [(version, text) for version, text in scripts if version < "0005"]
-
-
 async def test_a_database_made_before_0005_keeps_its_subjects_and_history(empty_url: str) -> None:
     """The subjects (with their history, in order) of a database migrated up to 0004 survive 0005."""
-    tenant = ("ten_a", "acme", None, "standard", False, "hash-a", "sealed", T0)
     history = [("created", T0), ("started", T0 + 1), ("done", T0 + 1)]  # two at the same time: insertion order
-    if empty_url.startswith("sqlite:///"):
-        with sqlite3.connect(empty_url.removeprefix("sqlite:///")) as conn:
-            conn.execute("CREATE TABLE schema_migrations (version TEXT PRIMARY KEY, applied_at REAL)")
-            for version, script in _until_0004(sqlite_scripts()):
-                conn.executescript(script)
-                conn.execute("INSERT INTO schema_migrations VALUES (?, 0)", (version,))
-            conn.execute("INSERT INTO tenants (id, name, parent_id, profile, require_https, api_key_hash,"
-                         " signing_secret, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", tenant)
-            conn.execute("INSERT INTO subjects (id, tenant_id, kind, sequence, created_at, updated_at)"
-                         " VALUES ('p-1', 'ten_a', 'process', 3, ?, ?)", (T0, T0))
-            conn.executemany("INSERT INTO subject_status_history (subject_id, status, at) VALUES ('p-1', ?, ?)",
-                             history)
-    else:
-        conn = await asyncpg.connect(empty_url)
-        try:
-            await conn.execute("CREATE TABLE schema_migrations (version text PRIMARY KEY,"
-                               " applied_at double precision NOT NULL)")
-            for version, script in _until_0004(postgres_scripts()):
-                await conn.execute(script)
-                await conn.execute("INSERT INTO schema_migrations VALUES ($1, 0)", version)
-            await conn.execute("INSERT INTO tenants (id, name, parent_id, profile, require_https, api_key_hash,"
-                               " signing_secret, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)", *tenant)
-            await conn.execute("INSERT INTO subjects (id, tenant_id, kind, sequence, created_at, updated_at)"
-                               " VALUES ('p-1', 'ten_a', 'process', 3, $1, $1)", T0)
-            await conn.executemany("INSERT INTO subject_status_history (subject_id, status, at)"
-                                   " VALUES ('p-1', $1, $2)", history)
-        finally:
-            await conn.close()
+    await database_before(empty_url, "0005", [
+        "INSERT INTO tenants (id, name, parent_id, profile, require_https, api_key_hash, signing_secret, created_at)"
+        f" VALUES ('ten_a', 'acme', NULL, 'standard', FALSE, 'hash-a', 'sealed', {T0})",
+        "INSERT INTO subjects (id, tenant_id, kind, sequence, created_at, updated_at)"
+        f" VALUES ('p-1', 'ten_a', 'process', 3, {T0}, {T0})",
+        *(f"INSERT INTO subject_status_history (subject_id, status, at) VALUES ('p-1', '{status}', {at})"
+          for status, at in history)])
 
     migrated = open_test_store(empty_url)
     try:
