@@ -31,6 +31,16 @@ async def _failed_as_a_killed_process_leaves_it(runtime: Runtime, caller: Caller
     return published.event.id
 
 
+async def _tenant_hearing_news(runtime: Runtime, **hook: object) -> Caller:
+    """A tenant with an endpoint for its events (`hook`: more of its fields) and one for the exhausted news."""
+    tenant = await runtime.service.tenants.create(ADMIN, "acme")
+    caller = await runtime.service.authenticate(tenant.api_key)
+    await runtime.service.endpoints.create(caller, {"url": "https://receiver.example/hook", **hook})
+    await runtime.service.endpoints.create(caller, {"url": "https://receiver.example/news",
+                                                    "event_types": [EXHAUSTED]})
+    return caller
+
+
 async def _news(runtime: Runtime, caller: Caller) -> list[str]:
     page = await runtime.service.events.list(caller, EventFilter(type=EXHAUSTED), 10, None)
     return [event.data["event_id"] for event in page.items]
@@ -42,12 +52,7 @@ async def test_the_next_process_publishes_the_news_a_killed_one_lost_once(tmp_pa
                                   dispatcher=DispatcherSettings(poll_interval_s=0.1))
     runtime = await build_runtime(settings, transport=transport)
     try:
-        tenant = await runtime.service.tenants.create(ADMIN, "acme")
-        caller = await runtime.service.authenticate(tenant.api_key)
-        await runtime.service.endpoints.create(caller, {"url": "https://receiver.example/hook",
-                                                        "retry": {"strategy": "none"}, "auto_disable": None})
-        await runtime.service.endpoints.create(caller, {"url": "https://receiver.example/news",
-                                                        "event_types": [EXHAUSTED]})
+        caller = await _tenant_hearing_news(runtime, retry={"strategy": "none"}, auto_disable=None)
         failed_id = await _failed_as_a_killed_process_leaves_it(runtime, caller, time.time() - 2 * GRACE_S)
         assert await _news(runtime, caller) == []
     finally:
@@ -62,8 +67,9 @@ async def test_the_next_process_publishes_the_news_a_killed_one_lost_once(tmp_pa
         # the same news again (the sweep of another process, or the dispatcher's own publish) makes nothing
         assert await NewsSweep(runtime.store, runtime.service.events.publish_operational).sweep() == 0
         [delivery] = (await runtime.service.events.get(caller, failed_id)).deliveries
+        assert caller.tenant is not None
         again = operational.delivery_exhausted(
-            tenant.tenant.id, event_id=failed_id, delivery_id=delivery.id, endpoint_id=delivery.endpoint_id,
+            caller.tenant.id, event_id=failed_id, delivery_id=delivery.id, endpoint_id=delivery.endpoint_id,
             url=delivery.url, attempts=1, last_status_code=500, last_error=None)
         [duplicate] = await runtime.service.events.publish_operational([again])
         assert duplicate.duplicate
@@ -80,11 +86,7 @@ async def test_a_sweep_leaves_recent_failures_to_the_dispatcher_and_covers_only_
     settings = settings_for_tests(f"sqlite:///{tmp_path / 'verihook.db'}")
     runtime = await build_runtime(settings, transport=RecordingTransport())
     try:
-        tenant = await runtime.service.tenants.create(ADMIN, "acme")
-        caller = await runtime.service.authenticate(tenant.api_key)
-        await runtime.service.endpoints.create(caller, {"url": "https://receiver.example/hook"})
-        await runtime.service.endpoints.create(caller, {"url": "https://receiver.example/news",
-                                                        "event_types": [EXHAUSTED]})
+        caller = await _tenant_hearing_news(runtime)
         now = time.time()
         too_old = await _failed_as_a_killed_process_leaves_it(runtime, caller, now - 3 * 3600)
         lost = await _failed_as_a_killed_process_leaves_it(runtime, caller, now - 600)
@@ -108,11 +110,7 @@ async def test_news_from_before_it_had_keys_is_never_swept(tmp_path: Path) -> No
     path = tmp_path / "verihook.db"
     runtime = await build_runtime(settings_for_tests(f"sqlite:///{path}"), transport=RecordingTransport())
     try:
-        tenant = await runtime.service.tenants.create(ADMIN, "acme")
-        caller = await runtime.service.authenticate(tenant.api_key)
-        await runtime.service.endpoints.create(caller, {"url": "https://receiver.example/hook"})
-        await runtime.service.endpoints.create(caller, {"url": "https://receiver.example/news",
-                                                        "event_types": [EXHAUSTED]})
+        caller = await _tenant_hearing_news(runtime)
         now = time.time()
         before = await _failed_as_a_killed_process_leaves_it(runtime, caller, now - 1200)
         after = await _failed_as_a_killed_process_leaves_it(runtime, caller, now - 600)
