@@ -261,22 +261,38 @@ PAUSE_S = 1.5
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
-@pytest.mark.timeout(60)
+@pytest.mark.timeout(120)
 async def test_a_pause_of_the_whole_process_does_not_pace_a_healthy_backlog_at_the_pause(
         admin: Api, receiver: Receiver) -> None:
     """A process that gets no CPU for a while (a machine busy with other work, or with faults' answers) hears no
     answer meanwhile: its healthy receiver looks silent. The backlog it hands back must not be spread over the
-    next 30 s at the pace of that silence once the process runs again."""
+    next 30 s (the pacer's horizon) at the pace of that silence once the process runs again. The bound is
+    relative to the same backlog with no pause, measured first in the same test, since the machine's load slows
+    both alike. What it catches is the spread over the horizon: on a quiet machine the rest of the backlog takes
+    4.8-7.6 s after the pause against 2.7-2.9 s alone (recovery is not yet as fast as no pause), and the code
+    before the pause fix took 6-22 s, so a single run does not always tell the two apart."""
+
+    async def publish_backlog(tenant: Api) -> None:
+        for start in range(0, PAUSED_BACKLOG, 500):
+            items = [{"type": "order.created", "data": {"n": n}} for n in range(start, start + 500)]
+            (await tenant.post("/v1/events/batch", {"events": items})).ok()
+
+    unpaused = await admin.as_new_tenant("unpaused")
+    await unpaused.endpoint(receiver.url + "/alone")
+    started = time.monotonic()
+    await publish_backlog(unpaused)
+    await receiver.wait_for(PAUSED_BACKLOG, timeout=40)
+    alone = time.monotonic() - started
+
     healthy = await admin.as_new_tenant("healthy")
     await healthy.endpoint(receiver.url + "/hook")
-    for start in range(0, PAUSED_BACKLOG, 500):
-        items = [{"type": "order.created", "data": {"n": n}} for n in range(start, start + 500)]
-        (await healthy.post("/v1/events/batch", {"events": items})).ok()
-    await receiver.wait_for(200)  # sends are out
+    await publish_backlog(healthy)
+    await receiver.wait_for(PAUSED_BACKLOG + 200)  # sends are out
 
     time.sleep(PAUSE_S)  # noqa: ASYNC251  the whole process stops, answers unheard
     resumed = time.monotonic()
 
-    await receiver.wait_for(PAUSED_BACKLOG, timeout=40)
+    await receiver.wait_for(2 * PAUSED_BACKLOG, timeout=60)
     elapsed = time.monotonic() - resumed
-    assert elapsed < 9.0, f"the rest of the backlog took {elapsed:.1f} s after the pause"
+    assert elapsed < max(9.0, 3.0 * alone), (
+        f"the rest of the backlog took {elapsed:.1f} s after the pause; the whole backlog alone {alone:.1f} s")
